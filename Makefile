@@ -1,0 +1,42 @@
+# ostwatch — `make` alone lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PACKAGES := ostwatch schemas producers streams sinks dashboards infra
+
+.PHONY: help demo test lint typecheck unit integration bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+demo: $(BIN)/.installed ## Run the stack on embedded defaults, fed by the simulator, with a live view
+	$(BIN)/ostwatch up --simulate
+
+test: $(BIN)/.installed lint typecheck ## Lint, type-check and run every test (what CI runs)
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: $(BIN)/.installed ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.installed ## mypy over every package
+	$(BIN)/mypy $(PACKAGES) bench
+
+unit: $(BIN)/.installed ## Only the tests that need no services
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+
+integration: $(BIN)/.installed ## Only the tests against the real broker and ClickHouse engine
+	$(BIN)/pytest -q -p no:cacheprovider tests/integration
+
+bench: $(BIN)/.installed ## Benchmarks (not tests): ingest throughput end to end
+	$(BIN)/python -m bench.ingest_throughput
+
+clean: ## Remove the virtualenv and caches (not your data directory)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Benchmarks: run with `make bench`; each compares against a baseline measured in the same run."""

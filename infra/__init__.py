@@ -1,0 +1,1 @@
+"""Wiring: the ``ostwatch`` command line, the embedded stack supervisor, deployment files."""

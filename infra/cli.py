@@ -1,0 +1,543 @@
+"""The ``ostwatch`` command line (CONTRACT §5).
+
+Data commands print one JSON document on stdout with ``--format json``; any failure exits
+non-zero with a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+from ostwatch import logs
+from ostwatch.settings import (
+    BrokerSettings,
+    ClickHouseSettings,
+    SettingsError,
+    StackSettings,
+    StreamSettings,
+    load,
+)
+from ostwatch.timeutil import LOCAL_TZ
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+REGISTRY_FILES = ("facilities.csv", "items.csv", "targets.csv", "deadlines.csv")
+
+
+class UserError(click.ClickException):
+    """A failure explained in one line; click prints it on stderr and exits 1."""
+
+    def format_message(self) -> str:
+        return self.message.splitlines()[0] if self.message else "failed"
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"ostwatch: {self.format_message()}", err=True)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn the errors a user can cause or fix into one-line messages, not tracebacks."""
+    from infra.broker import BrokerError
+    from infra.gateway import GatewayError
+    from infra.stack import StackError
+    from producers.publisher import PublishError
+    from schemas.reference import RegistryError
+    from sinks.clickhouse import StoreUnavailable
+
+    expected = (
+        SettingsError,
+        GatewayError,
+        StackError,
+        BrokerError,
+        PublishError,
+        RegistryError,
+        StoreUnavailable,
+        OSError,
+    )
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except expected as exc:
+            raise UserError(" ".join(str(exc).split()) or type(exc).__name__) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def data_dir_option(func: F) -> F:
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="OSTWATCH_DATA_DIR",
+        show_envvar=True,
+        default=Path(".ostwatch"),
+        show_default=True,
+        help="Directory holding this stack's ClickHouse data, logs and state.",
+    )(func)
+
+
+def format_option(func: F) -> F:
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help="json prints one JSON document on stdout and nothing else.",
+    )(func)
+
+
+def as_of_option(func: F) -> F:
+    return click.option(
+        "--as-of",
+        metavar="T",
+        help="RFC 3339 time: answer with only the events that had occurred by T.",
+    )(func)
+
+
+def stack_settings(data_dir: Path) -> StackSettings:
+    return load(StackSettings, data_dir=data_dir)
+
+
+def emit_json(doc: Any) -> None:
+    click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2, default=str).decode())
+
+
+def open_gateway(data_dir: Path) -> Any:
+    from infra.gateway import open_gateway as _open
+
+    return _open(data_dir, load(ClickHouseSettings))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="ostwatch")
+def main() -> None:
+    """ostwatch — live monitoring of methadone/buprenorphine treatment programmes.
+
+    Facilities' events flow through Kafka and Faust into ClickHouse. Start the whole
+    stack with `ostwatch up`, load the reference files with `ostwatch registry load DIR`,
+    feed events with `ostwatch ingest FILE` (or `ostwatch up --simulate`), and read the
+    results with `ostwatch report …`.
+
+    Settings come from OSTWATCH_* environment variables (see README, "Configuration").
+    """
+
+
+# -- the stack ----------------------------------------------------------------------------
+
+
+@main.command()
+@data_dir_option
+@click.option(
+    "--simulate/--no-simulate",
+    default=False,
+    show_default=True,
+    help="Feed the stack with the simulated Bắc Giang province.",
+)
+@click.option(
+    "--speed",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Simulator speed as real time × N (0 = as fast as possible).",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Simulator random seed.")
+@click.option("--days", type=int, default=30, show_default=True, help="Simulated days to feed.")
+@click.option(
+    "--live/--no-live",
+    default=None,
+    help="Show the live summary (default: on when stdout is a terminal).",
+)
+@friendly_errors
+def up(
+    data_dir: Path, simulate: bool, speed: float, seed: int, days: int, live: bool | None
+) -> None:
+    """Start broker, stream worker and ClickHouse in the foreground (Ctrl-C stops cleanly)."""
+    from infra.live import LiveView
+    from infra.stack import StackSupervisor
+
+    stack = stack_settings(data_dir)
+    broker = load(BrokerSettings)
+    logs.configure(stack.log_level, Path(data_dir) / "logs" / "supervisor.jsonl", console=True)
+    supervisor = StackSupervisor(stack, broker)
+    supervisor.install_signal_handlers()
+    try:
+        info = supervisor.start()
+        click.echo(
+            f"ostwatch: starting in {supervisor.data_dir} (broker {info.bootstrap})", err=True
+        )
+        supervisor.wait_ready()
+        if supervisor.stopping.is_set():
+            return
+        click.echo(f"ostwatch: ready — API {info.api_url}", err=True)
+        feeder = None
+        if simulate:
+            feeder = start_simulation(
+                info, data_dir, speed or None, seed, days, supervisor.stopping
+            )
+        show_live = sys.stdout.isatty() if live is None else live
+        view = LiveView(info, data_dir, feeder, interactive=show_live)
+        with view:
+            supervisor.run_until_stopped(tick=view.refresh, every=1.0 if show_live else 10.0)
+    finally:
+        supervisor.stop()
+        click.echo("ostwatch: stopped", err=True)
+
+
+@main.command()
+@data_dir_option
+@format_option
+@click.option("--wait", type=float, default=0.0, help="Wait up to this many seconds for ready.")
+def status(data_dir: Path, output_format: str, wait: float) -> None:
+    """Exit 0 once the stack of the data directory is ready to ingest, non-zero before."""
+    from infra.gateway import GatewayError, StackInfo, http_json
+
+    deadline = time.monotonic() + wait
+    while True:
+        info = StackInfo.read(data_dir)
+        doc: dict[str, Any] = {
+            "ready": False,
+            "data_dir": str(data_dir),
+            "running": info is not None,
+        }
+        if info is not None:
+            doc.update(api_url=info.api_url, broker=info.bootstrap)
+            try:
+                _, parts = http_json(f"{info.api_url}/api/status", timeout=5)
+                doc.update(parts if isinstance(parts, dict) else {})
+            except GatewayError as exc:
+                doc["reason"] = f"worker not answering yet ({exc})"
+        else:
+            doc["reason"] = "no running stack for this data directory (start it: ostwatch up)"
+        if doc.get("ready") or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    if output_format == "json":
+        emit_json(doc)
+    else:
+        state = "ready" if doc.get("ready") else f"not ready: {doc.get('reason', 'starting')}"
+        click.echo(f"{data_dir}: {state}")
+    if not doc.get("ready"):
+        if output_format == "json":
+            click.echo(f"ostwatch: not ready: {doc.get('reason', 'starting')}", err=True)
+        sys.exit(1)
+
+
+@main.command(hidden=False)
+@data_dir_option
+def worker(data_dir: Path) -> None:
+    """Run only the stream worker (production: against OSTWATCH_BROKER_BOOTSTRAP_SERVERS)."""
+    from infra.worker import run_worker
+
+    try:
+        run_worker(
+            stack_settings(data_dir),
+            load(BrokerSettings),
+            load(ClickHouseSettings),
+            load(StreamSettings),
+        )
+    except SettingsError as exc:
+        raise UserError(str(exc)) from exc
+
+
+# -- registry -------------------------------------------------------------------------------
+
+
+@main.group()
+def registry() -> None:
+    """Reference files: facilities, items, targets, deadlines (CONTRACT §2)."""
+
+
+@registry.command("load")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@data_dir_option
+@format_option
+@friendly_errors
+def registry_load(directory: Path, data_dir: Path, output_format: str) -> None:
+    """Load DIRECTORY's CSV files as a new registry version (earlier versions are kept)."""
+    files = {
+        name: (directory / name).read_text(encoding="utf-8-sig")
+        for name in REGISTRY_FILES
+        if (directory / name).is_file()
+    }
+    gateway = open_gateway(data_dir)
+    try:
+        result = gateway.call("registry_load", files=files, source=str(directory.resolve()))
+    finally:
+        gateway.close()
+    if output_format == "json":
+        emit_json(result)
+    else:
+        state = "unchanged" if result["unchanged"] else "loaded"
+        click.echo(
+            f"registry version {result['version']} {state}: {result['facilities']} facilities, "
+            f"{result['items']} items, {result['targets']} targets, "
+            f"{result['deadlines']} deadlines"
+        )
+
+
+# -- ingest ---------------------------------------------------------------------------------
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of every non-blank line; line numbers count blank lines too."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            stripped = line.rstrip(b"\r\n")
+            if stripped.strip():
+                yield number, stripped
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@data_dir_option
+@click.option(
+    "--timeout",
+    type=float,
+    default=900.0,
+    show_default=True,
+    help="Seconds to wait for every line to be accepted or rejected.",
+)
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a TTY).")
+@friendly_errors
+def ingest(file: Path, data_dir: Path, timeout: float, progress: bool | None) -> None:
+    """Publish every line of a JSON Lines FILE and wait until each is accepted or rejected.
+
+    Prints {"accepted": n, "rejected": n, "duplicates": n}. Blank lines are skipped.
+    """
+    from infra.gateway import HttpGateway, StackInfo
+    from infra.progress import Progress
+    from producers.publisher import EventPublisher
+
+    info = StackInfo.read(data_dir)
+    broker = load(BrokerSettings)
+    if info is None and broker.is_embedded:
+        raise UserError(
+            f"no running stack for {data_dir}: start it with `ostwatch up --data-dir {data_dir}`"
+        )
+    bootstrap = info.bootstrap if info else str(broker.bootstrap_servers)
+    topic = info.events_topic if info else broker.events_topic
+    source = f"ingest:{uuid.uuid4()}:{file.name}"
+    total = sum(1 for _ in read_lines(file))
+    show = sys.stderr.isatty() if progress is None else progress
+    publisher = EventPublisher(
+        bootstrap, topic, source=source, security=broker.kafka_python_security()
+    )
+    with Progress(show) as bars:
+        sending = bars.add("publishing", total)
+        try:
+            for number, line in read_lines(file):
+                publisher.publish_line(line, seq=number)
+                bars.advance(sending)
+            publisher.flush(timeout=120)
+        finally:
+            publisher.close()
+        gateway = HttpGateway(info.api_url) if info else open_gateway(data_dir)
+        deciding = bars.add("accepted/rejected", total)
+        deadline = time.monotonic() + timeout
+        while True:
+            counts = gateway.call("submission_counts", source=source)
+            decided = sum(counts.values())
+            bars.update(deciding, decided)
+            if decided >= total:
+                break
+            if time.monotonic() > deadline:
+                raise UserError(
+                    f"timed out after {timeout:.0f} s: {decided} of {total} lines decided "
+                    f"({counts}); is the stream worker running? see {data_dir}/logs"
+                )
+            time.sleep(0.2)
+    emit_json(counts)
+
+
+# -- simulate -------------------------------------------------------------------------------
+
+
+def _start_date(text: str | None) -> date:
+    if text:
+        return date.fromisoformat(text)
+    return (datetime.now(LOCAL_TZ) - timedelta(days=1)).date()
+
+
+@main.command()
+@data_dir_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write JSON Lines here instead of publishing.",
+)
+@click.option(
+    "--registry-out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write the province's registry CSVs here.",
+)
+@click.option(
+    "--start", "start_text", metavar="YYYY-MM-DD", help="First simulated day (default: yesterday)."
+)
+@click.option("--days", type=int, default=7, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--scale", type=float, default=1.0, show_default=True, help="Patients × N (30 ≈ national)."
+)
+@click.option(
+    "--speed",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Real time × N; 0 = as fast as possible.",
+)
+@friendly_errors
+def simulate(
+    data_dir: Path,
+    out: Path | None,
+    registry_out: Path | None,
+    start_text: str | None,
+    days: int,
+    seed: int,
+    scale: float,
+    speed: float,
+) -> None:
+    """Generate the simulated Bắc Giang province: publish to the running stack, or write files."""
+    from infra.gateway import StackInfo
+    from producers.simulator.generator import generate
+    from producers.simulator.province import build_province
+    from producers.simulator.registry_files import write_registry
+
+    province = build_province(scale=scale, seed=seed)
+    if registry_out is not None:
+        write_registry(province, registry_out)
+    events = generate(province, start=_start_date(start_text), days=days, seed=seed)
+    if out is not None:
+        count = 0
+        with out.open("wb") as handle:
+            for item in events:
+                handle.write(orjson.dumps(item.event) + b"\n")
+                count += 1
+        click.echo(f"wrote {count} events to {out}", err=True)
+        return
+    info = StackInfo.read(data_dir)
+    if info is None:
+        raise UserError(f"no running stack for {data_dir} (use --out FILE to write events instead)")
+    feeder = start_simulation(
+        info, data_dir, speed or None, seed, days, threading.Event(), province
+    )
+    feeder.join()
+    click.echo(f"published {feeder.sent} events", err=True)
+
+
+class SimulationFeeder(threading.Thread):
+    """Publishes the simulated province in the background while the stack runs."""
+
+    def __init__(self, target: Callable[[SimulationFeeder], None]) -> None:
+        super().__init__(name="simulator", daemon=True)
+        self._body = target
+        self.sent = 0
+        self.sim_clock: datetime | None = None
+        self.error: str | None = None
+
+    def run(self) -> None:
+        try:
+            self._body(self)
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            import logging
+
+            logging.getLogger(__name__).exception("simulator stopped")
+
+
+def start_simulation(
+    info: Any,
+    data_dir: Path,
+    speed: float | None,
+    seed: int,
+    days: int,
+    stop: threading.Event,
+    province: Any = None,
+) -> SimulationFeeder:
+    """Load the simulated province's registry into the stack, then feed its events."""
+    import tempfile
+
+    from infra.gateway import HttpGateway
+    from producers.feed import feed
+    from producers.publisher import EventPublisher
+    from producers.simulator.generator import generate
+    from producers.simulator.province import build_province
+    from producers.simulator.registry_files import write_registry
+
+    province = province or build_province(seed=seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_registry(province, Path(tmp))
+        files = {name: (Path(tmp) / name).read_text(encoding="utf-8") for name in REGISTRY_FILES}
+    HttpGateway(info.api_url).call("registry_load", files=files, source="simulator")
+    start = _start_date(None)
+
+    def body(thread: SimulationFeeder) -> None:
+        broker = load(BrokerSettings)
+        with EventPublisher(
+            info.bootstrap,
+            info.events_topic,
+            source=f"simulator:{seed}:{start.isoformat()}",
+            security=broker.kafka_python_security(),
+        ) as publisher:
+
+            def progress(sent: int, clock: datetime) -> None:
+                thread.sent, thread.sim_clock = sent, clock
+
+            feed(
+                generate(province, start=start, days=days, seed=seed),
+                publisher,
+                speed=speed,
+                stop=stop,
+                on_progress=progress,
+            )
+
+    feeder = SimulationFeeder(body)
+    feeder.start()
+    return feeder
+
+
+# -- reports --------------------------------------------------------------------------------
+
+
+@main.group()
+def report() -> None:
+    """Reports in event time (CONTRACT §3 and §5)."""
+
+
+@report.command("rejected")
+@data_dir_option
+@format_option
+@as_of_option
+@friendly_errors
+def report_rejected(data_dir: Path, output_format: str, as_of: str | None) -> None:
+    """Every rejected event: the line or event_id where known, and the reason."""
+    gateway = open_gateway(data_dir)
+    try:
+        rows = gateway.call("rejected", as_of=as_of)
+    finally:
+        gateway.close()
+    if output_format == "json":
+        emit_json(rows)
+        return
+    from infra.tables import print_table
+
+    print_table(
+        "Sự kiện bị từ chối / Rejected events",
+        ["line", "event_id", "facility_id", "reason"],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()

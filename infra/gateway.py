@@ -1,0 +1,140 @@
+"""How the CLI reaches the store: through the running stack's API, or by opening it itself.
+
+The embedded ClickHouse allows one process per data directory, so while ``ostwatch up``
+runs, every command asks its worker over loopback HTTP; with no stack running (or with a
+ClickHouse server configured) the command opens the store directly. Both run the same
+operations table (``sinks.api``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from ostwatch.settings import ClickHouseSettings
+from sinks import api
+from sinks.clickhouse import ClickHouse
+from sinks.store import Store
+
+STACK_FILE = "stack.json"
+
+
+class GatewayError(RuntimeError):
+    """The request failed; the message is meant for the user as it is."""
+
+
+class Gateway(Protocol):
+    def call(self, operation: str, **kwargs: Any) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """What a running ``ostwatch up`` publishes about itself in its data directory."""
+
+    api_url: str
+    bootstrap: str
+    supervisor_pid: int
+    events_topic: str
+
+    @classmethod
+    def read(cls, data_dir: Path) -> StackInfo | None:
+        """The running stack of this data directory, or None (missing or stale file)."""
+        path = data_dir / STACK_FILE
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            info = cls(**doc)
+        except (OSError, ValueError, TypeError):
+            return None
+        return info if _alive(info.supervisor_pid) else None
+
+    def write(self, data_dir: Path) -> None:
+        tmp = data_dir / f".{STACK_FILE}.tmp"
+        tmp.write_text(json.dumps(self.__dict__, indent=2), encoding="utf-8")
+        tmp.replace(data_dir / STACK_FILE)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def http_json(url: str, body: Any | None = None, timeout: float = 60.0) -> tuple[int, Any]:
+    """GET (or POST with a JSON body) on loopback; returns (status, decoded JSON)."""
+    data = orjson.dumps(body) if body is not None else None
+    request = urllib.request.Request(  # noqa: S310 - URL built from our own stack file
+        url, data=data, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, orjson.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        payload = exc.read()
+        try:
+            return exc.code, orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return exc.code, {"error": payload.decode("utf-8", errors="replace")[:300]}
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        raise GatewayError(f"the stack at {url} did not answer: {exc}") from exc
+
+
+class HttpGateway:
+    """Operations run by the stack's worker (which owns the embedded ClickHouse)."""
+
+    def __init__(self, api_url: str) -> None:
+        self.api_url = api_url.rstrip("/")
+
+    def call(self, operation: str, **kwargs: Any) -> Any:
+        status, doc = http_json(f"{self.api_url}/api/op/{operation}", kwargs)
+        if status != 200:
+            message = doc.get("error") if isinstance(doc, dict) else doc
+            raise GatewayError(str(message))
+        return doc["result"]
+
+    def close(self) -> None:
+        return None
+
+
+class LocalGateway:
+    """Operations run in this process on a store it opens itself."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @classmethod
+    def open(cls, clickhouse: ClickHouseSettings, data_dir: Path) -> LocalGateway:
+        store = Store(ClickHouse.connect(clickhouse, data_dir))
+        store.migrate()
+        return cls(store)
+
+    def call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            result = api.run(self.store, operation, kwargs)
+        except ValueError as exc:
+            raise GatewayError(str(exc)) from exc
+        # Same JSON shapes as over HTTP.
+        return orjson.loads(orjson.dumps(result, default=str))
+
+    def close(self) -> None:
+        self.store.db.close()
+
+
+def open_gateway(data_dir: Path, clickhouse: ClickHouseSettings) -> Gateway:
+    """The running stack's API if there is one for this data directory, else the store."""
+    info = StackInfo.read(data_dir)
+    if info is not None:
+        return HttpGateway(info.api_url)
+    return LocalGateway.open(clickhouse, data_dir)

@@ -1,0 +1,76 @@
+"""The stream worker process: owns ClickHouse, runs the Faust app and the local API.
+
+Production runs it as ``ostwatch worker`` against a Kafka cluster and a ClickHouse server;
+the embedded stack runs the same entry point as a child of ``ostwatch up``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import faust
+
+from ostwatch import logs
+from ostwatch.settings import BrokerSettings, ClickHouseSettings, StackSettings, StreamSettings
+from sinks.clickhouse import ClickHouse
+from sinks.store import Store
+from streams.app import create_app, register_domains
+from streams.intake.service import IntakeService
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(
+    stack: StackSettings,
+    broker: BrokerSettings,
+    clickhouse: ClickHouseSettings,
+    stream: StreamSettings,
+) -> None:
+    """Open the store, warm the intake from it, then run Faust until SIGTERM/SIGINT."""
+    if broker.bootstrap_servers is None:
+        raise SystemExit(
+            "ostwatch worker needs OSTWATCH_BROKER_BOOTSTRAP_SERVERS "
+            "(the embedded stack sets it; use `ostwatch up` for everything at once)"
+        )
+    data_dir = Path(stack.data_dir)
+    logs.configure(stack.log_level, data_dir / "logs" / "worker.jsonl", console=True)
+    db = ClickHouse.connect(clickhouse, data_dir)
+    store = Store(db)
+    applied = store.migrate()
+    if applied:
+        log.info("migrations applied: %s", ", ".join(applied))
+    service = IntakeService(
+        store,
+        registry_refresh_s=stream.registry_refresh_s,
+        retry_max_s=clickhouse.insert_retry_max_s,
+    )
+    service.warm_up()
+    app = create_app(
+        broker,
+        stream,
+        bootstrap=broker.bootstrap_servers,
+        web_host=stack.api_host,
+        web_port=stack.api_port,
+        data_dir=data_dir,
+    )
+    register_domains(
+        app,
+        {
+            "service": service,
+            "broker": broker,
+            "stream_settings": stream,
+            "events_topic": broker.events_topic,
+        },
+    )
+    worker = faust.Worker(
+        app,
+        loglevel=stack.log_level.lower(),
+        quiet=True,
+        redirect_stdouts=False,
+        override_logging=False,
+    )
+    try:
+        worker.execute_from_commandline()
+    finally:
+        db.close()

@@ -1,0 +1,134 @@
+"""Settings, one frozen class per component, read from ``OSTWATCH_*`` environment variables.
+
+Each class is built once at an entry point and passed down; nothing reads the environment
+at import time. Credentials are ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path(".ostwatch")
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or invalid; the message names it without echoing its value."""
+
+
+def _frozen(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, frozen=True, extra="ignore")
+
+
+class BrokerSettings(BaseSettings):
+    """Where Kafka is and how to talk to it. No bootstrap servers means the embedded broker."""
+
+    model_config = _frozen("OSTWATCH_BROKER_")
+
+    bootstrap_servers: str | None = Field(
+        default=None, description="host:port[,host:port]; unset starts the embedded broker"
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    events_topic: str = "ostwatch.events"
+    dead_letter_topic: str = "ostwatch.events.dlq"
+    partitions: int = Field(default=4, ge=1, le=1024)
+    replication_factor: int = Field(default=1, ge=1, le=7)
+    embedded_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    embedded_quirks: bool | None = Field(
+        default=None,
+        description="apply the Tansu work-arounds (short group timeouts); default: when embedded",
+    )
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.bootstrap_servers is None
+
+    @property
+    def quirks(self) -> bool:
+        return self.is_embedded if self.embedded_quirks is None else self.embedded_quirks
+
+    def kafka_python_security(self) -> dict[str, object]:
+        """Security keyword arguments for kafka-python clients."""
+        options: dict[str, object] = {"security_protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            if not self.sasl_username or self.sasl_password is None:
+                raise SettingsError(
+                    "OSTWATCH_BROKER_SASL_USERNAME and OSTWATCH_BROKER_SASL_PASSWORD are required "
+                    "when OSTWATCH_BROKER_SASL_MECHANISM is set"
+                )
+            options.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password.get_secret_value(),
+            )
+        if self.ssl_cafile:
+            options["ssl_cafile"] = str(self.ssl_cafile)
+        return options
+
+
+class ClickHouseSettings(BaseSettings):
+    """The ClickHouse store. No URL means the embedded engine (chDB) inside the data directory."""
+
+    model_config = _frozen("OSTWATCH_CLICKHOUSE_")
+
+    url: str | None = Field(
+        default=None,
+        description="http(s)://host:port or chdb:///dir; unset uses chDB under the data directory",
+    )
+    username: str = "default"
+    password: SecretStr = SecretStr("")
+    database: str = Field(default="ostwatch", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    insert_retry_max_s: float = Field(default=30.0, gt=0, description="cap of the retry back-off")
+
+
+class StreamSettings(BaseSettings):
+    """The Faust intake worker."""
+
+    model_config = _frozen("OSTWATCH_STREAM_")
+
+    app_id: str = "ostwatch"
+    group_id: str = Field(default="ostwatch-intake", description="consumer group of the intake")
+    batch_max: int = Field(default=5000, ge=1, le=100_000)
+    batch_within_s: float = Field(default=0.25, gt=0, le=10)
+    registry_refresh_s: float = Field(default=2.0, gt=0)
+
+
+class StackSettings(BaseSettings):
+    """Where a stack keeps its files and serves its local API."""
+
+    model_config = _frozen("OSTWATCH_")
+
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+def load(cls: type[SettingsT], **overrides: object) -> SettingsT:
+    """Build a settings class, turning validation errors into a message that names the setting.
+
+    Values are never echoed: a wrong password must not end up in a terminal or a log.
+    """
+    try:
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        prefix = cls.model_config.get("env_prefix", "")
+        problems = "; ".join(
+            f"{prefix}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors(include_input=False)
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def data_dir_from_env() -> Path:
+    """The data directory named by OSTWATCH_DATA_DIR, or the default ./.ostwatch."""
+    return Path(os.environ.get("OSTWATCH_DATA_DIR") or DEFAULT_DATA_DIR)

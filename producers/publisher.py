@@ -1,0 +1,166 @@
+"""The producer library a facility system embeds: validate → serialise (Avro) → publish.
+
+Messages are keyed by ``facility_id`` (so one facility's events stay in order on one
+partition) and carry a submission name in headers: ``ostwatch-source`` and
+``ostwatch-seq``. A resend of the same submission is recognised downstream, and the same
+``event_id`` sent again is counted once, so delivery is idempotent end to end even though
+the embedded broker refuses Kafka's idempotent producer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from schemas.codec import encode_event, encode_raw_submission
+from schemas.models import BaseEvent, EventRejected, parse_event_dict, parse_event_line
+
+log = logging.getLogger(__name__)
+
+SOURCE_HEADER = "ostwatch-source"
+SEQ_HEADER = "ostwatch-seq"
+UNKNOWN_FACILITY_KEY = b"~unknown"
+
+
+class PublishError(RuntimeError):
+    """The broker did not take one or more messages; ``failures`` says which and why."""
+
+    def __init__(self, message: str, failures: list[tuple[int, str]] | None = None) -> None:
+        super().__init__(message)
+        self.failures = failures or []
+
+
+class InvalidEvent(ValueError):
+    """The event breaks the contract; ``reason`` names the field and the rule."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class EventPublisher:
+    """Publishes contract events to the events topic with acks=all.
+
+    ``source`` names this publisher's stream of submissions (default: a fresh UUID per
+    instance); ``seq`` numbers them. Give a stable source and seq (e.g. an outbox row id)
+    to make resends after a crash recognisable as the same submission.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        *,
+        source: str | None = None,
+        security: Mapping[str, Any] | None = None,
+        linger_ms: int = 20,
+        batch_size: int = 512 * 1024,
+        compression_type: str | None = None,
+        client_id: str = "ostwatch-producer",
+    ) -> None:
+        self.topic = topic
+        self.source = source or f"producer:{uuid.uuid4()}"
+        self._next_seq = 0
+        self._failures: list[tuple[int, str]] = []
+        self._lock = threading.Lock()
+        self._producer = KafkaProducer(
+            bootstrap_servers=[s.strip() for s in bootstrap_servers.split(",")],
+            client_id=client_id,
+            acks="all",
+            # Kafka's idempotent producer is rejected by the embedded broker (and breaks
+            # after a broker restart); idempotence is end to end by event_id instead.
+            enable_idempotence=False,
+            retries=10,
+            retry_backoff_ms=200,
+            linger_ms=linger_ms,
+            batch_size=batch_size,
+            compression_type=compression_type,
+            max_request_size=4 * 1024 * 1024,
+            **dict(security or {}),
+        )
+
+    def publish(self, event: BaseEvent | Mapping[str, Any], seq: int | None = None) -> int:
+        """Validate and send one event; returns its seq. Raises InvalidEvent before sending."""
+        if not isinstance(event, BaseEvent):
+            try:
+                event = parse_event_dict(event)
+            except EventRejected as exc:
+                raise InvalidEvent(exc.reason) from None
+        return self._send(event.facility_id.encode(), encode_event(event), seq)
+
+    def publish_line(self, line: bytes, seq: int | None = None) -> tuple[int, str | None]:
+        """Send one JSON line as sent by a facility, valid or not; returns (seq, problem).
+
+        A valid line goes as its typed Avro event. An invalid one goes as a raw submission
+        so that the stream processor rejects it with the authoritative reason and keeps
+        it: nothing a facility sent is dropped on the way.
+        """
+        try:
+            event = parse_event_line(line)
+        except EventRejected as exc:
+            return self._send(_facility_key(line), encode_raw_submission(line, exc.reason), seq), (
+                exc.reason
+            )
+        return self._send(event.facility_id.encode(), encode_event(event), seq), None
+
+    def _send(self, key: bytes, value: bytes, seq: int | None) -> int:
+        with self._lock:
+            if seq is None:
+                seq = self._next_seq
+            self._next_seq = max(self._next_seq, seq + 1)
+        headers = [(SOURCE_HEADER, self.source.encode()), (SEQ_HEADER, str(seq).encode())]
+        try:
+            future = self._producer.send(self.topic, key=key, value=value, headers=headers)
+        except KafkaError as exc:
+            raise PublishError(f"cannot send to {self.topic}: {exc}", [(seq, str(exc))]) from exc
+        future.add_errback(self._on_failure, seq)
+        return seq
+
+    def _on_failure(self, seq: int, exc: BaseException) -> None:
+        log.error("delivery failed for %s seq %d: %s", self.source, seq, exc)
+        with self._lock:
+            self._failures.append((seq, str(exc)))
+
+    def flush(self, timeout: float | None = 60.0) -> None:
+        """Wait until the broker acknowledged everything sent; raise PublishError otherwise."""
+        try:
+            self._producer.flush(timeout=timeout)
+        except KafkaError as exc:
+            raise PublishError(f"flush failed: {exc}") from exc
+        with self._lock:
+            failures, self._failures = self._failures, []
+        if failures:
+            raise PublishError(
+                f"{len(failures)} message(s) not acknowledged by the broker, first: "
+                f"seq {failures[0][0]}: {failures[0][1]}",
+                failures,
+            )
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._producer.close(timeout=timeout)
+
+    def __enter__(self) -> EventPublisher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _facility_key(line: bytes) -> bytes:
+    """The partition key of an invalid line: its facility_id if one can be read."""
+    marker = b'"facility_id"'
+    start = line.find(marker)
+    if start < 0:
+        return UNKNOWN_FACILITY_KEY
+    rest = line[start + len(marker) :].lstrip(b" \t:").lstrip()
+    if rest.startswith(b'"'):
+        end = rest.find(b'"', 1)
+        if 1 < end <= 65:
+            return rest[1:end]
+    return UNKNOWN_FACILITY_KEY

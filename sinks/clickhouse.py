@@ -1,0 +1,204 @@
+"""One way to reach ClickHouse: clickhouse-connect, for chDB (``chdb://DIR``) and servers alike.
+
+The embedded engine allows one process per directory, so the process that owns the stack
+opens it once and every query in that process goes through the same client, serialised
+by a lock (chDB is not documented as safe for concurrent use from threads).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+
+from ostwatch.settings import ClickHouseSettings
+from ostwatch.timeutil import utc_now
+
+log = logging.getLogger(__name__)
+
+
+class StoreUnavailable(RuntimeError):
+    """ClickHouse could not be reached or refused a request (a retriable condition)."""
+
+
+class StoreLocked(StoreUnavailable):
+    """Another process owns this embedded ClickHouse directory (a running stack)."""
+
+
+def resolve_dsn(settings: ClickHouseSettings, data_dir: Path) -> str:
+    """The DSN to use: the configured server, or chDB inside the data directory."""
+    if settings.url:
+        return settings.url
+    return f"chdb://{(data_dir / 'clickhouse').resolve()}"
+
+
+def is_embedded(dsn: str) -> bool:
+    return dsn.startswith("chdb:")
+
+
+class ClickHouse:
+    """A clickhouse-connect client bound to the ostwatch database, safe to share across threads."""
+
+    def __init__(self, client: Any, database: str, dsn: str) -> None:
+        self._client = client
+        self.database = database
+        self.dsn = dsn
+        self._lock = threading.RLock()
+
+    @classmethod
+    def connect(cls, settings: ClickHouseSettings, data_dir: Path) -> ClickHouse:
+        """Open the store, creating the database if needed; raise StoreLocked/StoreUnavailable."""
+        dsn = resolve_dsn(settings, data_dir)
+        if is_embedded(dsn):
+            Path(dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
+        options: dict[str, Any] = {"dsn": dsn}
+        if not is_embedded(dsn):
+            options.update(
+                username=settings.username,
+                password=settings.password.get_secret_value(),
+                connect_timeout=5,
+                send_receive_timeout=60,
+                autogenerate_session_id=False,
+            )
+        try:
+            bootstrap = clickhouse_connect.get_client(**options)
+            bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{settings.database}`")
+            client = clickhouse_connect.get_client(**options, database=settings.database)
+        except Exception as exc:  # clickhouse-connect and chDB raise many unrelated types
+            if "Cannot lock file" in str(exc) or "already running" in str(exc):
+                raise StoreLocked(
+                    f"the ClickHouse data in {dsn} is in use by another process "
+                    "(is `ostwatch up` running for this data directory?)"
+                ) from exc
+            raise StoreUnavailable(f"cannot open ClickHouse at {_redact(dsn)}: {exc}") from exc
+        return cls(client, settings.database, dsn)
+
+    @contextmanager
+    def _guard(self) -> Iterator[Any]:
+        with self._lock:
+            try:
+                yield self._client
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                if _is_retriable(exc):
+                    raise StoreUnavailable(str(exc)) from exc
+                raise
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        with self._guard() as client:
+            return client.command(sql, parameters=parameters)
+
+    def query_rows(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        with self._guard() as client:
+            return list(client.query(sql, parameters=parameters).result_rows)
+
+    def query_dicts(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        with self._guard() as client:
+            result = client.query(sql, parameters=parameters)
+            names = result.column_names
+            return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+    def insert_columns(
+        self,
+        table: str,
+        columns: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        dedup_token: str | None = None,
+    ) -> None:
+        """One INSERT of a whole batch, column-oriented; a token makes a retried batch a no-op."""
+        if not columns or not columns[0]:
+            return
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        with self._guard() as client:
+            client.insert(
+                table,
+                columns,
+                column_names=list(column_names),
+                column_oriented=True,
+                settings=settings,
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._client.close()
+
+
+def _is_retriable(exc: BaseException) -> bool:
+    """Network trouble and server overload are retriable; bad SQL and bad data are not."""
+    text = f"{type(exc).__name__}: {exc}"
+    markers = (
+        "OperationalError",
+        "Connection",
+        "timed out",
+        "Timeout",
+        "TOO_MANY_PARTS",
+        "MEMORY_LIMIT_EXCEEDED",
+        "TOO_MANY_SIMULTANEOUS_QUERIES",
+        "NETWORK_ERROR",
+        "SOCKET_TIMEOUT",
+        "Injected",
+    )
+    return any(marker in text for marker in markers)
+
+
+def _redact(dsn: str) -> str:
+    """A DSN without its password, for messages."""
+    if "@" in dsn and "://" in dsn:
+        scheme, rest = dsn.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return dsn
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every migration shipped in sinks/migrations, in order."""
+    found = []
+    for entry in resources.files("sinks").joinpath("migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append((version, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a migration file on ';' at line ends, dropping comment-only chunks."""
+    statements = []
+    for chunk in sql.split(";\n"):
+        body = "\n".join(
+            line for line in chunk.splitlines() if not line.strip().startswith("--")
+        ).strip()
+        if body:
+            statements.append(body.rstrip(";"))
+    return statements
+
+
+def migrate(db: ClickHouse) -> list[str]:
+    """Apply every migration not yet recorded; return the names applied now."""
+    db.command(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version UInt32, name String, applied_at DateTime64(3, 'UTC')) "
+        "ENGINE = MergeTree ORDER BY version"
+    )
+    done = {row[0] for row in db.query_rows("SELECT version FROM schema_migrations")}
+    applied = []
+    for version, name, sql in migration_files():
+        if version in done:
+            continue
+        for statement in split_statements(sql):
+            db.command(statement)
+        db.insert_columns(
+            "schema_migrations", [[version], [name], [utc_now()]], ["version", "name", "applied_at"]
+        )
+        log.info("applied migration %s", name, extra={"migration": name})
+        applied.append(name)
+    return applied

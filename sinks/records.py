@@ -1,0 +1,76 @@
+"""What the intake hands to the store: one decision per Kafka message, with where it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from schemas.models import BaseEvent
+
+INGEST_SOURCE_PREFIX = "ingest:"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageMeta:
+    """Where a message came from. (source, seq) names a submission; redelivery keeps it."""
+
+    source: str
+    seq: int
+    topic: str
+    partition: int
+    offset: int
+    received_at: datetime
+
+    @property
+    def line(self) -> int | None:
+        """The line number in the ingested file, when the source is an ingest run."""
+        return self.seq if self.source.startswith(INGEST_SOURCE_PREFIX) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    event: BaseEvent
+    meta: MessageMeta
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """An event whose event_id was accepted before from another submission."""
+
+    event: BaseEvent
+    meta: MessageMeta
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A refused submission. ``raw`` is what the facility sent, readable (its JSON line);
+    ``original`` is the Kafka message value exactly as received, for the dead-letter topic.
+    """
+
+    meta: MessageMeta
+    reason: str
+    raw: bytes
+    original: bytes
+    event_id: str = ""
+    event_type: str = ""
+    facility_id: str = ""
+    occurred_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class IntakeBatch:
+    """The decisions for one batch of messages, written to ClickHouse together.
+
+    ``redelivered`` are submissions already archived before (a worker stopped between the
+    ClickHouse write and the offset commit): they only refresh their submission row.
+    """
+
+    accepted: list[Accepted] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
+    redelivered: list[Accepted] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return (
+            len(self.accepted) + len(self.rejected) + len(self.duplicates) + len(self.redelivered)
+        )

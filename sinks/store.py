@@ -1,0 +1,433 @@
+"""The ostwatch store: idempotent intake writes, the registry, and the queries behind the CLI.
+
+Every write is safe to repeat: a batch retried after a failure carries the same
+deduplication token, and submissions live in a ReplacingMergeTree keyed by (source, seq).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+
+from ostwatch.timeutil import LOCAL_TZ, utc_now
+from schemas.models import BaseEvent
+from schemas.reference import RegistrySnapshot, parse_registry_texts
+from sinks.clickhouse import ClickHouse, migrate
+from sinks.records import Accepted, IntakeBatch, MessageMeta, Rejected
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_COLUMNS = (
+    "event_id",
+    "event_type",
+    "schema_version",
+    "facility_id",
+    "occurred_at",
+    "occurred_at_text",
+    "local_date",
+    "received_at",
+    "source",
+    "seq",
+    "patient_ref",
+    "item",
+    "dose_mg",
+    "mode",
+    "take_home_days",
+    "quantity",
+    "quantity_delta",
+    "quantity_on_hand",
+    "reason",
+    "lot",
+    "expiry_date",
+    "programme",
+    "residence_commune",
+    "to_facility_id",
+    "max_days",
+    "outcome",
+    "purpose",
+    "results",
+    "report_type",
+    "period",
+    "supervisor_id",
+    "payload",
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+)
+
+# Typed archive columns filled straight from the contract field of the same name, with the
+# value a column takes when the event type has no such field.
+_FIELD_DEFAULTS: dict[str, Any] = {
+    "patient_ref": "",
+    "item": "",
+    "dose_mg": 0.0,
+    "mode": "",
+    "take_home_days": 0,
+    "quantity": 0.0,
+    "quantity_delta": 0.0,
+    "quantity_on_hand": 0.0,
+    "reason": "",
+    "lot": "",
+    "programme": "",
+    "residence_commune": "",
+    "to_facility_id": "",
+    "max_days": 0,
+    "outcome": "",
+    "purpose": "",
+    "results": {},
+    "report_type": "",
+    "period": "",
+    "supervisor_id": "",
+}
+
+SUBMISSION_COLUMNS = (
+    "source",
+    "seq",
+    "outcome",
+    "event_id",
+    "event_type",
+    "facility_id",
+    "occurred_at",
+    "reason",
+    "raw",
+    "decided_at",
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+)
+
+
+def as_utc(instant: datetime) -> datetime:
+    """ClickHouse returns DateTime64(…, 'UTC') values naive; mark them as the UTC they are."""
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
+
+
+def archive_row(item: Accepted) -> list[Any]:
+    """The archive row of an accepted event, in ARCHIVE_COLUMNS order."""
+    event, meta = item.event, item.meta
+    doc = event.to_contract_dict()
+    occurred = event.occurred_at_utc
+    expiry = doc.get("expiry_date")
+    by_name = {name: doc.get(name, default) for name, default in _FIELD_DEFAULTS.items()}
+    return [
+        event.event_id,
+        event.event_type,
+        event.schema_version,
+        event.facility_id,
+        occurred,
+        doc["occurred_at"],
+        occurred.astimezone(LOCAL_TZ).date(),
+        meta.received_at,
+        meta.source,
+        meta.seq,
+        by_name["patient_ref"],
+        by_name["item"],
+        float(by_name["dose_mg"]),
+        by_name["mode"],
+        int(by_name["take_home_days"] or (1 if event.event_type == "dose.dispensed" else 0)),
+        float(by_name["quantity"]),
+        float(by_name["quantity_delta"]),
+        float(by_name["quantity_on_hand"]),
+        by_name["reason"],
+        by_name["lot"],
+        date.fromisoformat(expiry) if expiry else None,
+        by_name["programme"],
+        by_name["residence_commune"],
+        by_name["to_facility_id"],
+        int(by_name["max_days"]),
+        by_name["outcome"],
+        by_name["purpose"],
+        dict(by_name["results"]),
+        by_name["report_type"],
+        by_name["period"],
+        by_name["supervisor_id"],
+        orjson.dumps(doc).decode(),
+        meta.topic,
+        meta.partition,
+        meta.offset,
+    ]
+
+
+def _submission_row(
+    meta: MessageMeta,
+    outcome: str,
+    decided_at: datetime,
+    *,
+    event: BaseEvent | None = None,
+    rejected: Rejected | None = None,
+) -> list[Any]:
+    if event is not None:
+        identity = [event.event_id, event.event_type, event.facility_id, event.occurred_at_utc]
+        reason, raw = "", ""
+    else:
+        assert rejected is not None  # noqa: S101 - one of the two is always given
+        identity = [
+            rejected.event_id,
+            rejected.event_type,
+            rejected.facility_id,
+            rejected.occurred_at,
+        ]
+        reason, raw = rejected.reason, rejected.raw.decode("utf-8", errors="replace")
+    return [
+        meta.source,
+        meta.seq,
+        outcome,
+        *identity,
+        reason,
+        raw,
+        decided_at,
+        meta.topic,
+        meta.partition,
+        meta.offset,
+    ]
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Transpose rows into columns for a column-oriented insert."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+
+
+def _token(kind: str, metas: Iterable[MessageMeta]) -> str:
+    """A deduplication token naming exactly the submissions in a batch."""
+    digest = hashlib.sha256(kind.encode())
+    for meta in metas:
+        digest.update(f"\x00{meta.source}\x00{meta.seq}".encode())
+    return f"{kind}-{digest.hexdigest()}"
+
+
+@dataclass(frozen=True)
+class RegistryLoad:
+    version: int
+    unchanged: bool
+    facilities: int
+    items: int
+    targets: int
+    deadlines: int
+
+
+class Store:
+    """All reads and writes ostwatch makes, over one ClickHouse connection."""
+
+    def __init__(self, db: ClickHouse) -> None:
+        self.db = db
+
+    def migrate(self) -> list[str]:
+        return migrate(self.db)
+
+    # -- intake -------------------------------------------------------------------------
+
+    def write_intake(self, batch: IntakeBatch) -> None:
+        """Write one batch: archive first, then the submission rows.
+
+        That order matters: if the worker dies between the two, the redelivered messages
+        find their events archived under the same submission and are recognised as
+        redeliveries, not duplicates.
+        """
+        decided_at = utc_now()
+        if batch.accepted:
+            rows = [archive_row(item) for item in batch.accepted]
+            self.db.insert_columns(
+                "events_archive",
+                _columns(rows, len(ARCHIVE_COLUMNS)),
+                ARCHIVE_COLUMNS,
+                dedup_token=_token("archive", (a.meta for a in batch.accepted)),
+            )
+        submissions = [
+            _submission_row(a.meta, "accepted", decided_at, event=a.event)
+            for a in (*batch.accepted, *batch.redelivered)
+        ]
+        submissions += [
+            _submission_row(d.meta, "duplicate", decided_at, event=d.event)
+            for d in batch.duplicates
+        ]
+        submissions += [
+            _submission_row(r.meta, "rejected", decided_at, rejected=r) for r in batch.rejected
+        ]
+        if submissions:
+            metas = [
+                *(a.meta for a in batch.accepted),
+                *(a.meta for a in batch.redelivered),
+                *(d.meta for d in batch.duplicates),
+                *(r.meta for r in batch.rejected),
+            ]
+            self.db.insert_columns(
+                "submissions",
+                _columns(submissions, len(SUBMISSION_COLUMNS)),
+                SUBMISSION_COLUMNS,
+                dedup_token=_token("submissions", metas),
+            )
+
+    def archived_event_ids(self) -> set[str]:
+        """Every accepted event_id: the duplicate filter's memory, rebuilt at start."""
+        rows = self.db.query_rows("SELECT toString(event_id) FROM events_archive")
+        return {row[0] for row in rows}
+
+    def archived_submission_of(self, keys: Sequence[tuple[str, str]]) -> dict[str, tuple[str, int]]:
+        """For (facility_id, event_id) pairs: the (source, seq) under which each was archived."""
+        if not keys:
+            return {}
+        rows = self.db.query_rows(
+            "SELECT toString(event_id), source, seq FROM events_archive "
+            "WHERE facility_id IN %(facilities)s AND event_id IN %(ids)s",
+            {
+                "facilities": sorted({facility for facility, _ in keys}),
+                "ids": sorted({event_id for _, event_id in keys}),
+            },
+        )
+        return {event_id: (source, int(seq)) for event_id, source, seq in rows}
+
+    def submission_counts(self, source: str) -> dict[str, int]:
+        """accepted / rejected / duplicates decided so far for one submission source."""
+        rows = self.db.query_rows(
+            "SELECT outcome, count() FROM submissions FINAL WHERE source = %(source)s "
+            "GROUP BY outcome",
+            {"source": source},
+        )
+        counts = {"accepted": 0, "rejected": 0, "duplicates": 0}
+        for outcome, count in rows:
+            counts["duplicates" if outcome == "duplicate" else outcome] = int(count)
+        return counts
+
+    def rejected(self, as_of: datetime | None = None, limit: int = 100_000) -> list[dict[str, Any]]:
+        """Every rejected submission with its reason, oldest first."""
+        # Rejected lines may have no readable occurred_at; they count from their arrival.
+        rows = self.db.query_dicts(
+            "SELECT source, seq, event_id, event_type, facility_id, reason, raw, decided_at "
+            "FROM submissions FINAL WHERE outcome = 'rejected' "
+            "AND (%(as_of)s IS NULL OR coalesce(occurred_at, decided_at) <= %(as_of)s) "
+            "ORDER BY decided_at, source, seq LIMIT %(limit)s",
+            {"limit": limit, "as_of": as_of},
+        )
+        for row in rows:
+            meta_line = row["seq"] if row["source"].startswith("ingest:") else None
+            row["line"] = meta_line
+            row["event_id"] = row["event_id"] or None
+            row["received_at"] = as_utc(row.pop("decided_at")).isoformat()
+        return rows
+
+    def intake_totals(self) -> dict[str, Any]:
+        """Totals for the live view: submissions by outcome, accepted events by facility."""
+        outcomes = dict(
+            self.db.query_rows(
+                "SELECT toString(outcome), count() FROM submissions GROUP BY outcome"
+            )
+        )
+        by_facility = self.db.query_rows(
+            "SELECT facility_id, count(), countIf(event_type = 'dose.dispensed'), "
+            "max(occurred_at) FROM events_archive GROUP BY facility_id ORDER BY facility_id"
+        )
+        return {
+            "accepted": int(outcomes.get("accepted", 0)),
+            "rejected": int(outcomes.get("rejected", 0)),
+            "duplicates": int(outcomes.get("duplicate", 0)),
+            "facilities": [
+                {
+                    "facility_id": facility,
+                    "events": int(events),
+                    "doses": int(doses),
+                    "latest_occurred_at": as_utc(latest).isoformat() if latest else None,
+                }
+                for facility, events, doses, latest in by_facility
+            ],
+        }
+
+    # -- registry -----------------------------------------------------------------------
+
+    def registry_version(self) -> int:
+        rows = self.db.query_rows("SELECT max(version) FROM registry_versions")
+        return int(rows[0][0] or 0) if rows else 0
+
+    def current_registry(self) -> tuple[int, RegistrySnapshot | None]:
+        """The newest registry, parsed from the files exactly as they were loaded."""
+        rows = self.db.query_rows(
+            "SELECT version, files FROM registry_versions ORDER BY version DESC LIMIT 1"
+        )
+        if not rows:
+            return 0, None
+        version, files = rows[0]
+        return int(version), parse_registry_texts(dict(files))
+
+    def load_registry(self, texts: Mapping[str, str], source: str) -> RegistryLoad:
+        """Validate and store a new registry version; an identical load keeps the version."""
+        snapshot = parse_registry_texts(texts)
+        digest = hashlib.sha256(
+            b"".join(f"{name}\x00{texts[name]}\x00".encode() for name in sorted(texts))
+        ).hexdigest()
+        current = self.db.query_rows(
+            "SELECT version, sha256 FROM registry_versions ORDER BY version DESC LIMIT 1"
+        )
+        counts = (
+            len(snapshot.facilities),
+            len(snapshot.items),
+            len(snapshot.targets),
+            len(snapshot.deadlines),
+        )
+        if current and current[0][1] == digest:
+            return RegistryLoad(int(current[0][0]), True, *counts)
+        version = (int(current[0][0]) if current else 0) + 1
+        self._insert_registry_rows(version, snapshot)
+        self.db.insert_columns(
+            "registry_versions",
+            [[version], [utc_now()], [source], [digest], [dict(texts)]],
+            ("version", "loaded_at", "source", "sha256", "files"),
+        )
+        log.info("registry version %d loaded from %s", version, source, extra={"version": version})
+        return RegistryLoad(version, False, *counts)
+
+    def _insert_registry_rows(self, version: int, snapshot: RegistrySnapshot) -> None:
+        facilities = [
+            [version, f.facility_id, f.name, f.type, f.parent_id or "", f.district, f.province]
+            for f in snapshot.facilities.values()
+        ]
+        items = [
+            [version, i.item, i.name, i.kind, i.unit, i.mg_per_unit]
+            for i in snapshot.items.values()
+        ]
+        targets = [
+            [
+                version,
+                t.facility_id,
+                t.year,
+                t.routine_target,
+                t.take_home_target,
+                t.community_detox_target,
+            ]
+            for t in snapshot.targets
+        ]
+        deadlines = [
+            [version, d.report_type, d.frequency, d.due_day, d.reporter_type]
+            for d in snapshot.deadlines.values()
+        ]
+        tables = {
+            "registry_facilities": (
+                facilities,
+                ("version", "facility_id", "name", "type", "parent_id", "district", "province"),
+            ),
+            "registry_items": (items, ("version", "item", "name", "kind", "unit", "mg_per_unit")),
+            "registry_targets": (
+                targets,
+                (
+                    "version",
+                    "facility_id",
+                    "year",
+                    "routine_target",
+                    "take_home_target",
+                    "community_detox_target",
+                ),
+            ),
+            "registry_deadlines": (
+                deadlines,
+                ("version", "report_type", "frequency", "due_day", "reporter_type"),
+            ),
+        }
+        for table, (rows, names) in tables.items():
+            if rows:
+                self.db.insert_columns(
+                    table, _columns(rows, len(names)), names, dedup_token=f"{table}-v{version}"
+                )

@@ -1,0 +1,1 @@
+"""The Faust application: intake (accept / reject / de-duplicate) and the derived streams."""

@@ -1,0 +1,91 @@
+"""The one ostwatch Faust application.
+
+Built by a factory rather than at import time (no client may be created on import), with
+an explicit list of the domain modules that register agents and views on it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from ostwatch.settings import BrokerSettings, StreamSettings
+
+# Each module has ``register(app, context)``; order does not matter.
+DOMAIN_MODULES: tuple[str, ...] = ("streams.intake.agent", "streams.web")
+
+# Consumer-group timings for the embedded broker (Tansu holds a join for half the session
+# timeout; Faust's 60 s default made a worker take ~33 s to start). See ENVIRONMENT.md.
+EMBEDDED_GROUP_TIMINGS: dict[str, float] = {
+    "broker_session_timeout": 6.0,
+    "broker_heartbeat_interval": 1.0,
+    "broker_rebalance_timeout": 6.0,
+}
+
+
+def _credentials(broker: BrokerSettings) -> Any:
+    if broker.sasl_mechanism:
+        security = broker.kafka_python_security()
+        return faust.SASLCredentials(
+            username=str(security["sasl_plain_username"]),
+            password=str(security["sasl_plain_password"]),
+            mechanism=broker.sasl_mechanism,
+            ssl_context=_ssl_context(broker) if broker.security_protocol == "SASL_SSL" else None,
+        )
+    if broker.security_protocol == "SSL":
+        return faust.SSLCredentials(_ssl_context(broker))
+    return None
+
+
+def _ssl_context(broker: BrokerSettings) -> Any:
+    import ssl
+
+    context = ssl.create_default_context(
+        cafile=str(broker.ssl_cafile) if broker.ssl_cafile else None
+    )
+    return context
+
+
+def create_app(
+    broker: BrokerSettings,
+    stream: StreamSettings,
+    *,
+    bootstrap: str,
+    web_host: str,
+    web_port: int,
+    data_dir: Path,
+) -> faust.App:
+    """Configure the Faust app: at-least-once, acks=all, earliest offsets, memory tables."""
+    options: dict[str, Any] = {
+        "broker": [f"kafka://{server.strip()}" for server in bootstrap.split(",")],
+        "broker_credentials": _credentials(broker),
+        "store": "memory://",
+        "processing_guarantee": "at_least_once",
+        "producer_acks": -1,
+        "consumer_auto_offset_reset": "earliest",
+        "topic_partitions": broker.partitions,
+        "topic_replication_factor": broker.replication_factor,
+        "topic_disable_leader": True,
+        "broker_commit_interval": 1.0,
+        "stream_buffer_maxsize": max(4096, 2 * stream.batch_max),
+        "web_enabled": True,
+        "web_bind": web_host,
+        "web_host": web_host,
+        "web_port": web_port,
+        "web_in_thread": False,
+        "datadir": str(data_dir / "faust"),
+        "autodiscover": False,
+    }
+    if broker.quirks:
+        options.update(EMBEDDED_GROUP_TIMINGS)
+    return faust.App(stream.group_id, **options)
+
+
+def register_domains(app: faust.App, context: dict[str, Any]) -> None:
+    """Import each domain module and let it declare its agents/views on the app."""
+    for name in DOMAIN_MODULES:
+        module = importlib.import_module(name)
+        module.register(app, **{k: context[k] for k in module.REGISTER_NEEDS})

@@ -1,0 +1,1 @@
+"""Intake: every event is accepted, rejected with a reason, or ignored as a duplicate."""

@@ -1,0 +1,89 @@
+"""The Faust agent of the intake: batches from the events topic, written before commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+
+from ostwatch.settings import BrokerSettings, StreamSettings
+from streams.intake.classify import SEQ_HEADER, SOURCE_HEADER, RawMessage
+from streams.intake.service import IntakeService
+
+log = logging.getLogger(__name__)
+
+REASON_HEADER = "ostwatch-reason"
+REGISTER_NEEDS = ("service", "broker", "stream_settings")
+
+
+def raw_message(event: Any) -> RawMessage:
+    """Adapt a Faust event (raw serializers) to the client-independent RawMessage."""
+    message = event.message
+    headers = message.headers or []
+    pairs = list(headers.items()) if isinstance(headers, dict) else list(headers)
+    return RawMessage(
+        value=message.value,
+        headers=[(str(k), bytes(v or b"")) for k, v in pairs],
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+    )
+
+
+def withhold_commit(events: Sequence[Any]) -> None:
+    """Keep the offsets of a batch that never reached ClickHouse out of the next commit.
+
+    ``Stream.take_events`` acks its buffer in a ``finally`` even when the batch was
+    interrupted (shutdown while ClickHouse is down). Marking each message as already
+    acked makes Faust's consumer skip recording its offset, so the batch is delivered
+    again after a restart instead of being lost.
+    """
+    for event in events:
+        event.message.acked = True
+
+
+def register(
+    app: faust.App,
+    service: IntakeService,
+    broker: BrokerSettings,
+    stream_settings: StreamSettings,
+) -> None:
+    """Declare the intake's topics and agent on the one ostwatch Faust app."""
+    events_topic = app.topic(
+        broker.events_topic,
+        partitions=broker.partitions,
+        replicas=broker.replication_factor,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    dead_letters = app.topic(
+        broker.dead_letter_topic,
+        partitions=broker.partitions,
+        replicas=broker.replication_factor,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    async def intake(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(
+            stream_settings.batch_max, within=stream_settings.batch_within_s
+        ):
+            try:
+                batch = await service.process([raw_message(e) for e in events])
+            except BaseException:
+                withhold_commit(events)
+                raise
+            for item in batch.rejected:
+                await dead_letters.send(
+                    key=item.facility_id.encode() or None,
+                    value=item.original,
+                    headers=[
+                        (REASON_HEADER, item.reason.encode()),
+                        (SOURCE_HEADER, item.meta.source.encode()),
+                        (SEQ_HEADER, str(item.meta.seq).encode()),
+                    ],
+                )
+
+    app.agent(events_topic, name="ostwatch.intake")(intake)

@@ -1,0 +1,161 @@
+"""The intake's state and work, independent of Faust: the agent only feeds it batches.
+
+State is a cache of what ClickHouse holds (accepted event_ids, the current registry);
+it is rebuilt from the store at start, so a killed worker loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ostwatch.timeutil import utc_now
+from schemas.reference import RegistrySnapshot
+from sinks.clickhouse import StoreUnavailable
+from sinks.records import IntakeBatch
+from sinks.store import Store
+from streams.intake.classify import RawMessage, classify, settle_suspects
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IntakeStats:
+    """Counters since this worker started, for the live view and readiness."""
+
+    started_at: float = field(default_factory=time.monotonic)
+    batches: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    redelivered: int = 0
+    write_retries: int = 0
+    last_batch_at: float | None = None
+    store_healthy: bool = True
+    recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=120))
+    rejected_reasons: Counter[str] = field(default_factory=Counter)
+
+    def record(self, batch: IntakeBatch) -> None:
+        now = time.monotonic()
+        self.batches += 1
+        self.accepted += len(batch.accepted)
+        self.rejected += len(batch.rejected)
+        self.duplicates += len(batch.duplicates)
+        self.redelivered += len(batch.redelivered)
+        self.last_batch_at = now
+        self.recent.append((now, len(batch)))
+        for item in batch.rejected:
+            self.rejected_reasons[item.reason.split(":", 1)[0]] += 1
+
+    def rate(self, window_s: float = 5.0) -> float:
+        """Messages decided per second over the last few seconds."""
+        now = time.monotonic()
+        total = sum(count for at, count in self.recent if now - at <= window_s)
+        return total / window_s
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "uptime_s": round(time.monotonic() - self.started_at, 1),
+            "batches": self.batches,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "redelivered": self.redelivered,
+            "write_retries": self.write_retries,
+            "events_per_s": round(self.rate(), 1),
+            "store_healthy": self.store_healthy,
+            "top_rejection_reasons": dict(self.rejected_reasons.most_common(5)),
+        }
+
+
+class IntakeService:
+    """Classifies batches and writes them, retrying ClickHouse until it has the data."""
+
+    def __init__(self, store: Store, *, registry_refresh_s: float, retry_max_s: float) -> None:
+        self.store = store
+        self.stats = IntakeStats()
+        self._registry_refresh_s = registry_refresh_s
+        self._retry_max_s = retry_max_s
+        self._seen: set[str] = set()
+        self._registry: RegistrySnapshot | None = None
+        self.registry_version = 0
+        self._registry_checked = 0.0
+
+    def warm_up(self) -> None:
+        """Load the duplicate filter and the registry from ClickHouse (blocking)."""
+        started = time.monotonic()
+        self._seen = self.store.archived_event_ids()
+        self.refresh_registry(force=True)
+        log.info(
+            "intake warm: %d archived event ids, registry v%d (%.1f s)",
+            len(self._seen),
+            self.registry_version,
+            time.monotonic() - started,
+        )
+
+    def refresh_registry(self, force: bool = False) -> None:
+        """Pick up a newer registry version; cheap, checked at most every few seconds."""
+        now = time.monotonic()
+        if not force and now - self._registry_checked < self._registry_refresh_s:
+            return
+        self._registry_checked = now
+        version = self.store.registry_version()
+        if force or version != self.registry_version:
+            self.registry_version, self._registry = self.store.current_registry()
+
+    def decide(self, messages: Sequence[RawMessage]) -> IntakeBatch:
+        """Classify one batch (blocking: may ask ClickHouse about suspected duplicates)."""
+        self.refresh_registry()
+        classified = classify(messages, self._registry, self._seen, utc_now())
+        archived = self.store.archived_submission_of(
+            [(s.event.facility_id, s.event.event_id) for s in classified.suspects]
+        )
+        return settle_suspects(classified, archived)
+
+    async def process(self, messages: Sequence[RawMessage]) -> IntakeBatch:
+        """Decide and durably write a batch; returns only once ClickHouse has it."""
+        loop = asyncio.get_running_loop()
+        delay = 0.2
+        while True:
+            try:
+                batch = await loop.run_in_executor(None, self.decide, messages)
+                await loop.run_in_executor(None, self.store.write_intake, batch)
+                break
+            except StoreUnavailable as exc:
+                self.stats.store_healthy = False
+                self.stats.write_retries += 1
+                log.warning(
+                    "ClickHouse unavailable, retrying batch of %d in %.1f s: %s",
+                    len(messages),
+                    delay,
+                    exc,
+                    extra={
+                        "topic": messages[0].topic if messages else None,
+                        "partition": messages[0].partition if messages else None,
+                        "offset": messages[0].offset if messages else None,
+                    },
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max_s)
+        self.stats.store_healthy = True
+        self._seen.update(item.event.event_id for item in batch.accepted)
+        self.stats.record(batch)
+        for item in batch.rejected:
+            log.info(
+                "rejected: %s",
+                item.reason,
+                extra={
+                    "topic": item.meta.topic,
+                    "partition": item.meta.partition,
+                    "offset": item.meta.offset,
+                    "event_id": item.event_id or None,
+                    "source": item.meta.source,
+                    "seq": item.meta.seq,
+                },
+            )
+        return batch

@@ -1,0 +1,63 @@
+"""The worker's local HTTP API, served by Faust's web server inside the process that owns
+ClickHouse (the embedded engine allows only one process per data directory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from sinks import api
+from sinks.clickhouse import StoreUnavailable
+from streams.intake.service import IntakeService
+
+log = logging.getLogger(__name__)
+
+REGISTER_NEEDS = ("service", "events_topic")
+
+
+def intake_assigned(app: faust.App, topic: str) -> bool:
+    """True when this worker consumes at least one partition of the events topic."""
+    consumer = getattr(app, "_consumer", None)
+    if consumer is None or app.rebalancing:
+        return False
+    return any(tp.topic == topic for tp in consumer.assignment())
+
+
+def register(app: faust.App, service: IntakeService, events_topic: str) -> None:
+    """Declare the API views: readiness and the operations table of ``sinks.api``."""
+
+    @app.page("/api/status")
+    class Status(View):
+        async def get(self, request: Request) -> Response:
+            assigned = intake_assigned(app, events_topic)
+            body: dict[str, Any] = {
+                "ready": assigned and service.stats.store_healthy,
+                "intake_assigned": assigned,
+                "store": {"healthy": service.stats.store_healthy, "dsn": service.store.db.dsn},
+                "registry_version": service.registry_version,
+                "intake": service.stats.as_dict(),
+            }
+            return self.json(body, status=200 if body["ready"] else 503)
+
+    @app.page("/api/op/{name}")
+    class Operation(View):
+        async def post(self, request: Request, name: str) -> Response:
+            try:
+                kwargs = await request.json()
+            except ValueError:
+                return self.json({"error": "request body is not JSON"}, status=400)
+            loop = asyncio.get_running_loop()
+            try:
+                result = await loop.run_in_executor(None, api.run, service.store, name, kwargs)
+            except (api.OperationError, ValueError) as exc:
+                return self.json({"error": str(exc)}, status=400)
+            except StoreUnavailable as exc:
+                return self.json({"error": f"ClickHouse unavailable: {exc}"}, status=503)
+            if name == "registry_load":
+                await loop.run_in_executor(None, service.refresh_registry, True)
+            return self.json({"result": result})

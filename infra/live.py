@@ -97,7 +97,8 @@ class LiveView:
         facilities = Table(title="Cơ sở · Facilities", title_justify="left", expand=False)
         for column in ("facility_id", "events", "doses", "latest event (local)"):
             facilities.add_column(column, justify="right" if column != "facility_id" else "left")
-        for row in totals.get("facilities", [])[:40]:
+        busiest = sorted(totals.get("facilities", []), key=lambda r: -int(r["events"]))
+        for row in busiest[:30]:
             facilities.add_row(
                 row["facility_id"],
                 format_number(row["events"]),

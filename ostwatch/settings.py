@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -113,7 +113,7 @@ class StackSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
-def load(cls: type[SettingsT], **overrides: object) -> SettingsT:
+def load(cls: type[SettingsT], **overrides: Any) -> SettingsT:
     """Build a settings class, turning validation errors into a message that names the setting.
 
     Values are never echoed: a wrong password must not end up in a terminal or a log.

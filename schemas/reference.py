@@ -529,7 +529,7 @@ def _item_problem(
     if row is None:
         return f"item: unknown item {item!r}"
     if needed_kind is not None and row.kind != needed_kind:
-        return f"item: {item!r} is a {row.kind}, {event_type} needs a {needed_kind}"
+        return f"item: must be a {needed_kind} for {event_type}, {item!r} is a {row.kind}"
     return None
 
 
@@ -546,7 +546,7 @@ def reference_problem(event: BaseEvent, registry: RegistrySnapshot) -> str | Non
         return _item_problem(event.item, None, event.event_type, registry)
     if isinstance(event, PatientTransferred):
         if event.to_facility_id == event.facility_id:
-            return f"to_facility_id: transfer to the same facility {event.facility_id!r}"
+            return f"to_facility_id: must differ from facility_id {event.facility_id!r}"
         return _facility_problem("to_facility_id", event.to_facility_id, registry)
     if isinstance(event, SupervisionVisited):
         return _facility_problem("supervisor_id", event.supervisor_id, registry)

@@ -404,7 +404,7 @@ class Store:
             [version, d.report_type, d.frequency, d.due_day, d.reporter_type]
             for d in snapshot.deadlines.values()
         ]
-        tables = {
+        tables: dict[str, tuple[list[list[Any]], tuple[str, ...]]] = {
             "registry_facilities": (
                 facilities,
                 ("version", "facility_id", "name", "type", "parent_id", "district", "province"),

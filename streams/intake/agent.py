@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import faust
 
@@ -67,7 +67,8 @@ def register(
     )
 
     async def intake(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(
+        # take_events is on Stream, missing from the StreamT protocol faust types agents with.
+        async for events in cast(faust.Stream, stream).take_events(
             stream_settings.batch_max, within=stream_settings.batch_within_s
         ):
             try:

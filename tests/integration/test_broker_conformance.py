@@ -162,6 +162,28 @@ def read_records(
     return records
 
 
+def read_until_value(bootstrap: str, topic: str, last: bytes, **config: Any) -> list[Any]:
+    """Every record from the start up to the one whose value is ``last`` (partition 0).
+
+    Used where the count to expect is the question (compaction, aborted transactions).
+    """
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **config
+    )
+    tp = TopicPartition(topic, 0)
+    try:
+        consumer.assign([tp])
+        consumer.seek_to_beginning(tp)
+        records: list[Any] = []
+        deadline = time.monotonic() + READ_TIMEOUT_S
+        while not records or records[-1].value != last:
+            assert time.monotonic() < deadline, f"{last!r} not read back from {topic}"
+            records.extend(consumer.poll(timeout_ms=200).get(tp, []))
+    finally:
+        consumer.close(autocommit=False)
+    return records
+
+
 async def aio_read(bootstrap: str, topic: str, count: int) -> list[Any]:
     """aiokafka counterpart of :func:`read_records` (assigned, from the beginning)."""
     consumer = AIOKafkaConsumer(
@@ -563,28 +585,6 @@ def test_compaction_removes_superseded_values(bootstrap: str, topics: Topics) ->
     finally:
         client.close(timeout=5)
     assert surviving < 100, f"all 100 values of one key still there after {COMPACTION_WAIT_S} s"
-
-
-def read_until_value(bootstrap: str, topic: str, last: bytes, **config: Any) -> list[Any]:
-    """Every record from the start up to the one whose value is ``last`` (partition 0).
-
-    Used where the count to expect is the question (compaction, aborted transactions).
-    """
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **config
-    )
-    tp = TopicPartition(topic, 0)
-    try:
-        consumer.assign([tp])
-        consumer.seek_to_beginning(tp)
-        records: list[Any] = []
-        deadline = time.monotonic() + READ_TIMEOUT_S
-        while not records or records[-1].value != last:
-            assert time.monotonic() < deadline, f"{last!r} not read back from {topic}"
-            records.extend(consumer.poll(timeout_ms=200).get(tp, []))
-    finally:
-        consumer.close(autocommit=False)
-    return records
 
 
 @tansu_deviation("a fetch past the end gets no OffsetOutOfRange; the consumer just waits")

@@ -174,7 +174,8 @@ class StackSupervisor:
 
     def _create_topics(self) -> None:
         settings = self.broker_settings
-        topics = {settings.events_topic: settings.partitions, settings.dead_letter_topic: 1}
+        topics = {settings.events_topic: settings.partitions}
+        topics[settings.dead_letter_topic] = settings.partitions
         try:
             ensure_topics(
                 self.bootstrap,

@@ -380,51 +380,51 @@ class StockCounted(BaseEvent):
     quantity_on_hand: NonNegativeQuantity = Field(description="Counted quantity, item's unit.")
 
 
-class PatientEnrolled(BaseEvent):
+class PatientEvent(BaseEvent):
+    """An event about one patient, named by the pseudonymous reference computed at the source."""
+
+    patient_ref: PatientRef = Field(description="Pseudonymous patient reference.")
+
+
+class PatientEnrolled(PatientEvent):
     """A patient starts a programme at the facility."""
 
     event_type: Literal["patient.enrolled"]
-    patient_ref: PatientRef = Field(description="Pseudonymous patient reference.")
     programme: Programme = Field(description="Treatment programme.")
     residence_commune: Code = Field(description="Code of the commune of residence.")
 
 
-class PatientTransferred(BaseEvent):
+class PatientTransferred(PatientEvent):
     """A patient moves from this facility to another one."""
 
     event_type: Literal["patient.transferred"]
-    patient_ref: PatientRef = Field(description="Pseudonymous patient reference.")
     to_facility_id: Code = Field(description="Registry id of the receiving facility.")
 
 
-class PatientTakeHomeApproved(BaseEvent):
+class PatientTakeHomeApproved(PatientEvent):
     """A patient becomes eligible for take-home doses of up to ``max_days``."""
 
     event_type: Literal["patient.take_home_approved"]
-    patient_ref: PatientRef = Field(description="Pseudonymous patient reference.")
     max_days: Days = Field(description="Longest take-home supply allowed, in days.")
 
 
-class PatientTakeHomeRevoked(BaseEvent):
+class PatientTakeHomeRevoked(PatientEvent):
     """A patient's take-home approval ends."""
 
     event_type: Literal["patient.take_home_revoked"]
-    patient_ref: PatientRef = Field(description="Pseudonymous patient reference.")
 
 
-class PatientViolation(BaseEvent):
+class PatientViolation(PatientEvent):
     """A patient broke the treatment rules."""
 
     event_type: Literal["patient.violation"]
-    patient_ref: PatientRef = Field(description="Pseudonymous patient reference.")
     reason: ViolationReason = Field(description="Which rule was broken.")
 
 
-class PatientDischarged(BaseEvent):
+class PatientDischarged(PatientEvent):
     """A patient leaves treatment."""
 
     event_type: Literal["patient.discharged"]
-    patient_ref: PatientRef = Field(description="Pseudonymous patient reference.")
     outcome: DischargeOutcome = Field(description="How treatment ended.")
 
 

@@ -19,6 +19,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+from schemas.reference import DeadlineRow as Deadline
+from schemas.reference import TargetRow as Target
+
 PROVINCE_NAME = "Bắc Giang"
 CAPITAL_DISTRICT = "thành phố Bắc Giang"
 TARGET_YEAR = 2024
@@ -66,27 +69,6 @@ class Item:
     unit: str
     mg_per_unit: float | None = None
     substances: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Target:
-    """One row of ``targets.csv``: a unit's annual targets, None where the seed has none."""
-
-    facility_id: str
-    year: int
-    routine_target: int | None
-    take_home_target: int | None
-    community_detox_target: int | None
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """One row of ``deadlines.csv``: which unit type owes which report by which day."""
-
-    report_type: str
-    frequency: Literal["monthly", "half_yearly", "yearly"]
-    due_day: int
-    reporter_type: FacilityType
 
 
 @dataclass(frozen=True)

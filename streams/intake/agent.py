@@ -51,20 +51,18 @@ def register(
     stream_settings: StreamSettings,
 ) -> None:
     """Declare the intake's topics and agent on the one ostwatch Faust app."""
-    events_topic = app.topic(
-        broker.events_topic,
-        partitions=broker.partitions,
-        replicas=broker.replication_factor,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
-    dead_letters = app.topic(
-        broker.dead_letter_topic,
-        partitions=broker.partitions,
-        replicas=broker.replication_factor,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+
+    def raw_topic(name: str) -> Any:
+        return app.topic(
+            name,
+            partitions=broker.partitions,
+            replicas=broker.replication_factor,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+
+    events_topic = raw_topic(broker.events_topic)
+    dead_letters = raw_topic(broker.dead_letter_topic)
 
     async def intake(stream: faust.StreamT) -> None:
         # take_events is on Stream, missing from the StreamT protocol faust types agents with.

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Final, TypeVar
+from typing import Final, Literal, TypeVar, get_args
 
 from schemas.models import (
     BaseEvent,
@@ -38,6 +38,7 @@ __all__ = [
     "REGISTRY_FILES",
     "DeadlineRow",
     "FacilityRow",
+    "FacilityType",
     "ItemRow",
     "RegistryError",
     "RegistrySnapshot",
@@ -47,14 +48,15 @@ __all__ = [
     "reference_problem",
 ]
 
-FACILITY_TYPES: Final = (
+FacilityType = Literal[
     "treatment_facility",
     "dispensing_point",
     "commune_health_station",
     "district_health_centre",
     "provincial_cdc",
     "psychiatric_hospital",
-)
+]
+FACILITY_TYPES: Final[tuple[str, ...]] = get_args(FacilityType)
 ITEM_KINDS: Final = ("medication", "test_kit")
 FREQUENCIES: Final = ("monthly", "half_yearly", "yearly")
 # Spellings a spreadsheet is likely to use for the same frequency.

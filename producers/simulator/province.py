@@ -19,22 +19,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+from schemas.models import Programme
 from schemas.reference import DeadlineRow as Deadline
+from schemas.reference import FacilityType
 from schemas.reference import TargetRow as Target
 
 PROVINCE_NAME = "Bắc Giang"
 CAPITAL_DISTRICT = "thành phố Bắc Giang"
 TARGET_YEAR = 2024
 
-FacilityType = Literal[
-    "treatment_facility",
-    "dispensing_point",
-    "commune_health_station",
-    "district_health_centre",
-    "provincial_cdc",
-    "psychiatric_hospital",
-]
-Programme = Literal["methadone", "buprenorphine", "community_detox", "centre_detox"]
 
 METHADONE = "MET10"
 BUPRENORPHINE = "BUP2"

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -550,6 +551,190 @@ def report_rejected(data_dir: Path, output_format: str, as_of: str | None) -> No
         ["line", "event_id", "facility_id", "reason"],
         rows,
     )
+
+
+FACILITY_COLUMNS = [("facility_id", "Mã cơ sở / Facility"), ("facility_name", "Tên / Name")]
+PROGRAMME_LABELS = {
+    "methadone": "Methadone",
+    "buprenorphine": "Buprenorphine",
+    "community_detox": "Cai tại cộng đồng / community detox",
+    "centre_detox": "Cai tại cơ sở / centre detox",
+}
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """How a report is asked for and shown: its help, filters and table."""
+
+    name: str
+    summary: str
+    title: str
+    columns: list[tuple[str, str]]
+    dated: bool = False
+    item: bool = False
+
+
+REPORT_VIEWS = (
+    ReportView(
+        "stock",
+        "Per facility and item: on hand at T, 14-day average daily use, days of supply.",
+        "Tồn kho / Stock on hand",
+        [
+            *FACILITY_COLUMNS,
+            ("item", "Mặt hàng / Item"),
+            ("unit", "Đơn vị / Unit"),
+            ("on_hand", "Tồn kho / On hand"),
+            ("avg_daily_use", "Dùng TB/ngày / Avg daily use"),
+            ("days_of_supply", "Đủ dùng (ngày) / Days of supply"),
+        ],
+        item=True,
+    ),
+    ReportView(
+        "dispensing",
+        "Per facility and local day: patients dosed, doses by mode, milligrams.",
+        "Cấp phát thuốc / Dispensing",
+        [
+            *FACILITY_COLUMNS,
+            ("date", "Ngày / Date"),
+            ("patients_dosed", "Số người bệnh / Patients dosed"),
+            ("observed_doses", "Uống tại chỗ / Observed"),
+            ("take_home_handouts", "Cấp nhiều ngày / Take-home"),
+            ("mg_observed", "mg tại chỗ / mg observed"),
+            ("mg_take_home", "mg mang về / mg take-home"),
+        ],
+        dated=True,
+    ),
+    ReportView(
+        "patients",
+        "Per facility and programme: active patients (and those with take-home approval).",
+        "Người bệnh đang điều trị / Active patients",
+        [
+            *FACILITY_COLUMNS,
+            ("programme_label", "Chương trình / Programme"),
+            ("active", "Đang điều trị / Active"),
+            ("take_home_approved", "Được cấp nhiều ngày / Take-home approved"),
+        ],
+    ),
+    ReportView(
+        "tests",
+        "Per facility and month: drug tests performed and positives per substance.",
+        "Xét nghiệm ma túy / Drug tests",
+        [
+            *FACILITY_COLUMNS,
+            ("month", "Tháng / Month"),
+            ("tests", "Số test / Tests"),
+            ("positive", "Dương tính / Positive"),
+        ],
+        dated=True,
+    ),
+    ReportView(
+        "targets",
+        "Per unit and year: each target beside its actual, rolled up over the units below.",
+        "Chỉ tiêu / Targets",
+        [
+            *FACILITY_COLUMNS,
+            ("year", "Năm / Year"),
+            ("routine_target", "Thường quy: chỉ tiêu / Routine target"),
+            ("routine_actual", "thực hiện / actual"),
+            ("take_home_target", "Nhiều ngày: chỉ tiêu / Take-home target"),
+            ("take_home_actual", "thực hiện / actual"),
+            ("community_detox_target", "Cai cộng đồng: chỉ tiêu / Community detox target"),
+            ("community_detox_actual", "thực hiện / actual"),
+        ],
+    ),
+)
+
+
+def scope_options(view: ReportView) -> Callable[[F], F]:
+    """The filters every report takes, plus dates or item where they apply."""
+
+    def decorate(func: F) -> F:
+        options = [
+            click.option(
+                "--facility",
+                "facilities",
+                multiple=True,
+                metavar="ID",
+                help="Only this facility (repeatable).",
+            ),
+            click.option(
+                "--under",
+                multiple=True,
+                metavar="ID",
+                help="This unit and every facility below it in the registry (repeatable).",
+            ),
+            click.option(
+                "--district", help="Only facilities of this district (as in the registry)."
+            ),
+            click.option(
+                "--province", help="Only facilities of this province (as in the registry)."
+            ),
+        ]
+        if view.dated:
+            options += [
+                click.option("--from", "date_from", metavar="YYYY-MM-DD", help="First local day."),
+                click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Last local day."),
+            ]
+        if view.item:
+            options.append(click.option("--item", help="Only this item code."))
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def with_names(rows: list[dict[str, Any]], names: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows for a table: facility names and programme labels beside the codes."""
+    facilities = names.get("facilities", {})
+    return [
+        {
+            **row,
+            "facility_name": facilities.get(row.get("facility_id"), ""),
+            "programme_label": PROGRAMME_LABELS.get(row.get("programme", ""), row.get("programme")),
+        }
+        for row in rows
+    ]
+
+
+def add_report_command(view: ReportView) -> None:
+    """Declare `ostwatch report <name>`: JSON for programs, a bilingual table for people."""
+
+    @report.command(
+        view.name,
+        help=f"{view.summary}\n\nWithout --as-of, T is the latest "
+        "occurred_at of any accepted event.",
+    )
+    @data_dir_option
+    @format_option
+    @as_of_option
+    @scope_options(view)
+    @friendly_errors
+    def command(data_dir: Path, output_format: str, as_of: str | None, **filters: Any) -> None:
+        gateway = open_gateway(data_dir)
+        try:
+            rows = gateway.call(
+                f"report_{view.name}",
+                as_of=as_of,
+                **{
+                    key: list(value) if isinstance(value, tuple) else value
+                    for key, value in filters.items()
+                },
+            )
+            names = gateway.call("names") if output_format != "json" else {}
+        finally:
+            gateway.close()
+        if output_format == "json":
+            emit_json(rows)
+            return
+        from infra.tables import print_table
+
+        title = view.title + (f" — tính đến / as of {as_of}" if as_of else "")
+        print_table(title, view.columns, with_names(rows, names))
+
+
+for _view in REPORT_VIEWS:
+    add_report_command(_view)
 
 
 if __name__ == "__main__":

@@ -118,6 +118,7 @@ class LocalGateway:
     def open(cls, clickhouse: ClickHouseSettings, data_dir: Path) -> LocalGateway:
         store = Store(ClickHouse.connect(clickhouse, data_dir))
         store.migrate()
+        store.aggregates.reconcile()  # the last worker may have died mid-batch
         return cls(store)
 
     def call(self, operation: str, **kwargs: Any) -> Any:

@@ -17,12 +17,26 @@ def format_number(value: Any) -> str:
     return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
 
 
-def print_table(title: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
+def format_cell(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {format_number(v)}" for k, v in value.items()) or "—"
+    return format_number(value)
+
+
+def print_table(
+    title: str,
+    columns: Sequence[str | tuple[str, str]],
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """A rich table; a column is a row key, or (key, header) to show another header."""
+    keys = [column if isinstance(column, str) else column[0] for column in columns]
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column, overflow="fold")
+        header = column if isinstance(column, str) else column[1]
+        numeric = rows and isinstance(rows[0].get(keys[len(table.columns)]), int | float)
+        table.add_column(header, overflow="fold", justify="right" if numeric else "left")
     for row in rows:
-        table.add_row(*(format_number(row.get(column)) for column in columns))
+        table.add_row(*(format_cell(row.get(key)) for key in keys))
     Console().print(table)
     if not rows:
         Console(stderr=True).print("(không có dữ liệu / no rows)")

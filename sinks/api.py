@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
+from sinks.reports import ReportError, Reports, resolve_scope
 from sinks.store import Store
 
 
@@ -32,6 +33,63 @@ def _as_of(kwargs: Mapping[str, Any]) -> datetime | None:
     return instant
 
 
+def _date(kwargs: Mapping[str, Any], name: str) -> date | None:
+    text = kwargs.get(name)
+    if text in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(text))
+    except ValueError:
+        flag = "--" + name.removeprefix("date_")
+        raise OperationError(f"{flag}: not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _names(kwargs: Mapping[str, Any], name: str) -> list[str]:
+    value = kwargs.get(name) or []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise OperationError(f"{name}: a list of facility ids")
+    return value
+
+
+def _report(name: str) -> Callable[[Store, Mapping[str, Any]], Any]:
+    """An operation answering report ``name`` with the filters the CLI passes."""
+
+    def run_report(store: Store, kwargs: Mapping[str, Any]) -> Any:
+        source = kwargs.get("source", "aggregates")
+        if source not in ("aggregates", "archive"):
+            raise OperationError(f"source: aggregates or archive, not {source!r}")
+        registry = store.registry()
+        try:
+            scope = resolve_scope(
+                registry,
+                facilities=_names(kwargs, "facilities"),
+                under=_names(kwargs, "under"),
+                district=kwargs.get("district"),
+                province=kwargs.get("province"),
+                date_from=_date(kwargs, "date_from"),
+                date_to=_date(kwargs, "date_to"),
+                item=kwargs.get("item"),
+            )
+        except ReportError as exc:
+            raise OperationError(str(exc)) from None
+        reports = Reports(store.db, store.registry, source)
+        return getattr(reports, name)(_as_of(kwargs), scope)
+
+    return run_report
+
+
+def _facility_names(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    registry = store.registry()
+    if registry is None:
+        return {"facilities": {}, "items": {}}
+    return {
+        "facilities": {f.facility_id: f.name for f in registry.facilities.values()},
+        "items": {i.item: {"name": i.name, "unit": i.unit} for i in registry.items.values()},
+    }
+
+
 def _registry_load(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     files = kwargs.get("files")
     if not isinstance(files, dict) or not all(
@@ -41,12 +99,16 @@ def _registry_load(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return asdict(store.load_registry(files, str(kwargs.get("source", ""))))
 
 
+REPORTS = ("stock", "dispensing", "patients", "tests", "targets")
+
 OPERATIONS: dict[str, Callable[[Store, Mapping[str, Any]], Any]] = {
     "submission_counts": lambda store, kw: store.submission_counts(str(kw["source"])),
     "rejected": lambda store, kw: store.rejected(as_of=_as_of(kw)),
     "intake_totals": lambda store, kw: store.intake_totals(),
     "registry_load": _registry_load,
     "registry_version": lambda store, kw: {"version": store.registry_version()},
+    "names": _facility_names,
+    **{f"report_{name}": _report(name) for name in REPORTS},
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -17,7 +17,8 @@ import orjson
 
 from ostwatch.timeutil import LOCAL_TZ, utc_now
 from schemas.models import BaseEvent
-from schemas.reference import RegistrySnapshot, parse_registry_texts
+from schemas.reference import RegistrySnapshot, parse_registry_texts, target_total_mismatches
+from sinks.aggregates import Aggregates
 from sinks.clickhouse import ClickHouse, migrate
 from sinks.records import Accepted, IntakeBatch, MessageMeta, Rejected
 
@@ -203,12 +204,18 @@ def _token(kind: str, metas: Iterable[MessageMeta]) -> str:
 
 @dataclass(frozen=True)
 class RegistryLoad:
+    """What a registry load did. ``total_mismatches`` are warnings, not errors: each printed
+    total of targets.csv that differs from its rows, as ``{year, column, printed, derived,
+    difference, line}`` (``difference`` = printed − derived); ``warnings`` the same as text."""
+
     version: int
     unchanged: bool
     facilities: int
     items: int
     targets: int
     deadlines: int
+    total_mismatches: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 class Store:
@@ -216,6 +223,8 @@ class Store:
 
     def __init__(self, db: ClickHouse) -> None:
         self.db = db
+        self.aggregates = Aggregates(db)
+        self._registry: tuple[int, RegistrySnapshot | None] = (-1, None)
 
     def migrate(self) -> list[str]:
         return migrate(self.db)
@@ -353,6 +362,13 @@ class Store:
         version, files = rows[0]
         return int(version), parse_registry_texts(dict(files))
 
+    def registry(self) -> RegistrySnapshot | None:
+        """The newest registry, re-read only when a newer version was loaded."""
+        version = self.registry_version()
+        if version != self._registry[0]:
+            self._registry = self.current_registry()
+        return self._registry[1]
+
     def load_registry(self, texts: Mapping[str, str], source: str) -> RegistryLoad:
         """Validate and store a new registry version; an identical load keeps the version."""
         snapshot = parse_registry_texts(texts)
@@ -368,17 +384,33 @@ class Store:
             len(snapshot.targets),
             len(snapshot.deadlines),
         )
-        if current and current[0][1] == digest:
-            return RegistryLoad(int(current[0][0]), True, *counts)
-        version = (int(current[0][0]) if current else 0) + 1
+        # A property of the files, so an unchanged reload reports them again.
+        mismatches = target_total_mismatches(snapshot)
+        checks = (
+            [mismatch.as_dict() for mismatch in mismatches],
+            [mismatch.message for mismatch in mismatches],
+        )
+        latest = int(current[0][0]) if current else 0
+        unchanged = bool(current) and current[0][1] == digest
+        version = latest if unchanged else latest + 1
+        for mismatch in mismatches:
+            log.warning(
+                "registry version %d from %s: %s",
+                version,
+                source,
+                mismatch.message,
+                extra={"version": version, **mismatch.as_dict()},
+            )
+        if unchanged:
+            return RegistryLoad(version, True, *counts, *checks)
         self._insert_registry_rows(version, snapshot)
         self.db.insert_columns(
             "registry_versions",
-            [[version], [utc_now()], [source], [digest], [dict(texts)]],
-            ("version", "loaded_at", "source", "sha256", "files"),
+            [[version], [utc_now()], [source], [digest], [dict(texts)], [checks[1]]],
+            ("version", "loaded_at", "source", "sha256", "files", "warnings"),
         )
         log.info("registry version %d loaded from %s", version, source, extra={"version": version})
-        return RegistryLoad(version, False, *counts)
+        return RegistryLoad(version, False, *counts, *checks)
 
     def _insert_registry_rows(self, version: int, snapshot: RegistrySnapshot) -> None:
         facilities = [

@@ -29,6 +29,7 @@ def raw_message(event: Any) -> RawMessage:
         topic=message.topic,
         partition=message.partition,
         offset=message.offset,
+        timestamp=message.timestamp,
     )
 
 

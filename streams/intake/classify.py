@@ -39,6 +39,7 @@ class RawMessage:
     topic: str
     partition: int
     offset: int
+    timestamp: float | None = None  # Kafka record time (epoch seconds), for freshness
 
 
 _BATCH_PREFIX = b"\x00" + SUBMISSION_BATCH_SCHEMA_ID.to_bytes(4, "big")

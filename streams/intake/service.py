@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ostwatch.metrics import LatencyHistogram
 from ostwatch.timeutil import utc_now
 from schemas.reference import RegistrySnapshot
+from sinks.aggregates import touched_by
 from sinks.clickhouse import StoreUnavailable
 from sinks.records import IntakeBatch
 from sinks.store import Store
@@ -39,6 +41,7 @@ class IntakeStats:
     store_healthy: bool = True
     recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=120))
     rejected_reasons: Counter[str] = field(default_factory=Counter)
+    freshness: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def record(self, batch: IntakeBatch) -> None:
         now = time.monotonic()
@@ -70,6 +73,7 @@ class IntakeStats:
             "events_per_s": round(self.rate(), 1),
             "store_healthy": self.store_healthy,
             "top_rejection_reasons": dict(self.rejected_reasons.most_common(5)),
+            "freshness": self.freshness.summary(),
         }
 
 
@@ -87,14 +91,17 @@ class IntakeService:
         self._registry_checked = 0.0
 
     def warm_up(self) -> None:
-        """Load the duplicate filter and the registry from ClickHouse (blocking)."""
+        """Load the duplicate filter and the registry from ClickHouse, and bring the live
+        aggregates level with the archive (blocking)."""
         started = time.monotonic()
         self._seen = self.store.archived_event_ids()
         self.refresh_registry(force=True)
+        repaired = self.store.aggregates.reconcile()
         log.info(
-            "intake warm: %d archived event ids, registry v%d (%.1f s)",
+            "intake warm: %d archived event ids, registry v%d, %d aggregate keys repaired (%.1f s)",
             len(self._seen),
             self.registry_version,
+            repaired,
             time.monotonic() - started,
         )
 
@@ -107,6 +114,17 @@ class IntakeService:
         version = self.store.registry_version()
         if force or version != self.registry_version:
             self.registry_version, self._registry = self.store.current_registry()
+
+    def write(self, batch: IntakeBatch) -> None:
+        """Archive the batch, then refresh every aggregate row its events touch.
+
+        Redelivered events are refreshed too: a worker may have died after archiving
+        them and before refreshing, and a refresh is idempotent.
+        """
+        self.store.write_intake(batch)
+        touched = touched_by(item.event for item in (*batch.accepted, *batch.redelivered))
+        if touched:
+            self.store.aggregates.refresh(touched)
 
     def decide(self, messages: Sequence[RawMessage]) -> IntakeBatch:
         """Classify one batch (blocking: may ask ClickHouse about suspected duplicates)."""
@@ -124,7 +142,7 @@ class IntakeService:
         while True:
             try:
                 batch = await loop.run_in_executor(None, self.decide, messages)
-                await loop.run_in_executor(None, self.store.write_intake, batch)
+                await loop.run_in_executor(None, self.write, batch)
                 break
             except StoreUnavailable as exc:
                 self.stats.store_healthy = False
@@ -143,6 +161,10 @@ class IntakeService:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry_max_s)
         self.stats.store_healthy = True
+        visible_at = time.time()
+        for message in messages:
+            if message.timestamp:
+                self.stats.freshness.record(visible_at - message.timestamp)
         self._seen.update(item.event.event_id for item in batch.accepted)
         self.stats.record(batch)
         for item in batch.rejected:

@@ -4,6 +4,11 @@ A registry is loaded as a whole or not at all: every problem in every file is co
 reported together as ``file:line: column: problem``, so a CDC officer fixes the spreadsheet once
 instead of once per error. ``reference_problem`` then tells whether an otherwise valid event
 names something the registry does not know.
+
+``targets.csv`` may also carry the totals a source printed under its table (a row whose
+``facility_id`` is ``TOTAL``, ``Tổng``, ``Tổng cộng`` or empty). Those are not targets: they are
+kept as ``PrintedTotal``s, and ``target_total_mismatches`` compares them with the totals derived
+from the unit rows. A mismatch is a warning, not a problem: the rows are the truth.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ import functools
 import io
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Final, Literal, TypeVar, get_args
@@ -36,16 +42,24 @@ __all__ = [
     "FREQUENCIES",
     "ITEM_KINDS",
     "REGISTRY_FILES",
+    "TARGET_COLUMNS",
+    "TOTAL_MARKERS",
     "DeadlineRow",
     "FacilityRow",
     "FacilityType",
     "ItemRow",
+    "PrintedTotal",
     "RegistryError",
     "RegistrySnapshot",
     "TargetRow",
+    "TotalMismatch",
+    "derive_totals",
+    "is_total_marker",
     "parse_registry_dir",
     "parse_registry_texts",
     "reference_problem",
+    "target_total_mismatches",
+    "total_mismatches",
 ]
 
 FacilityType = Literal[
@@ -84,6 +98,10 @@ COLUMNS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "deadlines.csv": ("report_type", "frequency", "due_day", "reporter_type"),
     }
 )
+TARGET_COLUMNS: Final = ("routine_target", "take_home_target", "community_detox_target")
+# A targets.csv row with one of these as facility_id (compared case-insensitively) is the total
+# a source printed for that year, not a unit's target.
+TOTAL_MARKERS: Final = frozenset({"total", "tổng", "tổng cộng", ""})
 REQUIRED_FILES: Final = ("facilities.csv", "items.csv")
 REGISTRY_FILES: Final = tuple(COLUMNS)
 _MAX_LISTED: Final = 20
@@ -143,6 +161,62 @@ class TargetRow:
 
 
 @dataclass(frozen=True)
+class PrintedTotal:
+    """The totals a source printed for one year's targets (a ``TOTAL`` row of targets.csv).
+
+    Empty cells mean nothing was printed for that column; ``line`` is the row's line in the file.
+    """
+
+    year: int
+    routine_target: int | None
+    take_home_target: int | None
+    community_detox_target: int | None
+    line: int
+
+
+@dataclass(frozen=True)
+class TotalMismatch:
+    """A printed total that differs from the total derived from the rows it sums.
+
+    ``difference`` is ``printed - derived`` (None when no row has a value). ``year`` and ``line``
+    locate the totals row of targets.csv; they are None for a table checked on its own.
+    """
+
+    column: str
+    printed: int
+    derived: int | None
+    year: int | None = None
+    line: int | None = None
+
+    @property
+    def difference(self) -> int | None:
+        return None if self.derived is None else self.printed - self.derived
+
+    @property
+    def message(self) -> str:
+        """One human-readable line, ``targets.csv:LINE: column: ...`` when the line is known."""
+        where = f"targets.csv:{self.line}: " if self.line is not None else ""
+        year = f" for {self.year}" if self.year is not None else ""
+        if self.derived is None:
+            derived = "no row has a value"
+        else:
+            derived = (
+                f"the rows add up to {self.derived} (difference {self.printed - self.derived:+d})"
+            )
+        return f"{where}{self.column}: printed total{year} is {self.printed}, but {derived}"
+
+    def as_dict(self) -> dict[str, int | str | None]:
+        return {
+            "year": self.year,
+            "column": self.column,
+            "printed": self.printed,
+            "derived": self.derived,
+            "difference": self.difference,
+            "line": self.line,
+        }
+
+
+@dataclass(frozen=True)
 class DeadlineRow:
     """When a report is due: ``due_day`` of the month after the period, by ``reporter_type``."""
 
@@ -160,6 +234,7 @@ class RegistrySnapshot:
     items: Mapping[str, ItemRow]
     targets: tuple[TargetRow, ...] = ()
     deadlines: Mapping[str, DeadlineRow] = field(default_factory=lambda: MappingProxyType({}))
+    printed_totals: tuple[PrintedTotal, ...] = ()
 
     @functools.cached_property
     def _children(self) -> Mapping[str, tuple[str, ...]]:
@@ -408,15 +483,45 @@ def _optional_count(row: _Row, column: str, problems: _Problems) -> tuple[bool, 
     return value is not None, value
 
 
+def is_total_marker(facility_id: str) -> bool:
+    """Whether a targets.csv ``facility_id`` marks a printed totals row (TOTAL, Tổng, empty…)."""
+    folded = " ".join(unicodedata.normalize("NFC", facility_id).casefold().split())
+    return folded in TOTAL_MARKERS
+
+
+def _parse_total(
+    row: _Row, totals: dict[int, PrintedTotal], problems: _Problems
+) -> PrintedTotal | None:
+    """A printed totals row: one per year, cells empty or whole numbers like a target's."""
+    file = row.file
+    year = _check(row, "year", problems, _year, "must be a 4-digit year")
+    checked = [_optional_count(row, column, problems) for column in TARGET_COLUMNS]
+    if year is None or not all(ok for ok, _ in checked):
+        return None
+    if year in totals:
+        problems.add(
+            file, row.line, "year", f"totals for {year} already on line {totals[year].line}"
+        )
+        return None
+    routine, take_home, detox = (value for _, value in checked)
+    return PrintedTotal(year, routine, take_home, detox, row.line)
+
+
 def _parse_targets(
     text: str, facilities: Mapping[str, FacilityRow], problems: _Problems
-) -> tuple[TargetRow, ...]:
+) -> tuple[tuple[TargetRow, ...], tuple[PrintedTotal, ...]]:
     file = "targets.csv"
     targets: list[TargetRow] = []
+    totals: dict[int, PrintedTotal] = {}
     lines: dict[tuple[str, int], int] = {}
     for row in _rows(file, text, problems):
         facility_id = row["facility_id"]
         known = facility_id in facilities
+        if not known and is_total_marker(facility_id):
+            total = _parse_total(row, totals, problems)
+            if total is not None:
+                totals[total.year] = total
+            continue
         if not known:
             problems.add(file, row.line, "facility_id", f"unknown facility {facility_id[:60]!r}")
         year = _check(row, "year", problems, _year, "must be a 4-digit year")
@@ -433,7 +538,7 @@ def _parse_targets(
             continue
         lines[key] = row.line
         targets.append(TargetRow(facility_id, year, routine, take_home, detox))
-    return tuple(targets)
+    return tuple(targets), tuple(totals.values())
 
 
 def _parse_deadlines(text: str, problems: _Problems) -> dict[str, DeadlineRow]:
@@ -479,8 +584,10 @@ def parse_registry_texts(texts: Mapping[str, str]) -> RegistrySnapshot:
         _parse_facilities(texts["facilities.csv"], problems) if "facilities.csv" in texts else {}
     )
     items = _parse_items(texts["items.csv"], problems) if "items.csv" in texts else {}
-    targets = (
-        _parse_targets(texts["targets.csv"], facilities, problems) if "targets.csv" in texts else ()
+    targets, printed_totals = (
+        _parse_targets(texts["targets.csv"], facilities, problems)
+        if "targets.csv" in texts
+        else ((), ())
     )
     deadlines = (
         _parse_deadlines(texts["deadlines.csv"], problems) if "deadlines.csv" in texts else {}
@@ -492,6 +599,7 @@ def parse_registry_texts(texts: Mapping[str, str]) -> RegistrySnapshot:
         items=MappingProxyType(items),
         targets=targets,
         deadlines=MappingProxyType(deadlines),
+        printed_totals=printed_totals,
     )
 
 
@@ -512,6 +620,55 @@ def parse_registry_dir(path: Path) -> RegistrySnapshot:
     if unreadable:
         raise RegistryError(unreadable)
     return parse_registry_texts(texts)
+
+
+# --------------------------------------------------------------------------------------------
+# Printed totals against the rows they sum.
+
+
+def derive_totals(
+    rows: Iterable[Mapping[str, int | None]], columns: Sequence[str]
+) -> dict[str, int | None]:
+    """Sum each column over ``rows``; empty cells (None) are absent, and a column no row has a
+    value for has no total (None) rather than 0."""
+    totals: dict[str, int | None] = dict.fromkeys(columns)
+    for row in rows:
+        for column in columns:
+            value = row.get(column)
+            if value is not None:
+                totals[column] = (totals[column] or 0) + value
+    return totals
+
+
+def total_mismatches(
+    rows: Iterable[Mapping[str, int | None]], printed: Mapping[str, int | None]
+) -> list[TotalMismatch]:
+    """Compare totals a source printed (column → total, None for not printed) with the totals
+    derived from its rows; one ``TotalMismatch`` per column that disagrees, in ``printed``'s
+    order. Works on any table of whole-number columns."""
+    derived = derive_totals(rows, tuple(printed))
+    return [
+        TotalMismatch(column, total, derived[column])
+        for column, total in printed.items()
+        if total is not None and derived[column] != total
+    ]
+
+
+def target_total_mismatches(snapshot: RegistrySnapshot) -> list[TotalMismatch]:
+    """Each printed totals row of targets.csv against the sum of that year's unit rows."""
+    found: list[TotalMismatch] = []
+    for total in snapshot.printed_totals:
+        rows = [
+            {column: getattr(target, column) for column in TARGET_COLUMNS}
+            for target in snapshot.targets
+            if target.year == total.year
+        ]
+        printed = {column: getattr(total, column) for column in TARGET_COLUMNS}
+        found.extend(
+            replace(mismatch, year=total.year, line=total.line)
+            for mismatch in total_mismatches(rows, printed)
+        )
+    return found
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,6 +27,11 @@ from schemas.reference import TargetRow as Target
 PROVINCE_NAME = "Bắc Giang"
 CAPITAL_DISTRICT = "thành phố Bắc Giang"
 TARGET_YEAR = 2024
+# The totals seed 001 prints under its 2024 targets (routine, take-home, community detox). They
+# are not in the table of rows because they are not a unit's numbers; the take-home total (652)
+# disagrees with its own rows (636), which the registry load reports (data/README.md).
+SEED_PRINTED_TARGET_TOTALS: tuple[int, int, int] = (1450, 652, 150)
+TOTAL_FACILITY_ID = "TOTAL"
 
 
 METHADONE = "MET10"
@@ -135,6 +140,8 @@ class Province:
     double_dose_patient: str | None
     planted: tuple[str, ...]
     ref_key: bytes = field(repr=False)
+    # The totals row(s) of targets.csv (facility_id TOTAL): what the seed printed, scaled.
+    printed_totals: tuple[Target, ...] = ()
 
     def pseudonym(self, clinic_number: str) -> str:
         """The patient_ref a facility system would send for this clinic number."""
@@ -456,6 +463,18 @@ def build_province(
         )
         for unit, row in zip(units, rows, strict=True)
     )
+    # Only the packaged seed table comes with the totals the seed printed under it.
+    printed_totals = (
+        ()
+        if targets_csv is not None
+        else (
+            Target(
+                TOTAL_FACILITY_ID,
+                TARGET_YEAR,
+                *(_scaled(total, scale) for total in SEED_PRINTED_TARGET_TOTALS),
+            ),
+        )
+    )
     names = {facility.facility_id: facility.name for facility in builder.facilities}
     for planted_id in (
         plants.starved_dispensing_point,
@@ -481,4 +500,5 @@ def build_province(
         double_dose_patient=victim,
         planted=_describe(plants, names, victim),
         ref_key=builder.ref_key,
+        printed_totals=printed_totals,
     )

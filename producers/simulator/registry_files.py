@@ -39,7 +39,11 @@ def _write(path: Path, header: Sequence[str], rows: Iterable[Sequence[Cell]]) ->
 
 
 def write_registry(province: Province, out_dir: Path) -> None:
-    """Write facilities.csv, items.csv, targets.csv and deadlines.csv into ``out_dir``."""
+    """Write facilities.csv, items.csv, targets.csv and deadlines.csv into ``out_dir``.
+
+    targets.csv ends with the seed's printed totals (facility_id ``TOTAL``) when the province
+    has them, so a load reports the seed's own take-home mismatch.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     _write(
         out_dir / "facilities.csv",
@@ -65,7 +69,7 @@ def write_registry(province: Province, out_dir: Path) -> None:
                 t.take_home_target,
                 t.community_detox_target,
             )
-            for t in province.targets
+            for t in (*province.targets, *province.printed_totals)
         ),
     )
     _write(

@@ -286,6 +286,8 @@ def registry_load(directory: Path, data_dir: Path, output_format: str) -> None:
             f"{result['items']} items, {result['targets']} targets, "
             f"{result['deadlines']} deadlines"
         )
+    for warning in result.get("warnings", []):
+        click.echo(f"ostwatch: cảnh báo / warning: {warning}", err=True)
 
 
 # -- ingest ---------------------------------------------------------------------------------
@@ -636,10 +638,13 @@ REPORT_VIEWS = (
             ("year", "Năm / Year"),
             ("routine_target", "Thường quy: chỉ tiêu / Routine target"),
             ("routine_actual", "thực hiện / actual"),
+            ("routine_pct", "%"),
             ("take_home_target", "Nhiều ngày: chỉ tiêu / Take-home target"),
             ("take_home_actual", "thực hiện / actual"),
+            ("take_home_pct", "%"),
             ("community_detox_target", "Cai cộng đồng: chỉ tiêu / Community detox target"),
             ("community_detox_actual", "thực hiện / actual"),
+            ("community_detox_pct", "%"),
         ],
     ),
 )
@@ -684,17 +689,25 @@ def scope_options(view: ReportView) -> Callable[[F], F]:
     return decorate
 
 
+TARGET_KINDS = ("routine", "take_home", "community_detox")
+
+
 def with_names(rows: list[dict[str, Any]], names: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows for a table: facility names and programme labels beside the codes."""
+    """Rows for a table: facility names, programme labels and target shares beside the codes."""
+    from sinks.reports import percent
+
     facilities = names.get("facilities", {})
-    return [
-        {
-            **row,
+    shown = []
+    for row in rows:
+        extra = {
             "facility_name": facilities.get(row.get("facility_id"), ""),
             "programme_label": PROGRAMME_LABELS.get(row.get("programme", ""), row.get("programme")),
         }
-        for row in rows
-    ]
+        for kind in TARGET_KINDS:
+            if f"{kind}_target" in row:
+                extra[f"{kind}_pct"] = percent(row[f"{kind}_actual"], row[f"{kind}_target"])
+        shown.append({**row, **extra})
+    return shown
 
 
 def add_report_command(view: ReportView) -> None:

@@ -85,6 +85,7 @@ class LiveView:
             f"chấp nhận · accepted: [green]{format_number(totals.get('accepted', 0))}[/green]",
             f"từ chối · rejected: [red]{format_number(totals.get('rejected', 0))}[/red]",
             f"trùng · duplicates: [yellow]{format_number(totals.get('duplicates', 0))}[/yellow]",
+            f"độ trễ p99 · freshness p99: {_ms((intake.get('freshness') or {}).get('p99_ms'))}",
         )
         sim = ""
         if self.feeder is not None:
@@ -113,6 +114,10 @@ class LiveView:
         return Group(
             Panel(head, title="ostwatch — Bắc Giang"), sim, facilities, f"[dim]{footer}[/dim]"
         )
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{format_number(round(value / 1000, 2))} s"
 
 
 def _local(text: str | None) -> str:

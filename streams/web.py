@@ -44,6 +44,13 @@ def register(app: faust.App, service: IntakeService, events_topic: str) -> None:
             }
             return self.json(body, status=200 if body["ready"] else 503)
 
+    @app.page("/api/freshness/reset")
+    class FreshnessReset(View):
+        async def post(self, request: Request) -> Response:
+            """Start a new freshness measurement (benchmarks reset it before each run)."""
+            service.stats.freshness.reset()
+            return self.json({"reset": True})
+
     @app.page("/api/op/{name}")
     class Operation(View):
         async def post(self, request: Request, name: str) -> Response:

@@ -10,11 +10,16 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ostwatch.settings import ClickHouseSettings
+from sinks.clickhouse import ClickHouse
+from sinks.store import Store
 
 OSTWATCH = [sys.executable, "-m", "infra.cli"]
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -78,6 +83,23 @@ class RunningStack:
 
     def ingest(self, path: Path) -> dict[str, int]:
         return json.loads(self.cli("ingest", str(path), "--no-progress").stdout)
+
+
+@pytest.fixture(scope="module")
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One embedded ClickHouse directory per test module."""
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture
+def store(chdb_dir: Path) -> Iterator[Store]:
+    """A fresh database per test inside one embedded engine."""
+    settings = ClickHouseSettings(database=f"t_{uuid.uuid4().hex[:12]}")
+    db = ClickHouse.connect(settings, chdb_dir)
+    store = Store(db)
+    store.migrate()
+    yield store
+    db.command(f"DROP DATABASE IF EXISTS `{settings.database}`")
 
 
 @pytest.fixture(scope="session")

@@ -4,15 +4,11 @@ as warnings: returned, logged and kept with the version, also on an unchanged re
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ostwatch.settings import ClickHouseSettings
 from producers.simulator import build_province, write_registry
-from sinks.clickhouse import ClickHouse
 from sinks.store import Store
 
 pytestmark = pytest.mark.integration
@@ -24,22 +20,6 @@ TAKE_HOME_2024 = {
     "derived": 636,
     "difference": 16,
 }
-
-
-@pytest.fixture(scope="module")
-def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("chdb")
-
-
-@pytest.fixture
-def store(chdb_dir: Path) -> Iterator[Store]:
-    """A fresh database per test inside one embedded engine."""
-    settings = ClickHouseSettings(database=f"t_{uuid.uuid4().hex[:12]}")
-    db = ClickHouse.connect(settings, chdb_dir)
-    store = Store(db)
-    store.migrate()
-    yield store
-    db.command(f"DROP DATABASE IF EXISTS `{settings.database}`")
 
 
 def _simulated_registry(tmp_path: Path) -> dict[str, str]:

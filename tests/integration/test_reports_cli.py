@@ -8,7 +8,6 @@ with no stack running (the CLI then opens the store itself).
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +15,14 @@ import orjson
 import pytest
 
 from tests.integration.conftest import FIXTURES, RunningStack
+from tests.support.events import contract_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 P1, P2, P3 = "pat-cli-0001", "pat-cli-0002", "pat-cli-0003"
 
 
-def event(event_type: str, at: str, facility_id: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "event_type": event_type,
-        "schema_version": 1,
-        "occurred_at": at,
-        "facility_id": facility_id,
-        **fields,
-    }
+event = contract_event
 
 
 def dose(at: str, facility_id: str, patient: str, mg: float, days: int = 0) -> dict[str, Any]:

@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from ostwatch.settings import ClickHouseSettings
 from schemas.models import parse_event_dict
-from sinks.clickhouse import ClickHouse, migration_files
+from sinks.clickhouse import migration_files
 from sinks.records import Accepted, IntakeBatch, MessageMeta, Rejected
 from sinks.store import Store
 from tests.fixtures.contract_cases import VALID_EVENTS
 
 pytestmark = pytest.mark.integration
 REGISTRY_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "registry"
-
-
-@pytest.fixture(scope="module")
-def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("chdb")
-
-
-@pytest.fixture
-def store(chdb_dir: Path) -> Iterator[Store]:
-    """A fresh database per test inside one embedded engine."""
-    settings = ClickHouseSettings(database=f"t_{uuid.uuid4().hex[:12]}")
-    db = ClickHouse.connect(settings, chdb_dir)
-    store = Store(db)
-    store.migrate()
-    yield store
-    db.command(f"DROP DATABASE IF EXISTS `{settings.database}`")
 
 
 def batch_of(source: str, docs: list[dict]) -> IntakeBatch:

@@ -1,0 +1,1 @@
+"""Helpers shared by tests: feeding events through the real intake, and a report oracle."""

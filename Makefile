@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PACKAGES := ostwatch schemas producers streams sinks dashboards infra
 
-.PHONY: help demo test lint typecheck unit integration bench clean
+.PHONY: help demo test lint typecheck unit integration bench bench-reports bench-freshness clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,12 @@ integration: $(BIN)/.installed ## Only the tests against the real broker and Cli
 
 bench: $(BIN)/.installed ## Benchmarks (not tests): ingest throughput end to end
 	$(BIN)/python -m bench.ingest_throughput
+
+bench-reports: $(BIN)/.installed ## Report latency over a national year (~18M doses), vs the archive
+	$(BIN)/python -m bench.report_latency
+
+bench-freshness: $(BIN)/.installed ## Freshness p50/p99: published event → visible in reports
+	$(BIN)/python -m bench.freshness
 
 clean: ## Remove the virtualenv and caches (not your data directory)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -100,6 +100,12 @@ class StreamSettings(BaseSettings):
     batch_max: int = Field(default=5000, ge=1, le=100_000)
     batch_within_s: float = Field(default=0.25, gt=0, le=10)
     registry_refresh_s: float = Field(default=2.0, gt=0)
+    fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="longest a consumer fetch may wait for records (Faust fixes 1500)",
+    )
 
 
 class StackSettings(BaseSettings):

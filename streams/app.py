@@ -49,6 +49,36 @@ def _ssl_context(broker: BrokerSettings) -> Any:
     return context
 
 
+class _ShortFetchWait:
+    """Marks the consumer class already wrapped by ``limit_fetch_wait``."""
+
+    fetch_max_wait_ms: int
+
+
+def limit_fetch_wait(max_wait_ms: int) -> None:
+    """Make Faust's consumer fetch wait at most ``max_wait_ms`` for records.
+
+    Faust's aiokafka driver passes ``fetch_max_wait_ms=1500`` with no setting to change it.
+    Kafka answers a fetch as soon as records arrive, but the embedded Tansu holds every fetch
+    for the full wait, which alone added up to 1.5 s to each event's freshness (measured
+    here: a record's consume latency 722 ms typical with 1500, 22 ms with 100). So the
+    consumer class the driver builds is wrapped to pass our value; in this process only.
+    """
+    import aiokafka
+
+    current = aiokafka.AIOKafkaConsumer
+    base = current.__mro__[1] if issubclass(current, _ShortFetchWait) else current
+
+    class ShortFetchWaitConsumer(base, _ShortFetchWait):  # type: ignore[valid-type,misc]
+        fetch_max_wait_ms = max_wait_ms
+
+        def __init__(self, *topics: str, **kwargs: Any) -> None:
+            kwargs["fetch_max_wait_ms"] = max_wait_ms
+            super().__init__(*topics, **kwargs)
+
+    aiokafka.AIOKafkaConsumer = ShortFetchWaitConsumer
+
+
 def create_app(
     broker: BrokerSettings,
     stream: StreamSettings,
@@ -59,6 +89,7 @@ def create_app(
     data_dir: Path,
 ) -> faust.App:
     """Configure the Faust app: at-least-once, acks=all, earliest offsets, memory tables."""
+    limit_fetch_wait(stream.fetch_max_wait_ms)
     options: dict[str, Any] = {
         "broker": [f"kafka://{server.strip()}" for server in bootstrap.split(",")],
         "broker_credentials": _credentials(broker),

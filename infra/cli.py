@@ -430,10 +430,11 @@ def simulate(
     from producers.simulator.province import build_province
     from producers.simulator.registry_files import write_registry
 
-    province = build_province(scale=scale, seed=seed)
+    start = _start_date(start_text)
+    province = build_province(scale=scale, seed=seed, target_year=start.year)
     if registry_out is not None:
         write_registry(province, registry_out)
-    events = generate(province, start=_start_date(start_text), days=days, seed=seed)
+    events = generate(province, start=start, days=days, seed=seed)
     if out is not None:
         count = 0
         with out.open("wb") as handle:
@@ -491,12 +492,12 @@ def start_simulation(
     from producers.simulator.province import build_province
     from producers.simulator.registry_files import write_registry
 
-    province = province or build_province(seed=seed)
+    start = _start_date(None)
+    province = province or build_province(seed=seed, target_year=start.year)
     with tempfile.TemporaryDirectory() as tmp:
         write_registry(province, Path(tmp))
         files = {name: (Path(tmp) / name).read_text(encoding="utf-8") for name in REGISTRY_FILES}
     HttpGateway(info.api_url).call("registry_load", files=files, source="simulator")
-    start = _start_date(None)
 
     def body(thread: SimulationFeeder) -> None:
         broker = load(BrokerSettings)
@@ -703,6 +704,8 @@ def with_names(rows: list[dict[str, Any]], names: dict[str, Any]) -> list[dict[s
             "facility_name": facilities.get(row.get("facility_id"), ""),
             "programme_label": PROGRAMME_LABELS.get(row.get("programme", ""), row.get("programme")),
         }
+        if "year" in row:
+            extra["year"] = str(row["year"])  # a year, not a number to group by thousands
         for kind in TARGET_KINDS:
             if f"{kind}_target" in row:
                 extra[f"{kind}_pct"] = percent(row[f"{kind}_actual"], row[f"{kind}_target"])

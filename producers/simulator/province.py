@@ -427,8 +427,12 @@ def build_province(
     scale: float = 1.0,
     seed: int = 0,
     plants: PlantConfig | None = None,
+    target_year: int = TARGET_YEAR,
 ) -> Province:
     """Build Bắc Giang from the seed table; ``scale`` multiplies patients and targets.
+
+    ``target_year`` is the year the seed's 2024 targets are set for: the simulated year, so
+    that a simulation of today has targets to measure against.
 
     ``scale=1`` reproduces the province's 2023 caseload (1,351 routine, 273 take-home and 53
     community-detox patients); ``scale=30`` is roughly the national load.
@@ -456,7 +460,7 @@ def build_province(
     targets = tuple(
         Target(
             unit.unit_id,
-            TARGET_YEAR,
+            target_year,
             _scaled(row.routine_target, scale),
             _scaled(row.take_home_target, scale),
             _scaled(row.community_detox_target, scale),
@@ -470,7 +474,7 @@ def build_province(
         else (
             Target(
                 TOTAL_FACILITY_ID,
-                TARGET_YEAR,
+                target_year,
                 *(_scaled(total, scale) for total in SEED_PRINTED_TARGET_TOTALS),
             ),
         )

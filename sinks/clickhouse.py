@@ -11,11 +11,13 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
+from clickhouse_connect.driver.binding import DT64Param
 
 from ostwatch.settings import ClickHouseSettings
 from ostwatch.timeutil import utc_now
@@ -36,6 +38,26 @@ def resolve_dsn(settings: ClickHouseSettings, data_dir: Path) -> str:
     if settings.url:
         return settings.url
     return f"chdb://{(data_dir / 'clickhouse').resolve()}"
+
+
+def exact_times(parameters: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Bind datetimes to the microsecond, in UTC like every DateTime64 column here.
+
+    clickhouse-connect renders a plain ``datetime`` parameter to whole seconds, so "as of
+    16:59:59.999" would silently become "as of 16:59:59" and drop that second's events.
+    """
+    if not parameters:
+        return parameters
+    return {name: _exact_time(value) for name, value in parameters.items()}
+
+
+def _exact_time(value: Any) -> Any:
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return DT64Param(aware.astimezone(UTC), UTC)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_exact_time(item) for item in value)
+    return value
 
 
 def is_embedded(dsn: str) -> bool:
@@ -95,19 +117,19 @@ class ClickHouse:
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         with self._guard() as client:
-            return client.command(sql, parameters=parameters)
+            return client.command(sql, parameters=exact_times(parameters))
 
     def query_rows(
         self, sql: str, parameters: dict[str, Any] | None = None
     ) -> list[tuple[Any, ...]]:
         with self._guard() as client:
-            return list(client.query(sql, parameters=parameters).result_rows)
+            return list(client.query(sql, parameters=exact_times(parameters)).result_rows)
 
     def query_dicts(
         self, sql: str, parameters: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         with self._guard() as client:
-            result = client.query(sql, parameters=parameters)
+            result = client.query(sql, parameters=exact_times(parameters))
             names = result.column_names
             return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 

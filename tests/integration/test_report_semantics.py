@@ -101,6 +101,15 @@ def test_a_movement_at_the_counts_instant_is_already_counted(intake: IntakeHarne
     assert stock_of(intake, "TF-01", "MET10")["on_hand"] == 998
 
 
+def test_as_of_keeps_milliseconds(intake: IntakeHarness) -> None:
+    # A count 0.5 s after a dose, in the same second: as of the count it is the count.
+    intake.feed([dose("2024-03-01T07:00:00.200+07:00", 80),
+                 count("2024-03-01T07:00:00.700+07:00", 500)])  # fmt: skip
+    assert stock_of(intake, "TF-01", "MET10")["on_hand"] == 500
+    as_of_dose = stock_of(intake, "TF-01", "MET10", "2024-03-01T07:00:00.500+07:00")
+    assert as_of_dose["on_hand"] == -8
+
+
 def test_without_a_count_on_hand_is_the_sum_of_movements(intake: IntakeHarness) -> None:
     intake.feed([received("06:00", 100), ev("stock.adjusted", "06:30", item="MET10",
                  quantity_delta=-2.5, reason="spillage"), dose("07:00", 100)])  # fmt: skip

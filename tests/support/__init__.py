@@ -1,1 +1,2 @@
-"""Helpers shared by tests: feeding events through the real intake, and a report oracle."""
+"""Helpers shared by tests: contract events, feeding them through the real intake, a plain
+recomputation of the reports (the oracle), and comparing report JSON."""

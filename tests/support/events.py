@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
+
+# How a submission reaches the events topic: its typed Avro record, the JSON line inside a
+# RawSubmission, or several typed records in one SubmissionBatch (see tests/support/intake).
+Framing = Literal["event", "line", "batch"]
+FRAMINGS: tuple[Framing, ...] = ("event", "line", "batch")
 
 
 def contract_event(event_type: str, at: str, facility_id: str, **fields: Any) -> dict[str, Any]:

@@ -1,244 +1,379 @@
-"""The reports recomputed the plain way: every rule of CONTRACT §3 (and the README's choices
-where it is silent) applied to a list of events in Python, with no aggregates and no SQL.
+"""The five reports recomputed the plain way, for checking the real ones against.
 
-Slow and obviously right, so the live aggregates can be checked against it.
+Written from CONTRACT §3 and the choices the README documents where the contract is silent,
+never from the SQL: every rule is a few lines of ordinary Python over the list of events, in
+the order the rules are stated. Slow (every report walks every event) and obviously right.
+
+Input: the events that passed validation, as contract JSON objects, in the order they
+arrived (duplicates included: the oracle applies the duplicate rule itself). Output: the
+same JSON shapes, keys and row order as ``sinks.reports.Reports``.
+
+The choices, in one place:
+
+* T is ``as_of``, or the latest ``occurred_at`` of all accepted events. Only events with
+  ``occurred_at <= T`` count. Local days and months are Asia/Ho_Chi_Minh.
+* Duplicates: an ``event_id`` (compared as the lower-case UUID) seen before is ignored;
+  the first one accepted wins, whatever the later ones carry.
+* Stock on hand: the last count at or before T (latest ``occurred_at``; on a tie the larger
+  ``event_id`` text) plus every movement strictly after the count's instant, up to T; a
+  movement at the count's exact instant is already in the count. Without a count: the sum
+  of every movement up to T.
+* Average daily use at D = T's local day: units used on D-13 … D, divided by how many of
+  those 14 days are on or after the local day of the first use of that item at that
+  facility (at least 1); 0 if it was never used.
+* Patients: for each (patient, facility) the last membership change wins, ordered by
+  ``occurred_at``, then a leave after a join at the same instant, then ``event_id`` text.
+  The programme is the one of the latest enrolment anywhere (``unknown`` without one).
+  A take-home approval is current when the last of approval (+1), revocation (-1) and
+  discharge (-1) of that patient anywhere — ordered by ``occurred_at``, then revocations
+  after approvals at the same instant, then ``event_id`` text — is an approval.
+* Targets: a year's actuals are taken at min(T, the year's last local millisecond), summed
+  over the unit and every facility below it.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from ostwatch.timeutil import LOCAL_TZ
 from schemas.reference import RegistrySnapshot
 
-MEDICATION_PROGRAMMES = ("methadone", "buprenorphine")
+__all__ = [
+    "REPORT_NAMES",
+    "Standing",
+    "dispensing",
+    "first_accepted",
+    "moment",
+    "patients",
+    "recompute",
+    "standing",
+    "stock",
+    "targets",
+    "tests",
+    "year_end",
+]
+
+REPORT_NAMES = ("stock", "dispensing", "patients", "tests", "targets")
+USE_WINDOW_DAYS = 14
+STOCK_TYPES = frozenset(
+    {"stock.received", "stock.adjusted", "stock.counted", "dose.dispensed", "test.performed"}
+)
+ROUTINE_PROGRAMMES = frozenset({"methadone", "buprenorphine"})
+
+
+# -- small helpers ------------------------------------------------------------------------
 
 
 def _at(doc: dict[str, Any]) -> datetime:
+    """``occurred_at`` as an aware datetime (RFC 3339 text with ``Z`` or an offset)."""
     return datetime.fromisoformat(doc["occurred_at"])
 
 
-def _day(instant: datetime) -> date:
+def _local_day(instant: datetime) -> date:
     return instant.astimezone(LOCAL_TZ).date()
 
 
-def _round(value: float) -> float:
+def _id(doc: dict[str, Any]) -> str:
+    """The idempotency key as the platform compares it: the lower-case UUID text."""
+    return str(doc["event_id"]).lower()
+
+
+def _number(value: float) -> float:
+    """Numbers as reports print them: six decimals, and never -0.0."""
     rounded = round(value, 6)
     return 0.0 if rounded == 0 else rounded
 
 
-def accepted_once(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Events in arrival order, each event_id kept the first time only."""
+def first_accepted(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events that count: each event_id the first time it was accepted, in that order."""
     seen: set[str] = set()
-    kept = []
+    kept: list[dict[str, Any]] = []
     for doc in docs:
-        if doc["event_id"] not in seen:
-            seen.add(doc["event_id"])
-            kept.append(doc)
+        key = _id(doc)
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append(doc)
     return kept
 
 
-def recompute(
-    docs: Iterable[dict[str, Any]], registry: RegistrySnapshot, as_of: datetime | None
-) -> dict[str, list[dict[str, Any]]]:
-    """All five reports as of ``as_of`` (default: the latest occurred_at) from raw events."""
-    events = accepted_once(docs)
+def moment(events: Sequence[dict[str, Any]], as_of: datetime | None) -> datetime | None:
+    """T: ``as_of``, else the latest occurred_at of the (de-duplicated) events; None if none."""
+    if as_of is not None:
+        return as_of
     if not events:
-        return {
-            "stock": [],
-            "dispensing": [],
-            "patients": [],
-            "tests": [],
-            "targets": _targets(events, registry, None),
-        }
-    t = as_of or max(_at(doc) for doc in events)
-    upto = [doc for doc in events if _at(doc) <= t]
+        return None
+    return max(_at(doc) for doc in events)
+
+
+def _upto(events: Iterable[dict[str, Any]], t: datetime) -> list[dict[str, Any]]:
+    return [doc for doc in events if _at(doc) <= t]
+
+
+# -- the whole set ------------------------------------------------------------------------
+
+
+def recompute(
+    docs: Iterable[dict[str, Any]], registry: RegistrySnapshot, as_of: datetime | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Every report, by name, as of ``as_of`` (default: the latest occurred_at)."""
+    events = first_accepted(docs)
     return {
-        "stock": _stock(upto, registry, t),
-        "dispensing": _dispensing(upto),
-        "patients": _patients(upto, t),
-        "tests": _tests(upto),
-        "targets": _targets(events, registry, t),
+        "stock": stock(events, registry, as_of),
+        "dispensing": dispensing(events, as_of),
+        "patients": patients(events, as_of),
+        "tests": tests(events, as_of),
+        "targets": targets(events, registry, as_of),
     }
+
+
+# -- stock --------------------------------------------------------------------------------
 
 
 def _units_used(doc: dict[str, Any], registry: RegistrySnapshot) -> float:
+    """What a dose or a test takes from stock, in the item's unit."""
     if doc["event_type"] == "test.performed":
         return 1.0
-    days = doc.get("take_home_days", 1) if doc["mode"] == "take_home" else 1
-    mg_per_unit = registry.items[doc["item"]].mg_per_unit or 1.0
+    days = doc["take_home_days"] if doc["mode"] == "take_home" else 1
+    mg_per_unit = registry.items[doc["item"]].mg_per_unit
+    assert mg_per_unit, f"{doc['item']} is not a medication"
     return float(doc["dose_mg"]) * days / float(mg_per_unit)
 
 
-def _stock(
-    events: list[dict[str, Any]], registry: RegistrySnapshot, t: datetime
+def _movement(doc: dict[str, Any], registry: RegistrySnapshot) -> float:
+    """The signed change to on hand of a receipt, adjustment, dose or test."""
+    kind = doc["event_type"]
+    if kind == "stock.received":
+        return float(doc["quantity"])
+    if kind == "stock.adjusted":
+        return float(doc["quantity_delta"])
+    return -_units_used(doc, registry)
+
+
+def stock(
+    docs: Iterable[dict[str, Any]], registry: RegistrySnapshot, as_of: datetime | None = None
 ) -> list[dict[str, Any]]:
-    kinds = {
-        "stock.received",
-        "stock.adjusted",
-        "stock.counted",
-        "dose.dispensed",
-        "test.performed",
-    }
-    by_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for doc in events:
-        if doc["event_type"] in kinds:
-            by_key[(doc["facility_id"], doc["item"])].append(doc)
-    today = _day(t)
-    window_start = today - timedelta(days=13)
+    """Per facility and item: on hand at T, average daily use, days of supply."""
+    events = first_accepted(docs)
+    t = moment(events, as_of)
+    if t is None:
+        return []
+    today = _local_day(t)
+    window = {today - timedelta(days=back) for back in range(USE_WINDOW_DAYS)}
+    by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for doc in _upto(events, t):
+        if doc["event_type"] in STOCK_TYPES:
+            by_key.setdefault((doc["facility_id"], doc["item"]), []).append(doc)
     rows = []
-    for (facility_id, item), docs in sorted(by_key.items()):
-        counts = [d for d in docs if d["event_type"] == "stock.counted"]
-        last = max(counts, key=lambda d: (_at(d), d["event_id"])) if counts else None
-        on_hand = float(last["quantity_on_hand"]) if last else 0.0
-        uses: list[tuple[date, float]] = []
-        for doc in docs:
-            kind = doc["event_type"]
-            change = 0.0
-            if kind == "stock.received":
-                change = float(doc["quantity"])
-            elif kind == "stock.adjusted":
-                change = float(doc["quantity_delta"])
-            elif kind in ("dose.dispensed", "test.performed"):
-                used = _units_used(doc, registry)
-                uses.append((_day(_at(doc)), used))
-                change = -used
-            if last is None or _at(doc) > _at(last):
-                on_hand += change
+    for (facility_id, item), key_events in sorted(by_key.items()):
+        counts = [doc for doc in key_events if doc["event_type"] == "stock.counted"]
+        movements = [doc for doc in key_events if doc["event_type"] != "stock.counted"]
+        if counts:
+            last = max(counts, key=lambda doc: (_at(doc), _id(doc)))
+            counted_at = _at(last)
+            on_hand = float(last["quantity_on_hand"]) + sum(
+                _movement(doc, registry) for doc in movements if _at(doc) > counted_at
+            )
+        else:
+            on_hand = sum(_movement(doc, registry) for doc in movements)
+
+        uses = [
+            (_local_day(_at(doc)), _units_used(doc, registry))
+            for doc in movements
+            if doc["event_type"] in ("dose.dispensed", "test.performed")
+        ]
         average = 0.0
         if uses:
             first_use = min(day for day, _ in uses)
-            in_window = sum(used for day, used in uses if window_start <= day <= today)
-            average = in_window / max(1, (today - max(first_use, window_start)).days + 1)
+            used = sum(units for day, units in uses if day in window)
+            days_counted = max(1, sum(1 for day in window if day >= first_use))
+            average = used / days_counted
         rows.append(
             {
                 "facility_id": facility_id,
                 "item": item,
                 "unit": registry.items[item].unit,
-                "on_hand": _round(on_hand),
-                "avg_daily_use": _round(average),
-                "days_of_supply": _round(on_hand / average) if average > 0 else None,
+                "on_hand": _number(on_hand),
+                "avg_daily_use": _number(average),
+                "days_of_supply": _number(on_hand / average) if average > 0 else None,
             }
         )
     return rows
 
 
-def _dispensing(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    days: dict[tuple[str, date], list[dict[str, Any]]] = defaultdict(list)
-    for doc in events:
+# -- dispensing and tests -----------------------------------------------------------------
+
+
+def dispensing(
+    docs: Iterable[dict[str, Any]], as_of: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Per facility and local day with a dose: patients dosed, doses by mode, milligrams."""
+    events = first_accepted(docs)
+    t = moment(events, as_of)
+    if t is None:
+        return []
+    by_day: dict[tuple[str, date], list[dict[str, Any]]] = {}
+    for doc in _upto(events, t):
         if doc["event_type"] == "dose.dispensed":
-            days[(doc["facility_id"], _day(_at(doc)))].append(doc)
+            by_day.setdefault((doc["facility_id"], _local_day(_at(doc))), []).append(doc)
     rows = []
-    for (facility_id, day), docs in sorted(days.items()):
-        observed = [d for d in docs if d["mode"] == "observed"]
-        take_home = [d for d in docs if d["mode"] == "take_home"]
+    for (facility_id, day), doses in sorted(by_day.items()):
+        observed = [doc for doc in doses if doc["mode"] == "observed"]
+        take_home = [doc for doc in doses if doc["mode"] == "take_home"]
         rows.append(
             {
                 "facility_id": facility_id,
                 "date": day.isoformat(),
-                "patients_dosed": len({d["patient_ref"] for d in docs}),
+                "patients_dosed": len({doc["patient_ref"] for doc in doses}),
                 "observed_doses": len(observed),
                 "take_home_handouts": len(take_home),
-                "mg_observed": _round(sum(float(d["dose_mg"]) for d in observed)),
-                "mg_take_home": _round(
-                    sum(float(d["dose_mg"]) * d["take_home_days"] for d in take_home)
+                "mg_observed": _number(sum(float(doc["dose_mg"]) for doc in observed)),
+                "mg_take_home": _number(
+                    sum(float(doc["dose_mg"]) * doc["take_home_days"] for doc in take_home)
                 ),
             }
         )
     return rows
 
 
-def _tests(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    months: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for doc in events:
+def tests(docs: Iterable[dict[str, Any]], as_of: datetime | None = None) -> list[dict[str, Any]]:
+    """Per facility and local month with a test: tests, positive results per substance."""
+    events = first_accepted(docs)
+    t = moment(events, as_of)
+    if t is None:
+        return []
+    by_month: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for doc in _upto(events, t):
         if doc["event_type"] == "test.performed":
-            months[(doc["facility_id"], _day(_at(doc)).strftime("%Y-%m"))].append(doc)
+            month = _local_day(_at(doc)).strftime("%Y-%m")
+            by_month.setdefault((doc["facility_id"], month), []).append(doc)
     rows = []
-    for (facility_id, month), docs in sorted(months.items()):
-        positive: dict[str, int] = defaultdict(int)
-        for doc in docs:
-            for substance, result in doc["results"].items():
-                if result == "positive":
-                    positive[substance] += 1
+    for (facility_id, month), performed in sorted(by_month.items()):
+        positive: Counter[str] = Counter()
+        for doc in performed:
+            positive.update(s for s, result in doc["results"].items() if result == "positive")
         rows.append(
             {
                 "facility_id": facility_id,
                 "month": month,
-                "tests": len(docs),
-                "positive": dict(sorted(positive.items())),
+                "tests": len(performed),
+                "positive": {substance: positive[substance] for substance in sorted(positive)},
             }
         )
     return rows
 
 
-def _standing(events: list[dict[str, Any]], t: datetime) -> dict[tuple[str, str], list[int]]:
-    """(facility, programme) → [active, active with take-home approval] at ``t``."""
-    changes: dict[tuple[str, str], list[tuple[datetime, int, str, int]]] = defaultdict(list)
-    approvals: dict[str, list[tuple[datetime, int, str, int]]] = defaultdict(list)
-    enrolments: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
+# -- patients -----------------------------------------------------------------------------
+
+JOIN, LEAVE = 0, 1  # at the same instant a leave sorts after (so beats) a join
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Active patients of one (facility, programme), and how many of them are on take-home."""
+
+    active: int = 0
+    take_home_approved: int = 0
+
+
+def standing(docs: Iterable[dict[str, Any]], at: datetime) -> dict[tuple[str, str], Standing]:
+    """(facility, programme) → Standing at the instant ``at``, from events up to ``at``."""
+    events = _upto(first_accepted(docs), at)
+    # (patient, facility) → [(occurred_at, JOIN/LEAVE, event_id)]
+    changes: dict[tuple[str, str], list[tuple[datetime, int, str]]] = {}
+    # patient → [(occurred_at, event_id, programme)]
+    enrolments: dict[str, list[tuple[datetime, str, str]]] = {}
+    # patient → [(occurred_at, -value, event_id, value)]
+    approvals: dict[str, list[tuple[datetime, int, str, int]]] = {}
     for doc in events:
-        at, kind, eid = _at(doc), doc["event_type"], doc["event_id"]
-        if at > t or not kind.startswith("patient."):
+        kind = doc["event_type"]
+        if not kind.startswith("patient."):
             continue
-        patient, facility = doc["patient_ref"], doc["facility_id"]
-        # Sort keys: time, then a leave (or a revocation) after a join, then event_id.
+        patient, facility, when, eid = doc["patient_ref"], doc["facility_id"], _at(doc), _id(doc)
         if kind == "patient.enrolled":
-            changes[(patient, facility)].append((at, 0, eid, +1))
-            enrolments[patient].append((at, eid, doc["programme"]))
+            changes.setdefault((patient, facility), []).append((when, JOIN, eid))
+            enrolments.setdefault(patient, []).append((when, eid, doc["programme"]))
         elif kind == "patient.transferred":
-            changes[(patient, facility)].append((at, 1, eid, -1))
-            changes[(patient, doc["to_facility_id"])].append((at, 0, eid, +1))
+            changes.setdefault((patient, facility), []).append((when, LEAVE, eid))
+            changes.setdefault((patient, doc["to_facility_id"]), []).append((when, JOIN, eid))
         elif kind == "patient.discharged":
-            changes[(patient, facility)].append((at, 1, eid, -1))
-            approvals[patient].append((at, 1, eid, -1))
+            changes.setdefault((patient, facility), []).append((when, LEAVE, eid))
+            approvals.setdefault(patient, []).append((when, 1, eid, -1))
         elif kind == "patient.take_home_approved":
-            approvals[patient].append((at, 0, eid, +1))
+            approvals.setdefault(patient, []).append((when, -1, eid, +1))
         elif kind == "patient.take_home_revoked":
-            approvals[patient].append((at, 1, eid, -1))
-    standing: dict[tuple[str, str], list[int]] = {}
+            approvals.setdefault(patient, []).append((when, 1, eid, -1))
+
+    def programme_of(patient: str) -> str:
+        enrolled = enrolments.get(patient)
+        return max(enrolled)[2] if enrolled else "unknown"
+
+    def approved(patient: str) -> bool:
+        history = approvals.get(patient)
+        return history is not None and max(history)[3] == +1
+
+    active: Counter[tuple[str, str]] = Counter()
+    on_take_home: Counter[tuple[str, str]] = Counter()
+    keys: set[tuple[str, str]] = set()
     for (patient, facility), history in changes.items():
-        programme = max(enrolments[patient])[2] if enrolments[patient] else "unknown"
-        counts = standing.setdefault((facility, programme), [0, 0])
-        if max(history)[3] == +1:
-            counts[0] += 1
-            if approvals[patient] and max(approvals[patient])[3] == +1:
-                counts[1] += 1
-    return standing
+        key = (facility, programme_of(patient))
+        keys.add(key)
+        if max(history)[1] == JOIN:
+            active[key] += 1
+            if approved(patient):
+                on_take_home[key] += 1
+    return {key: Standing(active[key], on_take_home[key]) for key in keys}
 
 
-def _patients(events: list[dict[str, Any]], t: datetime) -> list[dict[str, Any]]:
+def patients(docs: Iterable[dict[str, Any]], as_of: datetime | None = None) -> list[dict[str, Any]]:
+    """Per facility and programme: active patients, and those with a take-home approval."""
+    events = first_accepted(docs)
+    t = moment(events, as_of)
+    if t is None:
+        return []
     return [
         {
-            "facility_id": facility,
+            "facility_id": facility_id,
             "programme": programme,
-            "active": active,
-            "take_home_approved": approved,
+            "active": counts.active,
+            "take_home_approved": counts.take_home_approved,
         }
-        for (facility, programme), (active, approved) in sorted(_standing(events, t).items())
+        for (facility_id, programme), counts in sorted(standing(events, t).items())
     ]
 
 
-def _targets(
-    events: list[dict[str, Any]], registry: RegistrySnapshot, t: datetime | None
+# -- targets ------------------------------------------------------------------------------
+
+
+def year_end(year: int) -> datetime:
+    """The last millisecond of a local (Asia/Ho_Chi_Minh) year."""
+    return datetime(year + 1, 1, 1, tzinfo=LOCAL_TZ) - timedelta(milliseconds=1)
+
+
+def targets(
+    docs: Iterable[dict[str, Any]], registry: RegistrySnapshot, as_of: datetime | None = None
 ) -> list[dict[str, Any]]:
+    """Per registry target row: each target beside its actual, rolled up over the unit."""
+    events = first_accepted(docs)
+    t = moment(events, as_of)
     rows = []
     for target in registry.targets:
         routine = take_home = detox = 0
         if t is not None:
-            year_end = datetime(target.year + 1, 1, 1, tzinfo=LOCAL_TZ) - timedelta(milliseconds=1)
-            standing = _standing(events, min(t, year_end))
-            unit = registry.descendants_of(target.facility_id) | {target.facility_id}
-            for (facility, programme), (active, approved) in standing.items():
-                if facility not in unit:
+            unit = {target.facility_id} | registry.descendants_of(target.facility_id)
+            at_year_end = standing(events, min(t, year_end(target.year)))
+            for (facility_id, programme), counts in at_year_end.items():
+                if facility_id not in unit:
                     continue
-                if programme in MEDICATION_PROGRAMMES:
-                    routine += active - approved
-                    take_home += approved
+                if programme in ROUTINE_PROGRAMMES:
+                    routine += counts.active - counts.take_home_approved
+                    take_home += counts.take_home_approved
                 elif programme == "community_detox":
-                    detox += active
+                    detox += counts.active
         rows.append(
             {
                 "facility_id": target.facility_id,

@@ -1,0 +1,129 @@
+"""Alerts: what the platform raises (CONTRACT §4), as stored, published and reported.
+
+An alert is one *condition* (a kind, a facility and a subject, plus whatever makes it a
+distinct occurrence), so its ``alert_id`` is derived from those and nothing else: the same
+condition found again, by another worker or a replay, gets the same id and never a second
+alert. ``raised_at`` is the event time at which the condition began (deterministic, so a
+report as of T gives the same answer however often it is recomputed); ``noticed_at`` is the
+wall-clock time the live stream first stored it.
+
+Changes travel on the alerts topic as ``AlertChange`` JSON (key: ``alert_id``), which is
+what the notifiers consume.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ALERT_KINDS",
+    "ALERT_NAMESPACE",
+    "KIND_LABELS",
+    "SEVERITY_RANK",
+    "Alert",
+    "AlertChange",
+    "AlertKind",
+    "ChangeKind",
+    "Severity",
+    "alert_id_for",
+]
+
+AlertKind = Literal[
+    "stock_low",
+    "stock_out",
+    "count_discrepancy",
+    "double_dosing",
+    "take_home_violation",
+    "inactive_patient_dosed",
+    "report_due_soon",
+    "report_overdue",
+    "supervision_behind",
+    "commune_notification",
+]
+ALERT_KINDS: tuple[str, ...] = get_args(AlertKind)
+
+Severity = Literal["info", "warning", "critical"]
+SEVERITY_RANK: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}
+
+ChangeKind = Literal["opened", "updated", "resolved"]
+
+# English and Vietnamese names of each kind, for tables, messages and dashboards.
+KIND_LABELS: dict[str, tuple[str, str]] = {
+    "stock_low": ("Stock low", "Tồn kho thấp"),
+    "stock_out": ("Stock out", "Hết thuốc"),
+    "count_discrepancy": ("Count discrepancy", "Chênh lệch kiểm kê"),
+    "double_dosing": ("Double dosing", "Cấp thuốc trùng"),
+    "take_home_violation": ("Take-home violation", "Vi phạm cấp thuốc nhiều ngày"),
+    "inactive_patient_dosed": ("Inactive patient dosed", "Cấp thuốc cho người không điều trị"),
+    "report_due_soon": ("Report due soon", "Sắp đến hạn báo cáo"),
+    "report_overdue": ("Report overdue", "Quá hạn báo cáo"),
+    "supervision_behind": ("Supervision behind", "Chưa đủ số lần giám sát"),
+    "commune_notification": ("Commune notification", "Thông báo UBND xã"),
+}
+
+# Fixed forever: changing it would give every existing condition a new alert_id.
+ALERT_NAMESPACE = uuid.UUID("6f1d3c52-8a0e-4d4b-9a57-0c2b1e7f4a10")
+
+
+def alert_id_for(kind: str, facility_id: str, subject: str, occurrence: str = "") -> str:
+    """The stable id of one condition: a UUID5 over what identifies it."""
+    return str(uuid.uuid5(ALERT_NAMESPACE, "\x1f".join((kind, facility_id, subject, occurrence))))
+
+
+class Alert(BaseModel):
+    """One alert as CONTRACT §4 lists it, plus what delivery and dashboards need."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alert_id: str
+    kind: AlertKind
+    severity: Severity
+    facility_id: str
+    subject: str = Field(description="item code, patient_ref, or report_type/period")
+    raised_at: datetime = Field(description="event time at which the condition began")
+    status: Literal["open", "resolved"]
+    message: str = Field(description="English, one line")
+    message_vi: str = Field(description="Vietnamese, one line")
+    resolved_at: datetime | None = None
+    noticed_at: datetime | None = Field(
+        default=None, description="wall clock when the live stream first stored it"
+    )
+    acknowledged_at: datetime | None = None
+    escalated: bool = False
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="kind-specific facts: on_hand, days_of_supply, commune, due_date, …",
+    )
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready dict, instants as RFC 3339 UTC."""
+        data: dict[str, Any] = orjson.loads(orjson.dumps(self.model_dump(mode="json")))
+        return data
+
+
+class AlertChange(BaseModel):
+    """One message on the alerts topic: an alert opened, changed (severity, escalation,
+    acknowledgement) or resolved. ``sequence`` grows per alert, so a notifier can tell a
+    redelivered change from a new one (idempotency key: ``alert_id``/``sequence``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    change: ChangeKind
+    sequence: int = Field(ge=1)
+    alert: Alert
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.alert.alert_id}/{self.sequence}"
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> AlertChange:
+        return cls.model_validate_json(raw)

@@ -40,6 +40,9 @@ class BrokerSettings(BaseSettings):
     ssl_cafile: Path | None = None
     events_topic: str = "ostwatch.events"
     dead_letter_topic: str = "ostwatch.events.dlq"
+    alerts_topic: str = Field(
+        default="ostwatch.alerts", description="alert changes (schemas.alerts.AlertChange JSON)"
+    )
     partitions: int = Field(default=4, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1, le=7)
     embedded_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")

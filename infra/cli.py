@@ -651,6 +651,32 @@ REPORT_VIEWS = (
 )
 
 
+ALERT_COLUMNS = [
+    ("severity_label", "Mức độ / Severity"),
+    ("status_label", "Trạng thái / Status"),
+    ("kind_label", "Loại / Kind"),
+    *FACILITY_COLUMNS,
+    ("subject", "Đối tượng / Subject"),
+    ("raised_local", "Phát sinh / Raised"),
+    ("message_vi", "Nội dung / Message"),
+    ("alert_id", "Mã cảnh báo / Alert id"),
+]
+ALERTS_VIEW = ReportView(
+    "alerts",
+    "Every alert (CONTRACT §4): open first, by severity. Without --as-of, as the live stream "
+    "keeps them, deadlines judged against the current time; with --as-of, judged afresh "
+    "from the events up to T.",
+    "Cảnh báo / Alerts",
+    ALERT_COLUMNS,
+)
+SEVERITY_LABELS = {
+    "critical": "Nghiêm trọng / critical",
+    "warning": "Cảnh báo / warning",
+    "info": "Thông tin / info",
+}
+STATUS_LABELS = {"open": "Đang mở / open", "resolved": "Đã xử lý / resolved"}
+
+
 def scope_options(view: ReportView) -> Callable[[F], F]:
     """The filters every report takes, plus dates or item where they apply."""
 
@@ -704,6 +730,8 @@ def with_names(rows: list[dict[str, Any]], names: dict[str, Any]) -> list[dict[s
             "facility_name": facilities.get(row.get("facility_id"), ""),
             "programme_label": PROGRAMME_LABELS.get(row.get("programme", ""), row.get("programme")),
         }
+        if "alert_id" in row:
+            extra |= alert_labels(row)
         if "year" in row:
             extra["year"] = str(row["year"])  # a year, not a number to group by thousands
         for kind in TARGET_KINDS:
@@ -711,6 +739,24 @@ def with_names(rows: list[dict[str, Any]], names: dict[str, Any]) -> list[dict[s
                 extra[f"{kind}_pct"] = percent(row[f"{kind}_actual"], row[f"{kind}_target"])
         shown.append({**row, **extra})
     return shown
+
+
+def alert_labels(row: dict[str, Any]) -> dict[str, str]:
+    """Bilingual labels and a local time for one alert row."""
+    from ostwatch.timeutil import LOCAL_TZ
+    from schemas.alerts import KIND_LABELS
+
+    english, vietnamese = KIND_LABELS.get(row["kind"], (row["kind"], row["kind"]))
+    raised = datetime.fromisoformat(row["raised_at"]).astimezone(LOCAL_TZ)
+    status = STATUS_LABELS.get(row["status"], row["status"])
+    if row.get("escalated"):
+        status += " ↑"
+    return {
+        "severity_label": SEVERITY_LABELS.get(row["severity"], row["severity"]),
+        "status_label": status,
+        "kind_label": f"{vietnamese} / {english}",
+        "raised_local": raised.strftime("%d/%m/%Y %H:%M"),
+    }
 
 
 def add_report_command(view: ReportView) -> None:
@@ -749,8 +795,71 @@ def add_report_command(view: ReportView) -> None:
         print_table(title, view.columns, with_names(rows, names))
 
 
-for _view in REPORT_VIEWS:
+for _view in (*REPORT_VIEWS, ALERTS_VIEW):
     add_report_command(_view)
+
+
+# -- alerts -------------------------------------------------------------------------------
+
+
+@main.group(invoke_without_command=True)
+@data_dir_option
+@format_option
+@click.option("--all", "show_all", is_flag=True, help="Resolved alerts too (default: open only).")
+@click.option("--kind", "kinds", multiple=True, metavar="KIND", help="Only this kind (repeatable).")
+@click.option("--facility", "facilities", multiple=True, metavar="ID", help="Only this facility.")
+@click.pass_context
+@friendly_errors
+def alerts(
+    ctx: click.Context,
+    data_dir: Path,
+    output_format: str,
+    show_all: bool,
+    kinds: tuple[str, ...],
+    facilities: tuple[str, ...],
+) -> None:
+    """The alerts people act on: open ones first, by severity (`alerts ack ID` to acknowledge)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    gateway = open_gateway(data_dir)
+    try:
+        rows = gateway.call(
+            "report_alerts",
+            status=None if show_all else "open",
+            kinds=list(kinds),
+            facilities=list(facilities),
+        )
+        names = gateway.call("names") if output_format != "json" else {}
+    finally:
+        gateway.close()
+    if output_format == "json":
+        emit_json(rows)
+        return
+    from infra.tables import print_table
+
+    title = "Cảnh báo / Alerts" + ("" if show_all else " — đang mở / open")
+    print_table(title, ALERT_COLUMNS, with_names(rows, names))
+
+
+@alerts.command("ack")
+@click.argument("alert_id")
+@click.option("--note", default="", help="Why, or what was done (kept with the acknowledgement).")
+@data_dir_option
+@format_option
+@friendly_errors
+def alerts_ack(alert_id: str, note: str, data_dir: Path, output_format: str) -> None:
+    """Acknowledge an alert: a commune notification or an incident is then resolved; a stock
+    or deadline alert stays open until its condition clears, marked as acknowledged."""
+    gateway = open_gateway(data_dir)
+    try:
+        change = gateway.call("alerts_ack", alert_id=alert_id, note=note)
+    finally:
+        gateway.close()
+    if output_format == "json":
+        emit_json(change)
+        return
+    alert = change["alert"]
+    click.echo(f"{alert['alert_id']}: {alert['status']} (acknowledged {alert['acknowledged_at']})")
 
 
 if __name__ == "__main__":

@@ -176,6 +176,7 @@ class StackSupervisor:
         settings = self.broker_settings
         topics = {settings.events_topic: settings.partitions}
         topics[settings.dead_letter_topic] = settings.partitions
+        topics[settings.alerts_topic] = settings.partitions
         try:
             ensure_topics(
                 self.bootstrap,

@@ -12,9 +12,17 @@ from pathlib import Path
 import faust
 
 from ostwatch import logs
-from ostwatch.settings import BrokerSettings, ClickHouseSettings, StackSettings, StreamSettings
+from ostwatch.settings import (
+    AlertSettings,
+    BrokerSettings,
+    ClickHouseSettings,
+    StackSettings,
+    StreamSettings,
+    load,
+)
 from sinks.clickhouse import ClickHouse
 from sinks.store import Store
+from streams.alerts.engine import AlertEngine
 from streams.app import create_app, register_domains
 from streams.intake.service import IntakeService
 
@@ -44,6 +52,7 @@ def run_worker(
         store,
         registry_refresh_s=stream.registry_refresh_s,
         retry_max_s=clickhouse.insert_retry_max_s,
+        alerts=AlertEngine(store, load(AlertSettings)),
     )
     service.warm_up()
     app = create_app(

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(".ostwatch")
@@ -109,6 +109,37 @@ class StreamSettings(BaseSettings):
         le=10_000,
         description="longest a consumer fetch may wait for records (Faust fixes 1500)",
     )
+
+
+class AlertSettings(BaseSettings):
+    """Thresholds and policy of the alerts (CONTRACT §4); every default is the contract's."""
+
+    model_config = _frozen("OSTWATCH_ALERT_")
+
+    stock_warning_days: float = Field(default=14, gt=0, description="days of supply: warning")
+    stock_critical_days: float = Field(default=7, gt=0, description="days of supply: critical")
+    count_tolerance_percent: float = Field(default=2.0, ge=0)
+    count_tolerance_units: float = Field(default=1.0, ge=0)
+    take_home_policy_max_days: int = Field(default=7, ge=1, le=30)
+    report_due_soon_days: int = Field(default=3, ge=0, le=60)
+    supervision_visits_per_year: int = Field(default=2, ge=0, le=52)
+    supervised_types: tuple[str, ...] = (
+        "treatment_facility",
+        "dispensing_point",
+        "commune_health_station",
+    )
+    commune_escalation_days: float = Field(
+        default=7, gt=0, description="an unacknowledged commune notification escalates after"
+    )
+    clock_interval_s: float = Field(
+        default=30, gt=0, description="how often deadlines and escalations are re-judged"
+    )
+
+    @model_validator(mode="after")
+    def _critical_below_warning(self) -> AlertSettings:
+        if self.stock_critical_days > self.stock_warning_days:
+            raise ValueError("stock_critical_days must not exceed stock_warning_days")
+        return self
 
 
 class StackSettings(BaseSettings):

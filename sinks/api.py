@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from sinks.reports import ReportError, Reports, resolve_scope
+from sinks.reports import ReportError, Reports, Scope, resolve_scope
 from sinks.store import Store
 
 
@@ -60,24 +60,62 @@ def _report(name: str) -> Callable[[Store, Mapping[str, Any]], Any]:
         source = kwargs.get("source", "aggregates")
         if source not in ("aggregates", "archive"):
             raise OperationError(f"source: aggregates or archive, not {source!r}")
-        registry = store.registry()
-        try:
-            scope = resolve_scope(
-                registry,
-                facilities=_names(kwargs, "facilities"),
-                under=_names(kwargs, "under"),
-                district=kwargs.get("district"),
-                province=kwargs.get("province"),
-                date_from=_date(kwargs, "date_from"),
-                date_to=_date(kwargs, "date_to"),
-                item=kwargs.get("item"),
-            )
-        except ReportError as exc:
-            raise OperationError(str(exc)) from None
+        scope = _scope(store, kwargs)
         reports = Reports(store.db, store.registry, source)
         return getattr(reports, name)(_as_of(kwargs), scope)
 
     return run_report
+
+
+def _scope(store: Store, kwargs: Mapping[str, Any]) -> Scope:
+    try:
+        return resolve_scope(
+            store.registry(),
+            facilities=_names(kwargs, "facilities"),
+            under=_names(kwargs, "under"),
+            district=kwargs.get("district"),
+            province=kwargs.get("province"),
+            date_from=_date(kwargs, "date_from"),
+            date_to=_date(kwargs, "date_to"),
+            item=kwargs.get("item"),
+        )
+    except ReportError as exc:
+        raise OperationError(str(exc)) from None
+
+
+def _alert_engine(store: Store) -> Any:
+    # Imported here: the engine lives with the stream processors that run it (streams/),
+    # and this table only asks it questions.
+    from ostwatch.settings import AlertSettings, load
+    from streams.alerts.engine import AlertEngine
+
+    return AlertEngine(store, load(AlertSettings))
+
+
+def _report_alerts(store: Store, kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every alert (CONTRACT §4 fields and more), open first by severity; as of T when asked
+    (judged afresh from the events up to T), else as the live stream keeps them."""
+    scope = _scope(store, kwargs)
+    engine = _alert_engine(store)
+    as_of = _as_of(kwargs)
+    alerts = engine.as_of(as_of) if as_of is not None else engine.current()
+    status, kinds = kwargs.get("status"), _names(kwargs, "kinds")
+    return [
+        alert.as_json()
+        for alert in alerts
+        if (scope.facilities is None or alert.facility_id in scope.facilities)
+        and (status in (None, "all") or alert.status == status)
+        and (not kinds or alert.kind in kinds)
+    ]
+
+
+def _alerts_ack(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    alert_id = str(kwargs["alert_id"])
+    try:
+        change = _alert_engine(store).acknowledge(alert_id, str(kwargs.get("note") or ""))
+    except KeyError:
+        raise OperationError(f"no alert with id {alert_id!r}") from None
+    return dict(change.model_dump(mode="json"))
 
 
 def _facility_names(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,6 +147,8 @@ OPERATIONS: dict[str, Callable[[Store, Mapping[str, Any]], Any]] = {
     "registry_version": lambda store, kw: {"version": store.registry_version()},
     "names": _facility_names,
     **{f"report_{name}": _report(name) for name in REPORTS},
+    "report_alerts": _report_alerts,
+    "alerts_ack": _alerts_ack,
 }
 
 

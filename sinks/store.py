@@ -236,9 +236,15 @@ class Store:
 
         That order matters: if the worker dies between the two, the redelivered messages
         find their events archived under the same submission and are recognised as
-        redeliveries, not duplicates.
+        redeliveries, not duplicates. The worker writes the submission rows only once the
+        batch's aggregates and alerts are in place, because `ostwatch ingest` takes them as
+        the sign that its lines are done.
         """
-        decided_at = utc_now()
+        self.write_archive(batch)
+        self.write_submissions(batch)
+
+    def write_archive(self, batch: IntakeBatch) -> None:
+        """Archive a batch's accepted events (a retried batch is deduplicated)."""
         if batch.accepted:
             rows = [archive_row(item) for item in batch.accepted]
             self.db.insert_columns(
@@ -247,6 +253,10 @@ class Store:
                 ARCHIVE_COLUMNS,
                 dedup_token=_token("archive", (a.meta for a in batch.accepted)),
             )
+
+    def write_submissions(self, batch: IntakeBatch) -> None:
+        """One row per message decided: accepted, redelivered, duplicate or rejected."""
+        decided_at = utc_now()
         submissions = [
             _submission_row(a.meta, "accepted", decided_at, event=a.event)
             for a in (*batch.accepted, *batch.redelivered)

@@ -11,6 +11,7 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
+from schemas.alerts import AlertChange
 from sinks import api
 from sinks.clickhouse import StoreUnavailable
 from streams.intake.service import IntakeService
@@ -67,4 +68,6 @@ def register(app: faust.App, service: IntakeService, events_topic: str) -> None:
                 return self.json({"error": f"ClickHouse unavailable: {exc}"}, status=503)
             if name == "registry_load":
                 await loop.run_in_executor(None, service.refresh_registry, True)
+            if name == "alerts_ack" and service.publish_alerts is not None:
+                await service.publish_alerts([AlertChange.model_validate(result)])
             return self.json({"result": result})

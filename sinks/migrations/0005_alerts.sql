@@ -33,3 +33,38 @@ CREATE TABLE IF NOT EXISTS alert_acks
 )
 ENGINE = ReplacingMergeTree
 ORDER BY alert_id;
+
+-- Every patient's events in the patient's order, so that the dispensing controls can read one
+-- patient's history without scanning the archive (which is ordered by facility). Written from
+-- the archive as events are accepted; identical rows written twice collapse.
+CREATE TABLE IF NOT EXISTS patient_events
+(
+    patient_ref       String,
+    occurred_at       DateTime64(3, 'UTC'),
+    event_id          UUID,
+    event_type        LowCardinality(String),
+    facility_id       LowCardinality(String),
+    local_date        Date,
+    mode              LowCardinality(String),
+    take_home_days    UInt8,
+    item              LowCardinality(String),
+    dose_mg           Float64,
+    to_facility_id    LowCardinality(String),
+    programme         LowCardinality(String),
+    residence_commune String,
+    max_days          UInt8,
+    reason            LowCardinality(String),
+    outcome           LowCardinality(String)
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (patient_ref, occurred_at, event_id);
+
+-- How far the alert engine has judged the archive (by arrival), so that a restarted worker
+-- re-judges only what arrived after it (a crash between archive and alerts loses nothing).
+CREATE TABLE IF NOT EXISTS alert_progress
+(
+    key         UInt8,
+    received_at SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+)
+ENGINE = AggregatingMergeTree
+ORDER BY key;

@@ -10,18 +10,24 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ostwatch.metrics import LatencyHistogram
 from ostwatch.timeutil import utc_now
+from schemas.alerts import AlertChange
+from schemas.models import BaseEvent
 from schemas.reference import RegistrySnapshot
 from sinks.aggregates import touched_by
 from sinks.clickhouse import StoreUnavailable
 from sinks.records import IntakeBatch
 from sinks.store import Store
+from streams.alerts.engine import AlertEngine
 from streams.intake.classify import RawMessage, classify, settle_suspects
+
+T = TypeVar("T")
+PublishAlerts = Callable[[Sequence[AlertChange]], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,8 @@ class IntakeStats:
     recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=120))
     rejected_reasons: Counter[str] = field(default_factory=Counter)
     freshness: LatencyHistogram = field(default_factory=LatencyHistogram)
+    alert_changes: int = 0
+    alert_failures: int = 0
 
     def record(self, batch: IntakeBatch) -> None:
         now = time.monotonic()
@@ -74,14 +82,27 @@ class IntakeStats:
             "store_healthy": self.store_healthy,
             "top_rejection_reasons": dict(self.rejected_reasons.most_common(5)),
             "freshness": self.freshness.summary(),
+            "alert_changes": self.alert_changes,
+            "alert_failures": self.alert_failures,
         }
 
 
 class IntakeService:
     """Classifies batches and writes them, retrying ClickHouse until it has the data."""
 
-    def __init__(self, store: Store, *, registry_refresh_s: float, retry_max_s: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        registry_refresh_s: float,
+        retry_max_s: float,
+        alerts: AlertEngine | None = None,
+    ) -> None:
         self.store = store
+        self.alerts = alerts
+        # Set by the stream agent: sends alert changes to the alerts topic before they are
+        # stored (so a crash in between republishes them, never loses them).
+        self.publish_alerts: PublishAlerts | None = None
         self.stats = IntakeStats()
         self._registry_refresh_s = registry_refresh_s
         self._retry_max_s = retry_max_s
@@ -89,6 +110,7 @@ class IntakeService:
         self._registry: RegistrySnapshot | None = None
         self.registry_version = 0
         self._registry_checked = 0.0
+        self._pending_alerts: list[AlertChange] = []
 
     def warm_up(self) -> None:
         """Load the duplicate filter and the registry from ClickHouse, and bring the live
@@ -97,6 +119,8 @@ class IntakeService:
         self._seen = self.store.archived_event_ids()
         self.refresh_registry(force=True)
         repaired = self.store.aggregates.reconcile()
+        if self.alerts is not None:
+            self._pending_alerts = self.alerts.catch_up()
         log.info(
             "intake warm: %d archived event ids, registry v%d, %d aggregate keys repaired (%.1f s)",
             len(self._seen),
@@ -121,10 +145,50 @@ class IntakeService:
         Redelivered events are refreshed too: a worker may have died after archiving
         them and before refreshing, and a refresh is idempotent.
         """
-        self.store.write_intake(batch)
-        touched = touched_by(item.event for item in (*batch.accepted, *batch.redelivered))
+        self.store.write_archive(batch)
+        events = [item.event for item in (*batch.accepted, *batch.redelivered)]
+        touched = touched_by(events)
         if touched:
             self.store.aggregates.refresh(touched)
+        if self.alerts is not None and events:
+            self.alerts.index(events)
+
+    def judge_alerts(self, events: Sequence[BaseEvent]) -> list[AlertChange]:
+        """The alert changes an archived batch causes (blocking; not yet stored)."""
+        if self.alerts is None or not events:
+            return []
+        return self.alerts.after_intake(events)
+
+    async def settle_alerts(self, batch: IntakeBatch) -> None:
+        """Judge, publish and store the alerts a written batch causes.
+
+        A failure here never holds up the intake: it is logged, and the events stay
+        unjudged in ``alert_progress`` so that the next start judges them again.
+        """
+        if self.alerts is None:
+            return
+        loop = asyncio.get_running_loop()
+        events = [item.event for item in (*batch.accepted, *batch.redelivered)]
+        try:
+            changes = [*self._pending_alerts]
+            changes += await loop.run_in_executor(None, self.judge_alerts, events)
+            await self.deliver_alerts(changes)
+            received = [item.meta.received_at for item in (*batch.accepted, *batch.redelivered)]
+            if received:
+                await loop.run_in_executor(None, self.alerts.table.advance, max(received))
+            self._pending_alerts = []
+        except Exception:
+            self.stats.alert_failures += 1
+            log.exception("alerts for a batch of %d events could not be judged", len(events))
+
+    async def deliver_alerts(self, changes: Sequence[AlertChange]) -> None:
+        """Publish alert changes, then store them (see ``publish_alerts``)."""
+        if not changes or self.alerts is None:
+            return
+        if self.publish_alerts is not None:
+            await self.publish_alerts(changes)
+        await asyncio.get_running_loop().run_in_executor(None, self.alerts.commit, changes)
+        self.stats.alert_changes += len(changes)
 
     def decide(self, messages: Sequence[RawMessage]) -> IntakeBatch:
         """Classify one batch (blocking: may ask ClickHouse about suspected duplicates)."""
@@ -137,13 +201,45 @@ class IntakeService:
 
     async def process(self, messages: Sequence[RawMessage]) -> IntakeBatch:
         """Decide and durably write a batch; returns only once ClickHouse has it."""
+
+        def decide_and_write() -> IntakeBatch:
+            decided = self.decide(messages)
+            self.write(decided)
+            return decided
+
+        batch = await self._retrying(messages, decide_and_write)
+        visible_at = time.time()
+        for message in messages:
+            if message.timestamp:
+                self.stats.freshness.record(visible_at - message.timestamp)
+        self._seen.update(item.event.event_id for item in batch.accepted)
+        await self.settle_alerts(batch)
+        await self._retrying(messages, lambda: self.store.write_submissions(batch))
+        self.stats.record(batch)
+        for item in batch.rejected:
+            log.info(
+                "rejected: %s",
+                item.reason,
+                extra={
+                    "topic": item.meta.topic,
+                    "partition": item.meta.partition,
+                    "offset": item.meta.offset,
+                    "event_id": item.event_id or None,
+                    "source": item.meta.source,
+                    "seq": item.meta.seq,
+                },
+            )
+        return batch
+
+    async def _retrying(self, messages: Sequence[RawMessage], step: Callable[[], T]) -> T:
+        """Run a blocking step until ClickHouse takes it, backing off while it cannot."""
         loop = asyncio.get_running_loop()
         delay = 0.2
         while True:
             try:
-                batch = await loop.run_in_executor(None, self.decide, messages)
-                await loop.run_in_executor(None, self.write, batch)
-                break
+                result = await loop.run_in_executor(None, step)
+                self.stats.store_healthy = True
+                return result
             except StoreUnavailable as exc:
                 self.stats.store_healthy = False
                 self.stats.write_retries += 1
@@ -160,24 +256,3 @@ class IntakeService:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry_max_s)
-        self.stats.store_healthy = True
-        visible_at = time.time()
-        for message in messages:
-            if message.timestamp:
-                self.stats.freshness.record(visible_at - message.timestamp)
-        self._seen.update(item.event.event_id for item in batch.accepted)
-        self.stats.record(batch)
-        for item in batch.rejected:
-            log.info(
-                "rejected: %s",
-                item.reason,
-                extra={
-                    "topic": item.meta.topic,
-                    "partition": item.meta.partition,
-                    "offset": item.meta.offset,
-                    "event_id": item.event_id or None,
-                    "source": item.meta.source,
-                    "seq": item.meta.seq,
-                },
-            )
-        return batch

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from ostwatch.settings import ClickHouseSettings
+from ostwatch.settings import AlertSettings, ClickHouseSettings
 from schemas.codec import encode_event, encode_raw_submission, encode_submission_batch
 from schemas.models import EventRejected, parse_event_dict
 from schemas.reference import RegistrySnapshot, parse_registry_dir
@@ -33,6 +33,7 @@ from sinks.clickhouse import ClickHouse
 from sinks.records import IntakeBatch
 from sinks.reports import Reports, Scope, Source
 from sinks.store import Store
+from streams.alerts.engine import AlertEngine
 from streams.intake.classify import SEQ_HEADER, SOURCE_HEADER, RawMessage
 from streams.intake.service import IntakeService
 from tests.support.events import Framing
@@ -101,7 +102,13 @@ class IntakeHarness:
     """A database of its own with the fixture registry, fed batch by batch through a real
     ``IntakeService``; ``reset`` empties it for the next example (registry kept)."""
 
-    def __init__(self, chdb_dir: Path, registry_dir: Path = REGISTRY_DIR) -> None:
+    def __init__(
+        self,
+        chdb_dir: Path,
+        registry_dir: Path = REGISTRY_DIR,
+        alert_settings: AlertSettings | None = None,
+    ) -> None:
+        self.alert_settings = alert_settings
         self.database = f"t_{uuid.uuid4().hex[:12]}"
         self.db = ClickHouse.connect(ClickHouseSettings(database=self.database), chdb_dir)
         self.store = Store(self.db)
@@ -119,7 +126,9 @@ class IntakeHarness:
         self._offset = 0
 
     def _start_service(self) -> IntakeService:
-        service = IntakeService(self.store, registry_refresh_s=0.0, retry_max_s=1.0)
+        settings = self.alert_settings
+        alerts = AlertEngine(self.store, settings) if settings is not None else None
+        service = IntakeService(self.store, registry_refresh_s=0.0, retry_max_s=1.0, alerts=alerts)
         service.warm_up()
         return service
 

@@ -1,0 +1,336 @@
+"""What the alert engine reads and writes in ClickHouse: the facts its rules need, the
+``patient_events`` index it keeps, and the ``alerts`` / ``alert_acks`` tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+
+from schemas.alerts import Alert
+from sinks.clickhouse import ClickHouse
+from sinks.store import as_utc
+
+
+@dataclass(frozen=True)
+class PatientFact:
+    """One row of ``patient_events``: a dose or a lifecycle event of one patient."""
+
+    patient_ref: str
+    occurred_at: datetime
+    event_id: str
+    event_type: str
+    facility_id: str
+    local_date: date
+    mode: str = ""
+    take_home_days: int = 0
+    item: str = ""
+    dose_mg: float = 0.0
+    to_facility_id: str = ""
+    programme: str = ""
+    residence_commune: str = ""
+    max_days: int = 0
+    reason: str = ""
+    outcome: str = ""
+
+
+@dataclass(frozen=True)
+class Movement:
+    """A stock event of one facility and item, in the item's units (counts carry the count)."""
+
+    occurred_at: datetime
+    event_id: str
+    is_count: bool
+    units: float  # the count for a count; the signed change otherwise
+
+
+PATIENT_EVENT_COLUMNS = (
+    "patient_ref",
+    "occurred_at",
+    "event_id",
+    "event_type",
+    "facility_id",
+    "local_date",
+    "mode",
+    "take_home_days",
+    "item",
+    "dose_mg",
+    "to_facility_id",
+    "programme",
+    "residence_commune",
+    "max_days",
+    "reason",
+    "outcome",
+)
+ALERT_COLUMNS = (
+    "alert_id",
+    "sequence",
+    "kind",
+    "severity",
+    "facility_id",
+    "subject",
+    "raised_at",
+    "status",
+    "resolved_at",
+    "noticed_at",
+    "acknowledged_at",
+    "escalated",
+    "message",
+    "message_vi",
+    "details",
+    "changed_at",
+)
+STOCK_EVENT_TYPES = (
+    "stock.received",
+    "stock.adjusted",
+    "stock.counted",
+    "dose.dispensed",
+    "test.performed",
+)
+
+
+class AlertStore:
+    """Reads and writes of the alert engine over one ClickHouse connection."""
+
+    def __init__(self, db: ClickHouse) -> None:
+        self.db = db
+
+    # -- the patient index -----------------------------------------------------------------
+
+    def index_patient_events(self, where: str, parameters: Mapping[str, Any]) -> None:
+        """Copy the archived patient events matching ``where`` into ``patient_events``."""
+        columns = ", ".join(PATIENT_EVENT_COLUMNS)
+        self.db.command(
+            f"INSERT INTO patient_events ({columns}) SELECT {columns} FROM events_archive "  # noqa: S608
+            f"WHERE patient_ref != '' AND ({where})",
+            dict(parameters),
+        )
+
+    def reindex_missing(self) -> int:
+        """Index archived patient events the index lacks (a crash between the two writes)."""
+        counts = self.db.query_rows(
+            "SELECT (SELECT count() FROM events_archive WHERE patient_ref != ''), "
+            "(SELECT uniqExact(event_id) FROM patient_events)"
+        )[0]
+        if int(counts[0]) == int(counts[1]):
+            return 0
+        before = int(counts[1])
+        self.index_patient_events("event_id NOT IN (SELECT event_id FROM patient_events)", {})
+        return int(counts[0]) - before
+
+    def patient_facts(
+        self, patients: Iterable[str] | None, until: datetime | None
+    ) -> dict[str, list[PatientFact]]:
+        """Every indexed event of these patients (all patients: None) up to ``until``."""
+        clauses: list[str] = ["1"]
+        parameters: dict[str, Any] = {}
+        if patients is not None:
+            clauses.append("patient_ref IN %(patients)s")
+            parameters["patients"] = sorted(patients) or [""]
+        if until is not None:
+            clauses.append("occurred_at <= %(until)s")
+            parameters["until"] = until
+        rows = self.db.query_rows(
+            f"SELECT DISTINCT {', '.join(PATIENT_EVENT_COLUMNS)} FROM patient_events "  # noqa: S608
+            f"WHERE {' AND '.join(clauses)}",
+            parameters,
+        )
+        found: dict[str, list[PatientFact]] = {}
+        for row in rows:
+            values = dict(zip(PATIENT_EVENT_COLUMNS, row, strict=True))
+            values["occurred_at"] = as_utc(values["occurred_at"])
+            values["event_id"] = str(values["event_id"])
+            fact = PatientFact(**values)
+            found.setdefault(fact.patient_ref, []).append(fact)
+        return found
+
+    # -- stock movements around counts -------------------------------------------------------
+
+    def count_windows(
+        self,
+        keys: Iterable[tuple[str, str]] | None,
+        mg_per_unit: Mapping[str, float],
+        until: datetime | None,
+        since_day: date | None = None,
+    ) -> dict[tuple[str, str], tuple[datetime | None, float | None, list[Movement]]]:
+        """Per facility and item: the anchor (the last count before ``since_day``: its time
+        and value, or None), and every movement after it up to ``until``, in item units."""
+        clauses = ["event_type IN %(types)s", "item != ''"]
+        parameters: dict[str, Any] = {
+            "types": list(STOCK_EVENT_TYPES),
+            "items": sorted(mg_per_unit) or [""],
+            "mg": [float(mg_per_unit[i]) for i in sorted(mg_per_unit)] or [1.0],
+        }
+        if keys is not None:
+            keys = sorted(set(keys))
+            clauses.append("(facility_id, item) IN %(keys)s")
+            clauses.append("facility_id IN %(facilities)s")
+            parameters["keys"] = keys or [("", "")]
+            parameters["facilities"] = sorted({f for f, _ in keys}) or [""]
+        if until is not None:
+            clauses.append("occurred_at <= %(until)s")
+            parameters["until"] = until
+        anchors: dict[tuple[str, str], tuple[datetime, float]] = {}
+        if since_day is not None:
+            parameters["since_day"] = since_day
+            rows = self.db.query_rows(
+                "SELECT facility_id, item, argMax(tuple(occurred_at, quantity_on_hand), "  # noqa: S608
+                "tuple(occurred_at, toString(event_id))) FROM events_archive "
+                f"WHERE {' AND '.join(clauses)} AND event_type = 'stock.counted' "
+                "AND local_date < %(since_day)s GROUP BY facility_id, item",
+                parameters,
+            )
+            anchors = {(f, i): (as_utc(last[0]), float(last[1])) for f, i, last in rows}
+        rows = self.db.query_rows(
+            f"""
+            SELECT facility_id, item, occurred_at, toString(event_id), event_type,
+                multiIf(
+                    event_type = 'stock.counted', quantity_on_hand,
+                    event_type = 'stock.received', quantity,
+                    event_type = 'stock.adjusted', quantity_delta,
+                    event_type = 'test.performed', -1,
+                    -dose_mg * greatest(take_home_days, 1)
+                        / transform(item, %(items)s, %(mg)s, 0)
+                ) AS units
+            FROM events_archive
+            WHERE {" AND ".join(clauses)}
+                AND NOT (event_type = 'dose.dispensed' AND NOT has(%(items)s, item))
+            ORDER BY facility_id, item, occurred_at
+            """,  # noqa: S608 - clauses are fixed text, values are bound
+            parameters,
+        )
+        windows: dict[tuple[str, str], tuple[datetime | None, float | None, list[Movement]]] = {}
+        for facility, item, occurred, event_id, event_type, units in rows:
+            at = as_utc(occurred)
+            anchor = anchors.get((facility, item))
+            key = (facility, item)
+            if key not in windows:
+                windows[key] = (anchor[0], anchor[1], []) if anchor else (None, None, [])
+            if anchor is not None and at <= anchor[0]:
+                continue
+            windows[key][2].append(
+                Movement(at, event_id, event_type == "stock.counted", float(units))
+            )
+        return windows
+
+    # -- deadlines and supervision --------------------------------------------------------
+
+    def submissions(self) -> dict[tuple[str, str, str], datetime]:
+        """(reporter, report_type, period) → its earliest report.submitted."""
+        rows = self.db.query_rows(
+            "SELECT facility_id, report_type, period, min(occurred_at) FROM events_archive "
+            "WHERE event_type = 'report.submitted' GROUP BY facility_id, report_type, period"
+        )
+        return {(f, t, p): as_utc(at) for f, t, p, at in rows}
+
+    def visits(self, since: date) -> dict[str, list[datetime]]:
+        """Supervision visits per visited facility since a local day."""
+        rows = self.db.query_rows(
+            "SELECT facility_id, occurred_at FROM events_archive "
+            "WHERE event_type = 'supervision.visited' AND local_date >= %(since)s",
+            {"since": since},
+        )
+        found: dict[str, list[datetime]] = {}
+        for facility, at in rows:
+            found.setdefault(facility, []).append(as_utc(at))
+        return found
+
+    def earliest_day(self) -> date | None:
+        rows = self.db.query_rows("SELECT min(earliest_occurred_at), count() FROM archive_bounds")
+        earliest, count = rows[0]
+        return as_utc(earliest).date() if count else None
+
+    # -- alerts ----------------------------------------------------------------------------
+
+    def acknowledgements(self) -> dict[str, datetime]:
+        rows = self.db.query_rows(
+            "SELECT alert_id, min(acknowledged_at) FROM alert_acks GROUP BY alert_id"
+        )
+        return {alert_id: as_utc(at) for alert_id, at in rows}
+
+    def acknowledge(self, alert_id: str, at: datetime, note: str) -> None:
+        self.db.insert_columns(
+            "alert_acks", [[alert_id], [at], [note]], ["alert_id", "acknowledged_at", "note"]
+        )
+
+    def stored(
+        self, kinds: Sequence[str] | None = None, alert_ids: Sequence[str] | None = None
+    ) -> dict[str, tuple[int, Alert]]:
+        """Stored alerts (newest version of each) → (sequence, alert)."""
+        clauses: list[str] = ["1"]
+        parameters: dict[str, Any] = {}
+        if kinds is not None:
+            clauses.append("kind IN %(kinds)s")
+            parameters["kinds"] = list(kinds) or [""]
+        if alert_ids is not None:
+            clauses.append("alert_id IN %(ids)s")
+            parameters["ids"] = list(alert_ids) or [""]
+        rows = self.db.query_dicts(
+            f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts FINAL "  # noqa: S608
+            f"WHERE {' AND '.join(clauses)}",
+            parameters,
+        )
+        found = {}
+        for row in rows:
+            sequence = int(row.pop("sequence"))
+            row.pop("changed_at")
+            for name in ("raised_at", "resolved_at", "noticed_at", "acknowledged_at"):
+                if row[name] is not None:
+                    row[name] = as_utc(row[name])
+            row["escalated"] = bool(row["escalated"])
+            row["details"] = orjson.loads(row["details"] or "{}")
+            found[row["alert_id"]] = (sequence, Alert(**row))
+        return found
+
+    def write(self, versions: Sequence[tuple[int, Alert]], changed_at: datetime) -> None:
+        """Store new versions of alerts (the highest sequence per alert wins)."""
+        if not versions:
+            return
+        rows = [
+            (
+                alert.alert_id,
+                sequence,
+                alert.kind,
+                alert.severity,
+                alert.facility_id,
+                alert.subject,
+                alert.raised_at,
+                alert.status,
+                alert.resolved_at,
+                alert.noticed_at or changed_at,
+                alert.acknowledged_at,
+                int(alert.escalated),
+                alert.message,
+                alert.message_vi,
+                orjson.dumps(alert.details).decode(),
+                changed_at,
+            )
+            for sequence, alert in versions
+        ]
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        self.db.insert_columns("alerts", columns, ALERT_COLUMNS)
+
+    # -- progress --------------------------------------------------------------------------
+
+    def progress(self) -> datetime | None:
+        rows = self.db.query_rows("SELECT max(received_at), count() FROM alert_progress")
+        at, count = rows[0]
+        return as_utc(at) if count else None
+
+    def advance(self, received_at: datetime) -> None:
+        self.db.command(
+            "INSERT INTO alert_progress VALUES (0, %(at)s)", {"at": received_at.astimezone(UTC)}
+        )
+
+    def received_since(self, since: datetime | None) -> list[tuple[str, str, str, str, str]]:
+        """(event_type, facility_id, item, patient_ref, local_date) of events archived after
+        ``since`` (all: None), to re-judge what a stopped worker may not have judged."""
+        rows = self.db.query_rows(
+            "SELECT DISTINCT event_type, facility_id, item, patient_ref, local_date "
+            "FROM events_archive WHERE received_at > %(since)s",
+            {"since": since or datetime(1970, 1, 1, tzinfo=UTC)},
+        )
+        return [(str(a), str(b), str(c), str(d), str(e)) for a, b, c, d, e in rows]

@@ -1,0 +1,473 @@
+"""The alert engine: judges the rules over what changed, and keeps the stored alerts in step.
+
+Live, the intake worker calls ``after_intake`` with every batch it archived (before it
+commits the offsets), and a timer calls ``on_clock`` for what the wall clock changes
+(deadlines, supervision, escalation, stock as days pass). Both return ``AlertChange``s: the
+worker publishes them on the alerts topic, then ``commit``s them to the alerts table. If it
+dies in between, the batch is redelivered, judged again against the unchanged table, and the
+same changes (same ``alert_id`` and ``sequence``) are published again: notifiers deduplicate
+on that key. Reports read the table (``current``) or judge everything afresh as of T
+(``as_of``), which never writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from ostwatch.settings import AlertSettings
+from ostwatch.timeutil import LOCAL_TZ, utc_now
+from schemas.alerts import SEVERITY_RANK, Alert, AlertChange
+from schemas.models import BaseEvent
+from schemas.reference import RegistrySnapshot
+from sinks.alert_store import STOCK_EVENT_TYPES, AlertStore, PatientFact
+from sinks.reports import Reports, Scope
+from sinks.store import Store
+from streams.alerts.rules import (
+    Condition,
+    count_conditions,
+    deadline_conditions,
+    patient_conditions,
+    stock_conditions,
+    supervision_conditions,
+)
+
+log = logging.getLogger(__name__)
+
+PATIENT_KINDS = (
+    "double_dosing",
+    "take_home_violation",
+    "inactive_patient_dosed",
+    "commune_notification",
+)
+STOCK_KINDS = ("stock_low", "stock_out")
+CLOCK_KINDS = ("report_due_soon", "report_overdue", "supervision_behind")
+# Kinds that record something that happened: they stay open until a person acknowledges them
+# (or late events show they did not happen). The others are states that clear by themselves.
+INCIDENT_KINDS = frozenset({*PATIENT_KINDS, "count_discrepancy"})
+
+
+@dataclass
+class AlertScope:
+    """What a batch touched: patients, stock keys (facility, item), and the earliest local
+    day per stock key (counts after the last count before it are judged again)."""
+
+    patients: set[str] = field(default_factory=set)
+    stock: dict[tuple[str, str], date] = field(default_factory=dict)
+    clock: bool = False
+
+    def add(self, event_type: str, facility: str, item: str, patient: str, day: date) -> None:
+        if patient:
+            self.patients.add(patient)
+        if event_type in STOCK_EVENT_TYPES and item:
+            key = (facility, item)
+            self.stock[key] = min(day, self.stock.get(key, day))
+        if event_type in ("report.submitted", "supervision.visited"):
+            self.clock = True
+
+    def __bool__(self) -> bool:
+        return bool(self.patients or self.stock or self.clock)
+
+
+def scope_of(events: Iterable[BaseEvent]) -> AlertScope:
+    scope = AlertScope()
+    for event in events:
+        scope.add(
+            event.event_type,
+            event.facility_id,
+            str(getattr(event, "item", "") or ""),
+            str(getattr(event, "patient_ref", "") or ""),
+            event.occurred_at_utc.astimezone(LOCAL_TZ).date(),
+        )
+    return scope
+
+
+def order_alerts(alerts: Iterable[Alert]) -> list[Alert]:
+    """Open first, then by severity, newest first."""
+    return sorted(
+        alerts,
+        key=lambda a: (
+            a.status != "open",
+            SEVERITY_RANK[a.severity],
+            -a.raised_at.timestamp(),
+            a.alert_id,
+        ),
+    )
+
+
+class AlertEngine:
+    """Judges alert conditions and reconciles them with the alerts table."""
+
+    def __init__(self, store: Store, settings: AlertSettings) -> None:
+        self.store = store
+        self.settings = settings
+        self.table = AlertStore(store.db)
+
+    # -- live --------------------------------------------------------------------------
+
+    def index(self, events: Sequence[BaseEvent]) -> None:
+        """Add the batch's patient events to the per-patient index (idempotent)."""
+        ids = sorted(e.event_id for e in events if getattr(e, "patient_ref", None))
+        if ids:
+            self.table.index_patient_events("event_id IN %(ids)s", {"ids": ids})
+
+    def after_intake(
+        self, events: Sequence[BaseEvent], now: datetime | None = None
+    ) -> list[AlertChange]:
+        """Judge everything the archived batch touched; the changes are not yet stored."""
+        scope = scope_of(events)
+        if not scope:
+            return []
+        return self._judge(scope, now or utc_now())
+
+    def on_clock(self, now: datetime | None = None) -> list[AlertChange]:
+        """Judge what the passing of time changes: deadlines, supervision, escalation, stock."""
+        now = now or utc_now()
+        registry = self.store.registry()
+        stored = self.table.stored(kinds=(*CLOCK_KINDS, *STOCK_KINDS, "commune_notification"))
+        at = self._reports().moment(None)
+        found = self._clock_conditions(registry, now)
+        changes = self._reconcile(found, _only(stored, CLOCK_KINDS), resolve_at=now, now=now)
+        if at is not None:
+            stock = self._stock_conditions(at.at, None)
+            changes += self._reconcile(
+                self._stock_identities(stock, stored, at.at),
+                _only(stored, STOCK_KINDS),
+                resolve_at=at.at,
+                now=now,
+            )
+        changes += self._escalations(_only(stored, ("commune_notification",)), now)
+        return changes
+
+    def catch_up(self) -> list[AlertChange]:
+        """At start: index and judge whatever was archived after the last judged batch."""
+        started = time.monotonic()
+        reindexed = self.table.reindex_missing()
+        since = self.table.progress()
+        scope = AlertScope()
+        for event_type, facility, item, patient, day in self.table.received_since(since):
+            scope.add(event_type, facility, item, patient, date.fromisoformat(day))
+        changes = self._judge(scope, utc_now()) if scope else []
+        log.info(
+            "alerts caught up: %d patient events indexed, %d patients and %d stock keys judged,"
+            " %d changes (%.1f s)",
+            reindexed,
+            len(scope.patients),
+            len(scope.stock),
+            len(changes),
+            time.monotonic() - started,
+        )
+        return changes
+
+    def commit(self, changes: Sequence[AlertChange], received_upto: datetime | None = None) -> None:
+        """Store published changes (and how far the archive has been judged)."""
+        self.table.write([(c.sequence, c.alert) for c in changes], utc_now())
+        if received_upto is not None:
+            self.table.advance(received_upto)
+
+    def acknowledge(
+        self, alert_id: str, note: str = "", now: datetime | None = None
+    ) -> AlertChange:
+        """Record a person's acknowledgement; an incident is resolved by it."""
+        now = now or utc_now()
+        stored = self.table.stored(alert_ids=[alert_id])
+        if alert_id not in stored:
+            raise KeyError(alert_id)
+        sequence, alert = stored[alert_id]
+        self.table.acknowledge(alert_id, now, note)
+        update: dict[str, Any] = {"acknowledged_at": alert.acknowledged_at or now}
+        if alert.kind in INCIDENT_KINDS and alert.status == "open":
+            update |= {"status": "resolved", "resolved_at": now}
+        change = AlertChange(
+            change="resolved" if update.get("status") == "resolved" else "updated",
+            sequence=sequence + 1,
+            alert=alert.model_copy(update=update),
+        )
+        self.commit([change])
+        return change
+
+    # -- reports ---------------------------------------------------------------------------
+
+    def current(self, now: datetime | None = None) -> list[Alert]:
+        """The stored alerts, with deadlines and supervision judged against ``now``."""
+        now = now or utc_now()
+        stored = self.table.stored()
+        found = self._clock_conditions(self.store.registry(), now)
+        for change in self._reconcile(found, _only(stored, CLOCK_KINDS), resolve_at=now, now=now):
+            stored[change.alert.alert_id] = (change.sequence, change.alert)
+        return order_alerts(alert for _, alert in stored.values())
+
+    def as_of(self, at: datetime) -> list[Alert]:
+        """Every alert as it stood at T, judged from the events up to T alone."""
+        registry = self.store.registry()
+        acks = {k: v for k, v in self.table.acknowledgements().items() if v <= at}
+        found = self._patient_conditions(None, at, at, acks)
+        found += self._count_conditions(None, at)[0]
+        stored = self.table.stored(kinds=STOCK_KINDS)
+        found += self._stock_identities(self._stock_conditions(at, None), stored, at)
+        found += self._clock_conditions(registry, at)
+        return order_alerts(_alert(c, acks.get(c.alert_id), at) for c in found)
+
+    # -- judging ---------------------------------------------------------------------------
+
+    def _judge(self, scope: AlertScope, now: datetime) -> list[AlertChange]:
+        at = self._reports().moment(None)
+        if at is None:
+            return []
+        changes: list[AlertChange] = []
+        acks = self.table.acknowledgements()
+        if scope.patients:
+            stored = self.table.stored(kinds=PATIENT_KINDS)
+            mine = {k: v for k, v in stored.items() if v[1].subject in scope.patients}
+            found = self._patient_conditions(scope.patients, None, now, acks)
+            changes += self._reconcile(found, mine, resolve_at=at.at, now=now, acks=acks)
+        if scope.stock:
+            stored = self.table.stored(kinds=(*STOCK_KINDS, "count_discrepancy"))
+            keys = set(scope.stock)
+            stock = self._stock_conditions(at.at, keys)
+            changes += self._reconcile(
+                self._stock_identities(stock, stored, at.at),
+                {k: v for k, v in _only(stored, STOCK_KINDS).items() if _key(v[1]) in keys},
+                resolve_at=at.at,
+                now=now,
+            )
+            counts, judged_after = self._count_conditions(scope.stock, None)
+            changes += self._reconcile(
+                counts,
+                {
+                    k: v
+                    for k, v in _only(stored, ("count_discrepancy",)).items()
+                    if _key(v[1]) in keys and v[1].raised_at > judged_after.get(_key(v[1]), _EPOCH)
+                },
+                resolve_at=at.at,
+                now=now,
+                acks=acks,
+            )
+        if scope.clock:
+            stored = self.table.stored(kinds=CLOCK_KINDS)
+            found = self._clock_conditions(self.store.registry(), now)
+            changes += self._reconcile(found, stored, resolve_at=now, now=now)
+        return changes
+
+    def _reports(self) -> Reports:
+        return Reports(self.store.db, self.store.registry, "aggregates")
+
+    def _patient_conditions(
+        self,
+        patients: set[str] | None,
+        until: datetime | None,
+        clock: datetime,
+        acks: Mapping[str, datetime],
+    ) -> list[Condition]:
+        registry = self.store.registry()
+        parents = _dispensing_parents(registry)
+        found: list[Condition] = []
+        facts: Mapping[str, list[PatientFact]] = self.table.patient_facts(patients, until)
+        for history in facts.values():
+            found += patient_conditions(history, parents, self.settings, clock, acks)
+        return found
+
+    def _stock_conditions(self, at: datetime, keys: set[tuple[str, str]] | None) -> list[Condition]:
+        scope = Scope(facilities=frozenset(f for f, _ in keys)) if keys is not None else Scope()
+        rows = self._reports().stock(at, scope)
+        if keys is not None:
+            rows = [r for r in rows if (r["facility_id"], r["item"]) in keys]
+        return stock_conditions(rows, self.settings, at)
+
+    def _stock_identities(
+        self,
+        found: Sequence[Condition],
+        stored: Mapping[str, tuple[int, Alert]],
+        at: datetime,
+    ) -> list[Condition]:
+        """A stock condition keeps the id of the alert open for it at ``at``; a new one is
+        dated by the instant it is first seen."""
+        open_at = {
+            (a.kind, a.facility_id, a.subject): a
+            for _, a in stored.values()
+            if a.raised_at <= at and (a.resolved_at is None or a.resolved_at > at)
+        }
+        named = []
+        for condition in found:
+            existing = open_at.get((condition.kind, condition.facility_id, condition.subject))
+            if existing is not None:
+                occurrence = existing.raised_at.isoformat()
+                raised_at = existing.raised_at
+            else:
+                occurrence, raised_at = at.isoformat(), at
+            named.append(_replace(condition, occurrence=occurrence, raised_at=raised_at))
+        return named
+
+    def _count_conditions(
+        self, since: Mapping[tuple[str, str], date] | None, until: datetime | None
+    ) -> tuple[list[Condition], dict[tuple[str, str], datetime]]:
+        """Count discrepancies, and per stock key the count they were judged after (the
+        last count before the earliest touched day): alerts before it were not judged."""
+        registry = self.store.registry()
+        items = registry.items if registry else {}
+        mg = {code: float(row.mg_per_unit) for code, row in items.items() if row.mg_per_unit}
+        since_day = min(since.values()) if since else None
+        windows = self.table.count_windows(since, mg, until, since_day)
+        anchors: dict[tuple[str, str], datetime] = {}
+        found: list[Condition] = []
+        for (facility, item), (anchor_at, base, movements) in windows.items():
+            if anchor_at is not None:
+                anchors[(facility, item)] = anchor_at
+            unit = items[item].unit if item in items else ""
+            found += count_conditions(
+                facility, item, movements, self.settings, base=base, unit=unit
+            )
+        return found, anchors
+
+    def _clock_conditions(
+        self, registry: RegistrySnapshot | None, clock: datetime
+    ) -> list[Condition]:
+        if registry is None:
+            return []
+        since = self.table.earliest_day()
+        if since is None:
+            return []
+        found = deadline_conditions(registry, self.table.submissions(), clock, since, self.settings)
+        year_start = date(clock.astimezone(LOCAL_TZ).year, 1, 1)
+        found += supervision_conditions(
+            registry, self.table.visits(year_start), clock, self.settings
+        )
+        return found
+
+    def _escalations(
+        self, stored: Mapping[str, tuple[int, Alert]], now: datetime
+    ) -> list[AlertChange]:
+        after = timedelta(days=self.settings.commune_escalation_days)
+        changes = []
+        for sequence, alert in stored.values():
+            if alert.status != "open" or alert.escalated or alert.acknowledged_at is not None:
+                continue
+            if now - alert.raised_at <= after:
+                continue
+            days = self.settings.commune_escalation_days
+            escalated = alert.model_copy(
+                update={
+                    "severity": "warning",
+                    "escalated": True,
+                    "message": f"{alert.message} — not acknowledged after {days:g} days",
+                    "message_vi": f"{alert.message_vi} — chưa xác nhận sau {days:g} ngày",
+                }
+            )
+            changes.append(AlertChange(change="updated", sequence=sequence + 1, alert=escalated))
+        return changes
+
+    # -- reconciling -------------------------------------------------------------------------
+
+    def _reconcile(
+        self,
+        found: Sequence[Condition],
+        stored: Mapping[str, tuple[int, Alert]],
+        *,
+        resolve_at: datetime,
+        now: datetime,
+        acks: Mapping[str, datetime] | None = None,
+    ) -> list[AlertChange]:
+        """Changes that bring ``stored`` (the alerts in the judged scope) to ``found``."""
+        acks = acks or {}
+        changes: list[AlertChange] = []
+        seen: set[str] = set()
+        for condition in found:
+            alert_id = condition.alert_id
+            if alert_id in seen:
+                continue
+            seen.add(alert_id)
+            previous = stored.get(alert_id)
+            acknowledged = acks.get(alert_id) or (previous[1].acknowledged_at if previous else None)
+            alert = _alert(condition, acknowledged, resolve_at, noticed_at=now)
+            if previous is None:
+                first = "opened" if alert.status == "open" else "resolved"
+                changes.append(AlertChange(change=first, sequence=1, alert=alert))
+                continue
+            sequence, old = previous
+            alert = alert.model_copy(update={"noticed_at": old.noticed_at})
+            if _same(old, alert):
+                continue
+            change = (
+                "resolved" if alert.status == "resolved" and old.status == "open" else "updated"
+            )
+            if alert.status == "open" and old.status == "resolved":
+                change = "opened"
+            changes.append(AlertChange(change=change, sequence=sequence + 1, alert=alert))
+        for alert_id, (sequence, old) in stored.items():
+            if alert_id in seen or old.status == "resolved":
+                continue
+            gone = old.model_copy(update={"status": "resolved", "resolved_at": resolve_at})
+            changes.append(AlertChange(change="resolved", sequence=sequence + 1, alert=gone))
+        return changes
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _alert(
+    condition: Condition,
+    acknowledged_at: datetime | None,
+    at: datetime,
+    noticed_at: datetime | None = None,
+) -> Alert:
+    """The alert a condition stands for at ``at``: resolved once it ended, or once a person
+    acknowledged an incident."""
+    status = "open"
+    resolved_at = condition.resolved_at
+    if resolved_at is not None and resolved_at <= at:
+        status = "resolved"
+    elif acknowledged_at is not None and condition.kind in INCIDENT_KINDS:
+        status, resolved_at = "resolved", acknowledged_at
+    else:
+        resolved_at = None
+    return Alert(
+        alert_id=condition.alert_id,
+        kind=condition.kind,
+        severity=condition.severity,
+        facility_id=condition.facility_id,
+        subject=condition.subject,
+        raised_at=condition.raised_at,
+        status=status,
+        message=condition.message,
+        message_vi=condition.message_vi,
+        resolved_at=resolved_at,
+        noticed_at=noticed_at,
+        acknowledged_at=acknowledged_at,
+        escalated=condition.escalated,
+        details=dict(condition.details),
+    )
+
+
+def _same(old: Alert, new: Alert) -> bool:
+    """Whether a change is worth a new version: what a person acts on, not every number."""
+    keys = ("kind", "severity", "facility_id", "status", "escalated", "acknowledged_at")
+    return all(getattr(old, k) == getattr(new, k) for k in keys)
+
+
+def _key(alert: Alert) -> tuple[str, str]:
+    return alert.facility_id, alert.subject
+
+
+def _only(
+    stored: Mapping[str, tuple[int, Alert]], kinds: Sequence[str]
+) -> dict[str, tuple[int, Alert]]:
+    return {k: v for k, v in stored.items() if v[1].kind in kinds}
+
+
+def _replace(condition: Condition, **changes: Any) -> Condition:
+    return Condition(**{**condition.__dict__, **changes})
+
+
+def _dispensing_parents(registry: RegistrySnapshot | None) -> dict[str, str]:
+    """Dispensing point → the treatment facility its patients are enrolled at."""
+    if registry is None:
+        return {}
+    return {
+        row.facility_id: row.parent_id
+        for row in registry.facilities.values()
+        if row.type == "dispensing_point" and row.parent_id
+    }

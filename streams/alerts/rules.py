@@ -1,0 +1,687 @@
+"""The alert rules of CONTRACT §4 as pure functions of facts: no database, no clock.
+
+Each rule turns facts (a patient's events, a stock position, the movements around physical
+counts, the deadline calendar and the reports submitted) into ``Condition``s. A condition's
+identity (kind, facility, subject, occurrence) is chosen so that recomputing it from the same
+or later facts gives the same ``alert_id``: that is what keeps alerts stable when a worker
+restarts, a batch is redelivered, or a late event arrives. A condition that late events
+remove simply is not produced any more; the engine then resolves the alert it had raised.
+"""
+
+from __future__ import annotations
+
+import bisect
+import calendar
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from ostwatch.settings import AlertSettings
+from ostwatch.timeutil import LOCAL_TZ
+from schemas.alerts import AlertKind, Severity, alert_id_for
+from schemas.reference import RegistrySnapshot
+from sinks.alert_store import Movement, PatientFact
+
+NOTIFIED_OUTCOMES = frozenset({"self_terminated", "completed"})
+CROSS_FACILITY = ""  # the facility part of an id for conditions that span facilities
+
+
+@dataclass(frozen=True)
+class Condition:
+    """An alert condition found in the facts, before it is stored."""
+
+    kind: AlertKind
+    severity: Severity
+    facility_id: str
+    subject: str
+    raised_at: datetime
+    message: str
+    message_vi: str
+    occurrence: str = ""
+    id_facility: str | None = None  # overrides facility_id in the id (cross-facility kinds)
+    resolved_at: datetime | None = None
+    escalated: bool = False
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def alert_id(self) -> str:
+        facility = self.facility_id if self.id_facility is None else self.id_facility
+        return alert_id_for(self.kind, facility, self.subject, self.occurrence)
+
+
+def _when(instant: datetime) -> str:
+    """An instant as staff read it: local time, dd/mm/yyyy HH:MM."""
+    return instant.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
+
+
+def _day(day: date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+# -- patients: dispensing controls and commune notifications ------------------------------
+
+
+class _StateLine:
+    """A patient's state changes on one key, in the report's tie order; the state at T is the
+    last change at or before T (a leave beats a join at the same instant, then event_id)."""
+
+    def __init__(self) -> None:
+        self._changes: list[tuple[datetime, int, str, int, int]] = []
+
+    def add(self, at: datetime, value: int, event_id: str, extra: int = 0) -> None:
+        self._changes.append((at, -value, event_id, value, extra))
+
+    def freeze(self) -> None:
+        self._changes.sort()
+        self._times = [change[0] for change in self._changes]
+
+    def at(self, instant: datetime) -> tuple[int, int]:
+        """(value, extra) of the last change at or before ``instant``; (0, 0) if none."""
+        index = bisect.bisect_right(self._times, instant)
+        if index == 0:
+            return 0, 0
+        change = self._changes[index - 1]
+        return change[3], change[4]
+
+
+@dataclass
+class PatientState:
+    """Membership per facility and take-home approval, answerable at any instant."""
+
+    membership: dict[str, _StateLine] = field(default_factory=lambda: defaultdict(_StateLine))
+    take_home: _StateLine = field(default_factory=_StateLine)
+    communes: list[tuple[datetime, str]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, facts: Sequence[PatientFact]) -> PatientState:
+        state = cls()
+        for fact in facts:
+            kind, at, eid = fact.event_type, fact.occurred_at, fact.event_id
+            if kind == "patient.enrolled":
+                state.membership[fact.facility_id].add(at, 1, eid)
+                state.communes.append((at, fact.residence_commune))
+            elif kind == "patient.transferred":
+                state.membership[fact.facility_id].add(at, -1, eid)
+                state.membership[fact.to_facility_id].add(at, 1, eid)
+            elif kind == "patient.discharged":
+                state.membership[fact.facility_id].add(at, -1, eid)
+                state.take_home.add(at, -1, eid)
+            elif kind == "patient.take_home_approved":
+                state.take_home.add(at, 1, eid, fact.max_days)
+            elif kind == "patient.take_home_revoked":
+                state.take_home.add(at, -1, eid)
+        for line in state.membership.values():
+            line.freeze()
+        state.take_home.freeze()
+        state.communes.sort()
+        return state
+
+    def active_at(self, facility_id: str, instant: datetime) -> bool:
+        line = self.membership.get(facility_id)
+        return line is not None and line.at(instant)[0] == 1
+
+    def commune_at(self, instant: datetime) -> str:
+        """Residence commune from the latest enrolment by then (else the first one known)."""
+        known = [commune for at, commune in self.communes if at <= instant and commune]
+        if known:
+            return known[-1]
+        later = [commune for _, commune in self.communes if commune]
+        return later[0] if later else "unknown"
+
+
+def patient_conditions(
+    facts: Sequence[PatientFact],
+    parents: Mapping[str, str],
+    settings: AlertSettings,
+    clock: datetime,
+    acknowledged: Mapping[str, datetime] | None = None,
+) -> list[Condition]:
+    """Every dispensing-control and commune-notification condition of one patient.
+
+    ``parents`` maps a dispensing point to the treatment facility its patients are enrolled
+    at; ``clock`` is T (or now, live) for escalation; ``acknowledged`` maps alert_id to its
+    acknowledgement, which stops escalation.
+    """
+    ordered = sorted(facts, key=lambda f: (f.occurred_at, f.event_id))
+    state = PatientState.of(ordered)
+    doses = [fact for fact in ordered if fact.event_type == "dose.dispensed"]
+    found = _double_dosing(doses)
+    found += _take_home_violations(doses, state, settings)
+    found += _inactive_dosing(doses, state, parents)
+    found += _commune_notifications(ordered, state, settings, clock, acknowledged or {})
+    return found
+
+
+def _double_dosing(doses: Sequence[PatientFact]) -> list[Condition]:
+    by_day: dict[date, list[PatientFact]] = defaultdict(list)
+    for dose in doses:
+        by_day[dose.local_date].append(dose)
+    handouts = [d for d in doses if d.mode == "take_home" and d.take_home_days > 1]
+    found = []
+    for day, todays in sorted(by_day.items()):
+        covering = [
+            h
+            for h in handouts
+            if h.local_date < day <= h.local_date + timedelta(days=h.take_home_days - 1)
+        ]
+        if len(todays) < 2 and not covering:
+            continue
+        offending = todays[0] if covering else todays[1]
+        patient = offending.patient_ref
+        where = sorted({d.facility_id for d in todays})
+        if covering:
+            first = covering[0]
+            until = first.local_date + timedelta(days=first.take_home_days - 1)
+            why = (
+                f"dosed at {offending.facility_id} on {_day(day)} while a "
+                f"{first.take_home_days}-day take-home from {first.facility_id} "
+                f"on {_day(first.local_date)} covers it"
+            )
+            why_vi = (
+                f"được cấp thuốc tại {offending.facility_id} ngày {_day(day)} trong khi còn thuốc "
+                f"mang về {first.take_home_days} ngày cấp tại {first.facility_id} "
+                f"ngày {_day(first.local_date)}"
+            )
+            extra: dict[str, Any] = {
+                "covered_by": first.event_id,
+                "covered_until": until.isoformat(),
+            }
+        else:
+            why = f"dosed {len(todays)} times on {_day(day)} at {', '.join(where)}"
+            why_vi = f"được cấp thuốc {len(todays)} lần ngày {_day(day)} tại {', '.join(where)}"
+            extra = {}
+        found.append(
+            Condition(
+                kind="double_dosing",
+                severity="critical",
+                facility_id=offending.facility_id,
+                id_facility=CROSS_FACILITY,
+                subject=patient,
+                occurrence=day.isoformat(),
+                raised_at=offending.occurred_at,
+                message=f"Patient {patient} {why}",
+                message_vi=f"Bệnh nhân {patient} {why_vi}",
+                details={
+                    "date": day.isoformat(),
+                    "doses": len(todays),
+                    "facilities": where,
+                    "dose_event_ids": [d.event_id for d in todays],
+                    **extra,
+                },
+            )
+        )
+    return found
+
+
+def _take_home_violations(
+    doses: Sequence[PatientFact], state: PatientState, settings: AlertSettings
+) -> list[Condition]:
+    found = []
+    policy = settings.take_home_policy_max_days
+    for dose in doses:
+        if dose.mode != "take_home":
+            continue
+        approved, max_days = state.take_home.at(dose.occurred_at)
+        days = dose.take_home_days
+        problems: list[tuple[str, str, str]] = []
+        if approved != 1:
+            problems.append(("no_approval", "without a current approval", "khi chưa được duyệt"))
+        elif days > max_days:
+            problems.append(
+                (
+                    "beyond_approval",
+                    f"beyond the approved {max_days} days",
+                    f"vượt {max_days} ngày được duyệt",
+                )
+            )
+        if days > policy:
+            problems.append(
+                (
+                    "beyond_policy",
+                    f"beyond the policy maximum of {policy} days",
+                    f"vượt mức tối đa {policy} ngày",
+                )
+            )
+        if not problems:
+            continue
+        found.append(
+            Condition(
+                kind="take_home_violation",
+                severity="critical" if approved != 1 else "warning",
+                facility_id=dose.facility_id,
+                subject=dose.patient_ref,
+                occurrence=dose.event_id,
+                raised_at=dose.occurred_at,
+                message=(
+                    f"Take-home of {days} days for patient {dose.patient_ref} at "
+                    f"{_when(dose.occurred_at)} " + "; ".join(p[1] for p in problems)
+                ),
+                message_vi=(
+                    f"Cấp thuốc mang về {days} ngày cho bệnh nhân {dose.patient_ref} lúc "
+                    f"{_when(dose.occurred_at)} " + "; ".join(p[2] for p in problems)
+                ),
+                details={
+                    "event_id": dose.event_id,
+                    "take_home_days": days,
+                    "approved_max_days": max_days if approved == 1 else None,
+                    "policy_max_days": policy,
+                    "problems": [p[0] for p in problems],
+                },
+            )
+        )
+    return found
+
+
+def _inactive_dosing(
+    doses: Sequence[PatientFact], state: PatientState, parents: Mapping[str, str]
+) -> list[Condition]:
+    """One alert per run of doses at a facility while the patient is not active there (nor at
+    the treatment facility a dispensing point belongs to); a valid dose ends the run."""
+    found = []
+    runs: dict[str, list[PatientFact]] = {}
+
+    def close(facility_id: str) -> None:
+        run = runs.pop(facility_id, None)
+        if not run:
+            return
+        first, last = run[0], run[-1]
+        patient = first.patient_ref
+        found.append(
+            Condition(
+                kind="inactive_patient_dosed",
+                severity="warning",
+                facility_id=facility_id,
+                subject=patient,
+                occurrence=first.event_id,
+                raised_at=first.occurred_at,
+                message=(
+                    f"Patient {patient} dosed {len(run)} time(s) at {facility_id} from "
+                    f"{_when(first.occurred_at)} while not active there"
+                ),
+                message_vi=(
+                    f"Bệnh nhân {patient} được cấp thuốc {len(run)} lần tại {facility_id} từ "
+                    f"{_when(first.occurred_at)} khi không đang điều trị tại đây"
+                ),
+                details={"doses": len(run), "last_dose_at": last.occurred_at.isoformat()},
+            )
+        )
+
+    for dose in doses:
+        facility = dose.facility_id
+        parent = parents.get(facility)
+        active = state.active_at(facility, dose.occurred_at) or (
+            parent is not None and state.active_at(parent, dose.occurred_at)
+        )
+        if active:
+            close(facility)
+        else:
+            runs.setdefault(facility, []).append(dose)
+    for facility in sorted(runs):
+        close(facility)
+    return found
+
+
+def _commune_notifications(
+    ordered: Sequence[PatientFact],
+    state: PatientState,
+    settings: AlertSettings,
+    clock: datetime,
+    acknowledged: Mapping[str, datetime],
+) -> list[Condition]:
+    found = []
+    escalate_after = timedelta(days=settings.commune_escalation_days)
+    for fact in ordered:
+        if fact.event_type == "patient.enrolled":
+            trigger, trigger_vi = "started treatment", "bắt đầu điều trị"
+        elif fact.event_type == "patient.violation":
+            trigger, trigger_vi = f"violated rules ({fact.reason})", f"vi phạm ({fact.reason})"
+        elif fact.event_type == "patient.discharged" and fact.outcome in NOTIFIED_OUTCOMES:
+            trigger, trigger_vi = (
+                ("self-terminated treatment", "tự ý chấm dứt điều trị")
+                if fact.outcome == "self_terminated"
+                else ("completed treatment", "hoàn thành điều trị")
+            )
+        else:
+            continue
+        commune = fact.residence_commune or state.commune_at(fact.occurred_at)
+        condition = Condition(
+            kind="commune_notification",
+            severity="info",
+            facility_id=fact.facility_id,
+            subject=fact.patient_ref,
+            occurrence=fact.event_id,
+            raised_at=fact.occurred_at,
+            message=(
+                f"Notify commune {commune}: patient {fact.patient_ref} {trigger} at "
+                f"{fact.facility_id} on {_when(fact.occurred_at)}"
+            ),
+            message_vi=(
+                f"Thông báo UBND xã {commune}: bệnh nhân {fact.patient_ref} {trigger_vi} tại "
+                f"{fact.facility_id} lúc {_when(fact.occurred_at)}"
+            ),
+            details={
+                "commune": commune,
+                "trigger": fact.event_type,
+                "event_id": fact.event_id,
+                "escalate_after_days": settings.commune_escalation_days,
+            },
+        )
+        acked = acknowledged.get(condition.alert_id)
+        if (acked is None or acked > clock) and clock - fact.occurred_at > escalate_after:
+            condition = _escalated(condition)
+        found.append(condition)
+    return found
+
+
+def _escalated(condition: Condition) -> Condition:
+    days = condition.details["escalate_after_days"]
+    return Condition(
+        **{
+            **condition.__dict__,
+            "severity": "warning",
+            "escalated": True,
+            "message": f"{condition.message} — not acknowledged after {days:g} days",
+            "message_vi": f"{condition.message_vi} — chưa xác nhận sau {days:g} ngày",
+        }
+    )
+
+
+# -- stock -----------------------------------------------------------------------------
+
+
+def stock_conditions(
+    rows: Iterable[Mapping[str, Any]], settings: AlertSettings, at: datetime
+) -> list[Condition]:
+    """stock_out / stock_low from stock report rows as of ``at`` (CONTRACT §3 numbers).
+
+    The occurrence is left empty: the engine gives a stock condition the id of the alert
+    already open for it, or a new one dated by the day it was first seen.
+    """
+    found = []
+    for row in rows:
+        facility, item = row["facility_id"], row["item"]
+        on_hand, days = float(row["on_hand"]), row["days_of_supply"]
+        unit = row.get("unit") or ""
+        facts = {
+            "on_hand": on_hand,
+            "unit": unit,
+            "avg_daily_use": row["avg_daily_use"],
+            "days_of_supply": days,
+        }
+        if on_hand <= 0:
+            found.append(
+                Condition(
+                    kind="stock_out",
+                    severity="critical",
+                    facility_id=facility,
+                    subject=item,
+                    raised_at=at,
+                    message=f"{item} at {facility} is out of stock (on hand {on_hand:g} {unit})",
+                    message_vi=f"{item} tại {facility} đã hết (tồn {on_hand:g} {unit})",
+                    details=facts,
+                )
+            )
+        elif days is not None and float(days) < settings.stock_warning_days:
+            critical = float(days) < settings.stock_critical_days
+            found.append(
+                Condition(
+                    kind="stock_low",
+                    severity="critical" if critical else "warning",
+                    facility_id=facility,
+                    subject=item,
+                    raised_at=at,
+                    message=(
+                        f"{item} at {facility}: {float(days):.1f} days of supply left "
+                        f"({on_hand:g} {unit})"
+                    ),
+                    message_vi=(
+                        f"{item} tại {facility}: còn đủ dùng {float(days):.1f} ngày "
+                        f"({on_hand:g} {unit})"
+                    ),
+                    details=facts,
+                )
+            )
+    return found
+
+
+def count_conditions(
+    facility_id: str,
+    item: str,
+    movements: Sequence[Movement],
+    settings: AlertSettings,
+    *,
+    base: float | None = None,
+    unit: str = "",
+) -> list[Condition]:
+    """count_discrepancy for every count in ``movements`` whose value differs from the
+    computed on hand by more than the tolerance. Movements at a count's instant are already
+    counted (CONTRACT §3 tie rule as the stock report applies it). ``base`` is the on hand
+    at the start of ``movements`` (None: no earlier count; the first count then opens the
+    ledger). A later count supersedes a discrepancy: the alert resolves then."""
+    ordered = sorted(movements, key=lambda m: (m.occurred_at, m.is_count, m.event_id))
+    on_hand = base or 0.0
+    counted_before = False
+    found: list[Condition] = []
+    open_index: int | None = None
+    for movement in ordered:
+        if not movement.is_count:
+            on_hand += movement.units
+            continue
+        if open_index is not None:
+            found[open_index] = _resolved(found[open_index], movement.occurred_at)
+            open_index = None
+        counted, expected = movement.units, on_hand
+        if base is None and not counted_before:
+            # The first count of an item opens its ledger: the stock held before the
+            # platform saw it is unknown, so there is nothing to compare with.
+            counted_before, on_hand = True, counted
+            continue
+        counted_before = True
+        difference = counted - expected
+        tolerance = max(
+            abs(expected) * settings.count_tolerance_percent / 100, settings.count_tolerance_units
+        )
+        if abs(difference) > tolerance + 1e-9:
+            found.append(
+                Condition(
+                    kind="count_discrepancy",
+                    severity="warning",
+                    facility_id=facility_id,
+                    subject=item,
+                    occurrence=movement.event_id,
+                    raised_at=movement.occurred_at,
+                    message=(
+                        f"Count of {item} at {facility_id} on {_when(movement.occurred_at)}: "
+                        f"{counted:g} {unit} counted, {expected:g} expected "
+                        f"({difference:+g})"
+                    ),
+                    message_vi=(
+                        f"Kiểm kê {item} tại {facility_id} lúc {_when(movement.occurred_at)}: "
+                        f"đếm được {counted:g} {unit}, sổ sách {expected:g} ({difference:+g})"
+                    ),
+                    details={
+                        "event_id": movement.event_id,
+                        "counted": counted,
+                        "expected": round(expected, 6),
+                        "difference": round(difference, 6),
+                        "tolerance": round(tolerance, 6),
+                        "unit": unit,
+                    },
+                )
+            )
+            open_index = len(found) - 1
+        on_hand = counted
+    return found
+
+
+def _resolved(condition: Condition, at: datetime) -> Condition:
+    return Condition(**{**condition.__dict__, "resolved_at": at})
+
+
+# -- deadlines and supervision -----------------------------------------------------------
+
+_HALVES = {"H1": 6, "H2": 12}
+
+
+def period_end_month(period: str) -> tuple[int, int]:
+    """(year, month) of a period's last month: 2024-03, 2024-H1, 2024-H2, 2024."""
+    if len(period) == 4:
+        return int(period), 12
+    year, rest = period.split("-")
+    if rest in _HALVES:
+        return int(year), _HALVES[rest]
+    return int(year), int(rest)
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), LOCAL_TZ).astimezone(UTC)
+
+
+def due_instant(period: str, due_day: int) -> datetime:
+    """A period's report is due *before* ``due_day`` of the month after it: the deadline is
+    that day's local midnight (a short month clamps the day to its last day)."""
+    year, month = period_end_month(period)
+    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return _local_midnight(date(year, month, min(due_day, _month_end(year, month).day)))
+
+
+def _month_end(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def periods_between(frequency: str, first: date, last: date) -> list[str]:
+    """Every period of a frequency that ends on or after ``first`` and starts by ``last``."""
+    found = []
+    for year in range(first.year, last.year + 1):
+        if frequency == "yearly":
+            candidates = [(str(year), date(year, 1, 1), date(year, 12, 31))]
+        elif frequency == "half_yearly":
+            candidates = [
+                (f"{year}-H1", date(year, 1, 1), date(year, 6, 30)),
+                (f"{year}-H2", date(year, 7, 1), date(year, 12, 31)),
+            ]
+        else:
+            candidates = [
+                (f"{year}-{m:02d}", date(year, m, 1), _month_end(year, m)) for m in range(1, 13)
+            ]
+        found += [name for name, start, end in candidates if end >= first and start <= last]
+    return found
+
+
+def deadline_conditions(
+    registry: RegistrySnapshot,
+    submitted: Mapping[tuple[str, str, str], datetime],
+    clock: datetime,
+    since: date,
+    settings: AlertSettings,
+) -> list[Condition]:
+    """report_due_soon / report_overdue for every reporter and period since ``since``.
+
+    ``submitted`` maps (facility, report_type, period) to its earliest submission; only
+    submissions at or before ``clock`` count.
+    """
+    found = []
+    soon = timedelta(days=settings.report_due_soon_days)
+    today = clock.astimezone(LOCAL_TZ).date()
+    for deadline in registry.deadlines.values():
+        reporters = sorted(
+            f.facility_id for f in registry.facilities.values() if f.type == deadline.reporter_type
+        )
+        for period in periods_between(deadline.frequency, since, today):
+            due = due_instant(period, deadline.due_day)
+            if clock < due - soon:
+                continue
+            subject = f"{deadline.report_type}/{period}"
+            due_day = _day(due.astimezone(LOCAL_TZ).date())
+            for facility in reporters:
+                at = submitted.get((facility, deadline.report_type, period))
+                if at is not None and at <= clock:
+                    continue
+                overdue = clock >= due
+                found.append(
+                    Condition(
+                        kind="report_overdue" if overdue else "report_due_soon",
+                        severity="critical" if overdue else "warning",
+                        facility_id=facility,
+                        subject=subject,
+                        raised_at=due if overdue else due - soon,
+                        message=(
+                            f"{deadline.report_type} for {period} from {facility} "
+                            + ("is overdue" if overdue else "is not yet submitted")
+                            + f" (due before {due_day})"
+                        ),
+                        message_vi=(
+                            f"Báo cáo {deadline.report_type} kỳ {period} của {facility} "
+                            + ("đã quá hạn" if overdue else "chưa nộp")
+                            + f" (hạn trước ngày {due_day})"
+                        ),
+                        details={
+                            "report_type": deadline.report_type,
+                            "period": period,
+                            "due_at": due.isoformat(),
+                        },
+                    )
+                )
+    return found
+
+
+def supervision_conditions(
+    registry: RegistrySnapshot,
+    visits: Mapping[str, Sequence[datetime]],
+    clock: datetime,
+    settings: AlertSettings,
+) -> list[Condition]:
+    """supervision_behind: fewer visits this year so far than ``visits_per_year`` spread
+    evenly over the year expects by ``clock`` (visits at or before ``clock`` count)."""
+    per_year = settings.supervision_visits_per_year
+    today = clock.astimezone(LOCAL_TZ).date()
+    year_start = date(today.year, 1, 1)
+    days_in_year = 366 if calendar.isleap(today.year) else 365
+    # The k-th visit is expected by the start of day ceil(k × days / per_year) of the year.
+    expected_by = [
+        _local_midnight(year_start + timedelta(days=math.ceil(k * days_in_year / per_year) - 1))
+        for k in range(1, per_year + 1)
+    ]
+    due = [instant for instant in expected_by if instant <= clock]
+    if not due:
+        return []
+    found = []
+    for facility in sorted(registry.facilities.values(), key=lambda f: f.facility_id):
+        if facility.type not in settings.supervised_types:
+            continue
+        done = sorted(
+            v
+            for v in visits.get(facility.facility_id, ())
+            if v <= clock and v.astimezone(LOCAL_TZ).date() >= year_start
+        )
+        if len(done) >= len(due):
+            continue
+        # Behind since the first expectation the facility's visits did not meet in time.
+        behind_since = next(
+            instant
+            for k, instant in enumerate(due, start=1)
+            if sum(1 for v in done if v < instant) < k
+        )
+        found.append(
+            Condition(
+                kind="supervision_behind",
+                severity="warning",
+                facility_id=facility.facility_id,
+                subject=f"supervision/{today.year}",
+                occurrence=behind_since.isoformat(),
+                raised_at=behind_since,
+                message=(
+                    f"{facility.facility_id} had {len(done)} supervision visit(s) in {today.year}; "
+                    f"{len(due)} expected by now ({per_year} a year)"
+                ),
+                message_vi=(
+                    f"{facility.facility_id} mới được giám sát {len(done)} lần năm {today.year}; "
+                    f"cần {len(due)} lần đến nay ({per_year} lần/năm)"
+                ),
+                details={"visits": len(done), "expected": len(due), "year": today.year},
+            )
+        )
+    return found

@@ -1,0 +1,194 @@
+"""Alerts through the real intake on the real engine: raised once, stable under redelivery,
+resolved when late events or new stock clear them, acknowledged by people, and a storm of
+hundreds of facilities handled in one pass without loss or repeats."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ostwatch.settings import AlertSettings
+from schemas.alerts import Alert, AlertChange
+from tests.support.events import contract_event
+from tests.support.intake import REGISTRY_DIR, IntakeHarness
+
+pytestmark = pytest.mark.integration
+
+SETTINGS = AlertSettings()
+
+
+def ev(event_type: str, at: str, facility_id: str = "TF-01", **fields: Any) -> dict[str, Any]:
+    """An event at local time 'DD HH:MM' in March 2024."""
+    day, clock = at.split()
+    return contract_event(event_type, f"2024-03-{day}T{clock}:00+07:00", facility_id, **fields)
+
+
+def dose(at: str, patient: str = "pat-alert-0001", facility_id: str = "TF-01", mg: float = 80,
+         days: int = 0) -> dict[str, Any]:  # fmt: skip
+    mode: dict[str, Any] = (
+        {"mode": "take_home", "take_home_days": days} if days else {"mode": "observed"}
+    )
+    return ev("dose.dispensed", at, facility_id, patient_ref=patient, item="MET10", dose_mg=mg,
+              **mode)  # fmt: skip
+
+
+def enrol(at: str, patient: str = "pat-alert-0001", facility_id: str = "TF-01") -> dict[str, Any]:
+    return ev("patient.enrolled", at, facility_id, patient_ref=patient, programme="methadone",
+              residence_commune="C-01")  # fmt: skip
+
+
+@pytest.fixture
+def intake(chdb_dir: Path) -> Iterator[IntakeHarness]:
+    harness = IntakeHarness(chdb_dir, alert_settings=SETTINGS)
+    yield harness
+    harness.drop()
+
+
+def stored(intake: IntakeHarness, kind: str | None = None) -> list[Alert]:
+    assert intake.service.alerts is not None
+    rows = intake.service.alerts.table.stored()
+    return [alert for _, alert in rows.values() if kind is None or alert.kind == kind]
+
+
+def test_a_late_enrolment_resolves_the_inactive_alert_it_raised(intake: IntakeHarness) -> None:
+    intake.feed([dose("02 08:00")])
+    (raised,) = stored(intake, "inactive_patient_dosed")
+    assert raised.status == "open"
+    intake.feed([enrol("01 07:00")])  # happened before the dose, arrived after it
+    (after,) = stored(intake, "inactive_patient_dosed")
+    assert (after.alert_id, after.status) == (raised.alert_id, "resolved")
+    # Judged afresh as of any T, the false alert never existed.
+    engine = intake.service.alerts
+    assert engine is not None
+    as_of = engine.as_of(datetime.fromisoformat("2024-03-03T00:00:00+07:00"))
+    assert [a.kind for a in as_of if a.kind == "inactive_patient_dosed"] == []
+
+
+def test_redelivery_and_replay_raise_nothing_twice(intake: IntakeHarness) -> None:
+    intake.feed([enrol("01 07:00"), dose("02 08:00"), dose("02 09:00", facility_id="DP-01")])
+    first = {a.alert_id: a for a in stored(intake)}
+    assert {a.kind for a in first.values()} == {
+        "double_dosing",
+        "commune_notification",
+        "stock_out",
+    }
+    before = intake.service.stats.alert_changes
+    intake.redeliver(0)
+    intake.feed([dose("02 10:00", patient="pat-alert-0001")])  # same patient, other event id
+    after = {a.alert_id: a for a in stored(intake)}
+    assert after.keys() == first.keys()
+    assert len([a for a in after.values() if a.kind == "double_dosing"]) == 1  # not a second
+    assert intake.service.stats.alert_changes == before  # nothing a person acts on changed
+
+
+def test_stock_low_opens_escalates_and_resolves_on_receipt(intake: IntakeHarness) -> None:
+    # 100 ml, 10 ml a day: 10 days of supply (warning), then 5 (critical), then a receipt.
+    intake.feed([ev("stock.counted", "01 06:00", item="MET10", quantity_on_hand=110),
+                 enrol("01 06:30"), dose("01 08:00", mg=100)])  # fmt: skip
+    (low,) = stored(intake, "stock_low")
+    assert (low.severity, low.status, low.subject) == ("warning", "open", "MET10")
+    intake.feed([ev("stock.adjusted", "01 09:00", item="MET10", quantity_delta=-50,
+                    reason="spillage")])  # fmt: skip
+    (critical,) = stored(intake, "stock_low")
+    assert (critical.alert_id, critical.severity) == (low.alert_id, "critical")
+    intake.feed([ev("stock.received", "01 10:00", item="MET10", quantity=1000)])
+    (done,) = stored(intake, "stock_low")
+    assert (done.alert_id, done.status) == (low.alert_id, "resolved")
+
+
+def test_stock_out_when_a_dose_finds_no_stock(intake: IntakeHarness) -> None:
+    intake.feed([enrol("01 06:30"), dose("01 08:00", facility_id="DP-01")])
+    (out,) = stored(intake, "stock_out")
+    assert (out.facility_id, out.details["on_hand"]) == ("DP-01", -8.0)
+
+
+def test_count_discrepancy_fires_beyond_tolerance_only(intake: IntakeHarness) -> None:
+    intake.feed([ev("stock.counted", "01 06:00", item="MET10", quantity_on_hand=1000),
+                 enrol("01 06:30"), dose("01 08:00"),
+                 ev("stock.counted", "01 18:00", item="MET10", quantity_on_hand=985)])  # fmt: skip
+    assert stored(intake, "count_discrepancy") == []  # 992 expected, 7 ml off: within 2 %
+    intake.feed([ev("stock.counted", "02 18:00", item="MET10", quantity_on_hand=900)])
+    (found,) = stored(intake, "count_discrepancy")
+    assert (found.details["expected"], found.details["difference"]) == (985, -85)
+    # A late dose before that count explains it (900 counted, 905 expected): it resolves.
+    intake.feed([dose("02 08:00", patient="pat-alert-0002", mg=800)])
+    (explained,) = stored(intake, "count_discrepancy")
+    assert (explained.alert_id, explained.status) == (found.alert_id, "resolved")
+
+
+def test_acknowledging_resolves_an_incident(intake: IntakeHarness) -> None:
+    intake.feed([enrol("01 07:00")])
+    (notice,) = stored(intake, "commune_notification")
+    assert notice.details["commune"] == "C-01"
+    engine = intake.service.alerts
+    assert engine is not None
+    change = engine.acknowledge(notice.alert_id, "sent by post")
+    assert (change.change, change.sequence, change.alert.status) == ("resolved", 2, "resolved")
+    intake.redeliver(0)
+    (after,) = stored(intake, "commune_notification")
+    assert after.status == "resolved"  # judging again does not reopen it
+
+
+def test_deadlines_follow_submissions(intake: IntakeHarness) -> None:
+    intake.feed([enrol("01 07:00")])
+    engine = intake.service.alerts
+    assert engine is not None
+    now = datetime.fromisoformat("2024-04-26T09:00:00+07:00")
+    overdue = [a for a in engine.current(now) if a.subject == "methadone_monthly/2024-03"]
+    assert sorted((a.kind, a.facility_id) for a in overdue) == [
+        ("report_overdue", "DHC-01"),
+        ("report_overdue", "DHC-02"),
+    ]
+    intake.send([contract_event("report.submitted", "2024-04-26T08:00:00+07:00", "DHC-01",
+                                report_type="methadone_monthly", period="2024-03")])  # fmt: skip
+    left = [
+        (a.facility_id, a.status) for a in engine.current(now)
+        if a.subject == "methadone_monthly/2024-03" and a.status == "open"
+    ]  # fmt: skip
+    assert left == [("DHC-02", "open")]
+
+
+def test_an_alert_storm_is_judged_in_one_pass(chdb_dir: Path, tmp_path: Path) -> None:
+    """300 facilities fall below their stock in one batch: 300 alerts, once each."""
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    for name in ("items.csv", "deadlines.csv"):
+        (registry / name).write_text((REGISTRY_DIR / name).read_text(encoding="utf-8"))
+    with (registry / "facilities.csv").open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["facility_id", "name", "type", "parent_id", "district", "province"])
+        for n in range(300):
+            writer.writerow([f"TF-{n:03d}", f"Cơ sở {n}", "treatment_facility", "", "D", "P"])
+    harness = IntakeHarness(chdb_dir, registry, alert_settings=SETTINGS)
+    try:
+        events = []
+        for n in range(300):
+            facility = f"TF-{n:03d}"
+            patient = f"pat-storm-{n:04d}"
+            events += [
+                ev("stock.counted", "01 06:00", facility, item="MET10", quantity_on_hand=60),
+                enrol("01 06:30", patient, facility),
+                dose("01 08:00", patient, facility, mg=100),
+            ]
+        harness.feed(events)
+        lows = stored(harness, "stock_low")
+        assert len(lows) == 300 and len({a.alert_id for a in lows}) == 300
+        assert {a.severity for a in lows} == {"critical"}  # 50 ml left, 10 ml a day
+        changes = harness.service.stats.alert_changes
+        harness.redeliver(0)
+        assert harness.service.stats.alert_changes == changes
+    finally:
+        harness.drop()
+
+
+def test_alert_changes_round_trip_as_json(intake: IntakeHarness) -> None:
+    intake.feed([dose("02 08:00")])
+    (alert,) = stored(intake, "inactive_patient_dosed")
+    change = AlertChange(change="opened", sequence=1, alert=alert)
+    assert AlertChange.from_bytes(change.to_bytes()) == change
+    assert change.idempotency_key == f"{alert.alert_id}/1"

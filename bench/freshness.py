@@ -91,9 +91,11 @@ class Prober(threading.Thread):
         self.publisher = EventPublisher(info.bootstrap, info.events_topic, source=self.source,
                                         linger_ms=0)  # fmt: skip
         self.day = date(2030, 1, 1) + timedelta(days=run)
+        self.run_number = run
         self.stop = threading.Event()
         self.decided_ms: list[float] = []
         self.visible_ms: list[float] = []
+        self.alert_ms: list[float] = []
 
     def _visible(self) -> int:
         rows = self.gateway.call(
@@ -104,6 +106,16 @@ class Prober(threading.Thread):
         )
         return int(rows[0]["observed_doses"]) if rows else 0
 
+    def patient(self, sent: int) -> str:
+        return f"probe{self.run_number}-{sent:08d}"
+
+    def _alerted(self, patient: str) -> bool:
+        """The probe's patient was never enrolled: its dose must raise inactive_patient_dosed."""
+        rows = self.gateway.call(
+            "report_alerts", facilities=[PROBE_FACILITY], kinds=["inactive_patient_dosed"]
+        )
+        return any(row["subject"] == patient for row in rows)
+
     def run(self) -> None:
         sent = 0
         while not self.stop.is_set():
@@ -113,7 +125,7 @@ class Prober(threading.Thread):
             self.publisher.publish(
                 {"event_id": str(uuid.uuid4()), "event_type": "dose.dispensed",
                  "schema_version": 1, "occurred_at": (at + timedelta(seconds=sent)).isoformat(),
-                 "facility_id": PROBE_FACILITY, "patient_ref": f"probe-{sent:08d}",
+                 "facility_id": PROBE_FACILITY, "patient_ref": self.patient(sent),
                  "item": "MET10", "dose_mg": 10, "mode": "observed"}
             )  # fmt: skip
             self.publisher.flush()
@@ -128,6 +140,11 @@ class Prober(threading.Thread):
                 if self._visible() >= sent:
                     self.visible_ms.append((time.perf_counter() - started) * 1000)
                     self.decided_ms.append(decided or self.visible_ms[-1])
+                    break
+                time.sleep(0.02)
+            while time.perf_counter() - started < 30:
+                if self._alerted(self.patient(sent)):
+                    self.alert_ms.append((time.perf_counter() - started) * 1000)
                     break
                 time.sleep(0.02)
             self.stop.wait(max(0.0, 0.5 - (time.perf_counter() - started)))
@@ -173,6 +190,7 @@ def one_run(
         "worker_freshness": status["intake"]["freshness"],
         "probe_visible": summary(prober.visible_ms),
         "probe_decided_baseline": summary(prober.decided_ms),
+        "probe_alert_visible": summary(prober.alert_ms),
     }
 
 
@@ -207,13 +225,14 @@ def main() -> None:
             result = one_run(info, renamed(events, run + 1), rate, run)
             results.append(result)
             worker, probe = result["worker_freshness"], result["probe_visible"]
-            baseline = result["probe_decided_baseline"]
+            baseline, alert = result["probe_decided_baseline"], result["probe_alert_visible"]
             print(
                 f"rate {text:>5}/s (achieved {result['achieved_rate']:,.0f}/s, sustained "
                 f"{result['sustained_rate']:,.0f}/s): worker p50 {worker['p50_ms']} ms, "
                 f"p99 {worker['p99_ms']} ms, max {worker['max_ms']} ms | probes visible "
                 f"p50 {probe['p50_ms']} p99 {probe['p99_ms']} ms (n={probe['samples']}) | "
-                f"decided p50 {baseline['p50_ms']} p99 {baseline['p99_ms']} ms"
+                f"decided p50 {baseline['p50_ms']} p99 {baseline['p99_ms']} ms | "
+                f"alert visible p50 {alert['p50_ms']} p99 {alert['p99_ms']} ms"
             )
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps({"events": len(events), "runs": results}, indent=2))

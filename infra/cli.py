@@ -655,7 +655,7 @@ ALERT_COLUMNS = [
     ("severity_label", "Mức độ / Severity"),
     ("status_label", "Trạng thái / Status"),
     ("kind_label", "Loại / Kind"),
-    *FACILITY_COLUMNS,
+    ("facility_id", "Mã cơ sở / Facility"),
     ("subject", "Đối tượng / Subject"),
     ("raised_local", "Phát sinh / Raised"),
     ("message_vi", "Nội dung / Message"),

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from ostwatch.timeutil import LOCAL_TZ
 from schemas.alerts import Alert
 from sinks.clickhouse import ClickHouse
 from sinks.store import as_utc
@@ -241,7 +242,7 @@ class AlertStore:
     def earliest_day(self) -> date | None:
         rows = self.db.query_rows("SELECT min(earliest_occurred_at), count() FROM archive_bounds")
         earliest, count = rows[0]
-        return as_utc(earliest).date() if count else None
+        return as_utc(earliest).astimezone(LOCAL_TZ).date() if count else None
 
     # -- alerts ----------------------------------------------------------------------------
 

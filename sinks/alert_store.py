@@ -258,9 +258,14 @@ class AlertStore:
         )
 
     def stored(
-        self, kinds: Sequence[str] | None = None, alert_ids: Sequence[str] | None = None
+        self,
+        kinds: Sequence[str] | None = None,
+        alert_ids: Sequence[str] | None = None,
+        subjects: Iterable[str] | None = None,
+        open_only: bool = False,
     ) -> dict[str, tuple[int, Alert]]:
-        """Stored alerts (newest version of each) → (sequence, alert)."""
+        """Stored alerts (newest version of each) → (sequence, alert), filtered in SQL so
+        that a batch reads only the alerts it may change."""
         clauses: list[str] = ["1"]
         parameters: dict[str, Any] = {}
         if kinds is not None:
@@ -269,6 +274,11 @@ class AlertStore:
         if alert_ids is not None:
             clauses.append("alert_id IN %(ids)s")
             parameters["ids"] = list(alert_ids) or [""]
+        if subjects is not None:
+            clauses.append("subject IN %(subjects)s")
+            parameters["subjects"] = sorted(subjects) or [""]
+        if open_only:
+            clauses.append("status = 'open'")
         rows = self.db.query_dicts(
             f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts FINAL "  # noqa: S608
             f"WHERE {' AND '.join(clauses)}",

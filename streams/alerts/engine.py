@@ -128,7 +128,10 @@ class AlertEngine:
         """Judge what the passing of time changes: deadlines, supervision, escalation, stock."""
         now = now or utc_now()
         registry = self.store.registry()
-        stored = self.table.stored(kinds=(*CLOCK_KINDS, *STOCK_KINDS, "commune_notification"))
+        # Open ones suffice: these kinds are states, and a state found again after it
+        # cleared is a new episode with a new id.
+        stored = self.table.stored(kinds=(*CLOCK_KINDS, *STOCK_KINDS), open_only=True)
+        notices = self.table.stored(kinds=("commune_notification",), open_only=True)
         at = self._reports().moment(None)
         found = self._clock_conditions(registry, now)
         changes = self._reconcile(found, _only(stored, CLOCK_KINDS), resolve_at=now, now=now)
@@ -140,7 +143,7 @@ class AlertEngine:
                 resolve_at=at.at,
                 now=now,
             )
-        changes += self._escalations(_only(stored, ("commune_notification",)), now)
+        changes += self._escalations(notices, now)
         return changes
 
     def catch_up(self) -> list[AlertChange]:
@@ -221,13 +224,15 @@ class AlertEngine:
         changes: list[AlertChange] = []
         acks = self.table.acknowledgements()
         if scope.patients:
-            stored = self.table.stored(kinds=PATIENT_KINDS)
-            mine = {k: v for k, v in stored.items() if v[1].subject in scope.patients}
+            mine = self.table.stored(kinds=PATIENT_KINDS, subjects=scope.patients)
             found = self._patient_conditions(scope.patients, None, now, acks)
             changes += self._reconcile(found, mine, resolve_at=at.at, now=now, acks=acks)
         if scope.stock:
-            stored = self.table.stored(kinds=(*STOCK_KINDS, "count_discrepancy"))
             keys = set(scope.stock)
+            items = {item for _, item in keys}
+            stored = self.table.stored(kinds=STOCK_KINDS, subjects=items, open_only=True)
+            # Incidents: resolved ones too, so that an acknowledged one is not raised again.
+            stored |= self.table.stored(kinds=("count_discrepancy",), subjects=items)
             stock = self._stock_conditions(at.at, keys)
             changes += self._reconcile(
                 self._stock_identities(stock, stored, at.at),
@@ -248,7 +253,7 @@ class AlertEngine:
                 acks=acks,
             )
         if scope.clock:
-            stored = self.table.stored(kinds=CLOCK_KINDS)
+            stored = self.table.stored(kinds=CLOCK_KINDS, open_only=True)
             found = self._clock_conditions(self.store.registry(), now)
             changes += self._reconcile(found, stored, resolve_at=now, now=now)
         return changes

@@ -52,7 +52,7 @@ def run_worker(
         store,
         registry_refresh_s=stream.registry_refresh_s,
         retry_max_s=clickhouse.insert_retry_max_s,
-        alerts=AlertEngine(store, load(AlertSettings)),
+        alerts=AlertEngine(store, load(AlertSettings), live=True),
     )
     service.warm_up()
     app = create_app(

@@ -13,7 +13,8 @@ import orjson
 from ostwatch.timeutil import LOCAL_TZ
 from schemas.alerts import Alert
 from sinks.clickhouse import ClickHouse
-from sinks.store import as_utc
+from sinks.records import Accepted
+from sinks.store import ARCHIVE_COLUMNS, archive_row, as_utc
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,28 @@ STOCK_EVENT_TYPES = (
 
 
 class AlertStore:
-    """Reads and writes of the alert engine over one ClickHouse connection."""
+    """Reads and writes of the alert engine over one ClickHouse connection.
 
-    def __init__(self, db: ClickHouse) -> None:
+    With ``cached`` (the live worker, the one writer of judged alerts) the stored alerts are
+    kept in memory, read whole once at start, so a batch never scans the alerts table.
+    """
+
+    def __init__(self, db: ClickHouse, *, cached: bool = False) -> None:
         self.db = db
+        self._cached = cached
+        self._cache: dict[str, tuple[int, Alert]] | None = None
+        self._by_subject: dict[str, set[str]] = {}
 
     # -- the patient index -----------------------------------------------------------------
+
+    def index_accepted(self, accepted: Sequence[Accepted]) -> None:
+        """Index a batch's patient events straight from the batch (no archive read)."""
+        rows = [archive_row(item) for item in accepted if getattr(item.event, "patient_ref", None)]
+        if not rows:
+            return
+        positions = [ARCHIVE_COLUMNS.index(name) for name in PATIENT_EVENT_COLUMNS]
+        columns = [[row[p] for row in rows] for p in positions]
+        self.db.insert_columns("patient_events", columns, PATIENT_EVENT_COLUMNS)
 
     def index_patient_events(self, where: str, parameters: Mapping[str, Any]) -> None:
         """Copy the archived patient events matching ``where`` into ``patient_events``."""
@@ -135,15 +152,19 @@ class AlertStore:
             clauses.append("occurred_at <= %(until)s")
             parameters["until"] = until
         rows = self.db.query_rows(
-            f"SELECT DISTINCT {', '.join(PATIENT_EVENT_COLUMNS)} FROM patient_events "  # noqa: S608
+            f"SELECT {', '.join(PATIENT_EVENT_COLUMNS)} FROM patient_events "  # noqa: S608
             f"WHERE {' AND '.join(clauses)}",
             parameters,
         )
         found: dict[str, list[PatientFact]] = {}
+        seen: set[str] = set()
         for row in rows:
             values = dict(zip(PATIENT_EVENT_COLUMNS, row, strict=True))
-            values["occurred_at"] = as_utc(values["occurred_at"])
             values["event_id"] = str(values["event_id"])
+            if values["event_id"] in seen:
+                continue  # the same event indexed twice (a redelivered batch)
+            seen.add(values["event_id"])
+            values["occurred_at"] = as_utc(values["occurred_at"])
             fact = PatientFact(**values)
             found.setdefault(fact.patient_ref, []).append(fact)
         return found
@@ -217,6 +238,27 @@ class AlertStore:
             )
         return windows
 
+    def counted_since(self, earliest: Mapping[tuple[str, str], datetime]) -> set[tuple[str, str]]:
+        """The stock keys with a physical count at or after their given instant: only those
+        counts can be judged differently once movements from that instant on arrive."""
+        if not earliest:
+            return set()
+        since = min(earliest.values())
+        rows = self.db.query_rows(
+            "SELECT facility_id, item, max(count_at) FROM stock_daily "
+            "WHERE counted = 1 AND facility_id IN %(facilities)s AND local_date >= %(since)s "
+            "GROUP BY facility_id, item",
+            {
+                "facilities": sorted({f for f, _ in earliest}),
+                "since": since.astimezone(LOCAL_TZ).date(),
+            },
+        )
+        return {
+            (facility, item)
+            for facility, item, last in rows
+            if (facility, item) in earliest and as_utc(last) >= earliest[(facility, item)]
+        }
+
     # -- deadlines and supervision --------------------------------------------------------
 
     def submissions(self) -> dict[tuple[str, str, str], datetime]:
@@ -264,8 +306,24 @@ class AlertStore:
         subjects: Iterable[str] | None = None,
         open_only: bool = False,
     ) -> dict[str, tuple[int, Alert]]:
-        """Stored alerts (newest version of each) → (sequence, alert), filtered in SQL so
-        that a batch reads only the alerts it may change."""
+        """Stored alerts (newest version of each) → (sequence, alert), filtered so that a
+        batch reads only the alerts it may change."""
+        if self._cached:
+            cache = self._fresh_cache()
+            if alert_ids is not None:
+                candidates: Iterable[str] = [i for i in alert_ids if i in cache]
+            elif subjects is not None:
+                candidates = {i for s in subjects for i in self._by_subject.get(s, ())}
+            else:
+                candidates = cache
+            found = {}
+            for alert_id in candidates:
+                sequence, alert = cache[alert_id]
+                if (kinds is None or alert.kind in kinds) and (
+                    not open_only or alert.status == "open"
+                ):
+                    found[alert_id] = (sequence, alert)
+            return found
         clauses: list[str] = ["1"]
         parameters: dict[str, Any] = {}
         if kinds is not None:
@@ -279,12 +337,20 @@ class AlertStore:
             parameters["subjects"] = sorted(subjects) or [""]
         if open_only:
             clauses.append("status = 'open'")
-        rows = self.db.query_dicts(
-            f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts FINAL "  # noqa: S608
-            f"WHERE {' AND '.join(clauses)}",
-            parameters,
-        )
-        found = {}
+        return self._read(f"FROM alerts FINAL WHERE {' AND '.join(clauses)}", parameters)
+
+    def _fresh_cache(self) -> dict[str, tuple[int, Alert]]:
+        """The cache: read whole once, then kept by ``write``. Acknowledgements made by the
+        CLI reach the engine through ``acknowledgements``, which it reads for every batch."""
+        if self._cache is None:
+            self._cache = self._read("FROM alerts FINAL", {})
+            for alert_id, (_, alert) in self._cache.items():
+                self._by_subject.setdefault(alert.subject, set()).add(alert_id)
+        return self._cache
+
+    def _read(self, source: str, parameters: dict[str, Any]) -> dict[str, tuple[int, Alert]]:
+        rows = self.db.query_dicts(f"SELECT {', '.join(ALERT_COLUMNS)} {source}", parameters)
+        found: dict[str, tuple[int, Alert]] = {}
         for row in rows:
             sequence = int(row.pop("sequence"))
             row.pop("changed_at")
@@ -293,7 +359,9 @@ class AlertStore:
                     row[name] = as_utc(row[name])
             row["escalated"] = bool(row["escalated"])
             row["details"] = orjson.loads(row["details"] or "{}")
-            found[row["alert_id"]] = (sequence, Alert(**row))
+            known = found.get(row["alert_id"])
+            if known is None or sequence > known[0]:
+                found[row["alert_id"]] = (sequence, Alert(**row))
         return found
 
     def write(self, versions: Sequence[tuple[int, Alert]], changed_at: datetime) -> None:
@@ -323,6 +391,12 @@ class AlertStore:
         ]
         columns = [list(column) for column in zip(*rows, strict=True)]
         self.db.insert_columns("alerts", columns, ALERT_COLUMNS)
+        if self._cache is not None:
+            for sequence, alert in versions:
+                known = self._cache.get(alert.alert_id)
+                if known is None or sequence > known[0]:
+                    self._cache[alert.alert_id] = (sequence, alert)
+                    self._by_subject.setdefault(alert.subject, set()).add(alert.alert_id)
 
     # -- progress --------------------------------------------------------------------------
 
@@ -336,12 +410,13 @@ class AlertStore:
             "INSERT INTO alert_progress VALUES (0, %(at)s)", {"at": received_at.astimezone(UTC)}
         )
 
-    def received_since(self, since: datetime | None) -> list[tuple[str, str, str, str, str]]:
-        """(event_type, facility_id, item, patient_ref, local_date) of events archived after
-        ``since`` (all: None), to re-judge what a stopped worker may not have judged."""
+    def received_since(self, since: datetime | None) -> list[tuple[str, str, str, str, datetime]]:
+        """(event_type, facility_id, item, patient_ref, earliest occurred_at) of the events
+        archived after ``since`` (all: None): what a stopped worker may not have judged."""
         rows = self.db.query_rows(
-            "SELECT DISTINCT event_type, facility_id, item, patient_ref, local_date "
-            "FROM events_archive WHERE received_at > %(since)s",
+            "SELECT event_type, facility_id, item, patient_ref, min(occurred_at) "
+            "FROM events_archive WHERE received_at > %(since)s "
+            "GROUP BY event_type, facility_id, item, patient_ref",
             {"since": since or datetime(1970, 1, 1, tzinfo=UTC)},
         )
-        return [(str(a), str(b), str(c), str(d), str(e)) for a, b, c, d, e in rows]
+        return [(str(a), str(b), str(c), str(d), as_utc(e)) for a, b, c, d, e in rows]

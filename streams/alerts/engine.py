@@ -25,6 +25,7 @@ from schemas.alerts import SEVERITY_RANK, Alert, AlertChange
 from schemas.models import BaseEvent
 from schemas.reference import RegistrySnapshot
 from sinks.alert_store import STOCK_EVENT_TYPES, AlertStore, PatientFact
+from sinks.records import Accepted
 from sinks.reports import Reports, Scope
 from sinks.store import Store
 from streams.alerts.rules import (
@@ -58,14 +59,16 @@ class AlertScope:
 
     patients: set[str] = field(default_factory=set)
     stock: dict[tuple[str, str], date] = field(default_factory=dict)
+    stock_from: dict[tuple[str, str], datetime] = field(default_factory=dict)
     clock: bool = False
 
-    def add(self, event_type: str, facility: str, item: str, patient: str, day: date) -> None:
+    def add(self, event_type: str, facility: str, item: str, patient: str, at: datetime) -> None:
         if patient:
             self.patients.add(patient)
         if event_type in STOCK_EVENT_TYPES and item:
             key = (facility, item)
-            self.stock[key] = min(day, self.stock.get(key, day))
+            self.stock_from[key] = min(at, self.stock_from.get(key, at))
+            self.stock[key] = self.stock_from[key].astimezone(LOCAL_TZ).date()
         if event_type in ("report.submitted", "supervision.visited"):
             self.clock = True
 
@@ -81,7 +84,7 @@ def scope_of(events: Iterable[BaseEvent]) -> AlertScope:
             event.facility_id,
             str(getattr(event, "item", "") or ""),
             str(getattr(event, "patient_ref", "") or ""),
-            event.occurred_at_utc.astimezone(LOCAL_TZ).date(),
+            event.occurred_at_utc,
         )
     return scope
 
@@ -102,18 +105,17 @@ def order_alerts(alerts: Iterable[Alert]) -> list[Alert]:
 class AlertEngine:
     """Judges alert conditions and reconciles them with the alerts table."""
 
-    def __init__(self, store: Store, settings: AlertSettings) -> None:
+    def __init__(self, store: Store, settings: AlertSettings, *, live: bool = False) -> None:
+        """``live``: the worker's engine, which keeps the stored alerts in memory."""
         self.store = store
         self.settings = settings
-        self.table = AlertStore(store.db)
+        self.table = AlertStore(store.db, cached=live)
 
     # -- live --------------------------------------------------------------------------
 
-    def index(self, events: Sequence[BaseEvent]) -> None:
+    def index(self, accepted: Sequence[Accepted]) -> None:
         """Add the batch's patient events to the per-patient index (idempotent)."""
-        ids = sorted(e.event_id for e in events if getattr(e, "patient_ref", None))
-        if ids:
-            self.table.index_patient_events("event_id IN %(ids)s", {"ids": ids})
+        self.table.index_accepted(accepted)
 
     def after_intake(
         self, events: Sequence[BaseEvent], now: datetime | None = None
@@ -152,8 +154,8 @@ class AlertEngine:
         reindexed = self.table.reindex_missing()
         since = self.table.progress()
         scope = AlertScope()
-        for event_type, facility, item, patient, day in self.table.received_since(since):
-            scope.add(event_type, facility, item, patient, date.fromisoformat(day))
+        for event_type, facility, item, patient, at in self.table.received_since(since):
+            scope.add(event_type, facility, item, patient, at)
         changes = self._judge(scope, utc_now()) if scope else []
         log.info(
             "alerts caught up: %d patient events indexed, %d patients and %d stock keys judged,"
@@ -240,18 +242,23 @@ class AlertEngine:
                 resolve_at=at.at,
                 now=now,
             )
-            counts, judged_after = self._count_conditions(scope.stock, None)
-            changes += self._reconcile(
-                counts,
-                {
-                    k: v
-                    for k, v in _only(stored, ("count_discrepancy",)).items()
-                    if _key(v[1]) in keys and v[1].raised_at > judged_after.get(_key(v[1]), _EPOCH)
-                },
-                resolve_at=at.at,
-                now=now,
-                acks=acks,
-            )
+            # Only a count on or after a touched day can be judged differently now.
+            counted = self.table.counted_since(scope.stock_from)
+            recounted = {key: day for key, day in scope.stock.items() if key in counted}
+            if recounted:
+                counts, judged_after = self._count_conditions(recounted, None)
+                changes += self._reconcile(
+                    counts,
+                    {
+                        alert_id: version
+                        for alert_id, version in _only(stored, ("count_discrepancy",)).items()
+                        if _key(version[1]) in recounted
+                        and version[1].raised_at > judged_after.get(_key(version[1]), _EPOCH)
+                    },
+                    resolve_at=at.at,
+                    now=now,
+                    acks=acks,
+                )
         if scope.clock:
             stored = self.table.stored(kinds=CLOCK_KINDS, open_only=True)
             found = self._clock_conditions(self.store.registry(), now)

@@ -151,7 +151,7 @@ class IntakeService:
         if touched:
             self.store.aggregates.refresh(touched)
         if self.alerts is not None and events:
-            self.alerts.index(events)
+            self.alerts.index([*batch.accepted, *batch.redelivered])
 
     def judge_alerts(self, events: Sequence[BaseEvent]) -> list[AlertChange]:
         """The alert changes an archived batch causes (blocking; not yet stored)."""

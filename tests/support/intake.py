@@ -127,7 +127,7 @@ class IntakeHarness:
 
     def _start_service(self) -> IntakeService:
         settings = self.alert_settings
-        alerts = AlertEngine(self.store, settings) if settings is not None else None
+        alerts = AlertEngine(self.store, settings, live=True) if settings is not None else None
         service = IntakeService(self.store, registry_refresh_s=0.0, retry_max_s=1.0, alerts=alerts)
         service.warm_up()
         return service

@@ -46,6 +46,7 @@ PATIENT_KINDS = (
     "commune_notification",
 )
 STOCK_KINDS = ("stock_low", "stock_out")
+PATIENT_SLICE = 5000
 CLOCK_KINDS = ("report_due_soon", "report_overdue", "supervision_behind")
 # Kinds that record something that happened: they stay open until a person acknowledges them
 # (or late events show they did not happen). The others are states that clear by themselves.
@@ -225,9 +226,12 @@ class AlertEngine:
             return []
         changes: list[AlertChange] = []
         acks = self.table.acknowledgements()
-        if scope.patients:
-            mine = self.table.stored(kinds=PATIENT_KINDS, subjects=scope.patients)
-            found = self._patient_conditions(scope.patients, None, now, acks)
+        patients = sorted(scope.patients)
+        # In slices, so that a first start over a large archive holds few histories at once.
+        for start in range(0, len(patients), PATIENT_SLICE):
+            some = set(patients[start : start + PATIENT_SLICE])
+            mine = self.table.stored(kinds=PATIENT_KINDS, subjects=some)
+            found = self._patient_conditions(some, None, now, acks)
             changes += self._reconcile(found, mine, resolve_at=at.at, now=now, acks=acks)
         if scope.stock:
             keys = set(scope.stock)

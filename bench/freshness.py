@@ -11,8 +11,12 @@ Measured two ways:
   dispensing report polled until it shows it. The same probe's "decided" moment (its
   submission row, the foundation's end point before aggregates existed) is the baseline
   measured in the same run: the difference is what keeping the aggregates costs.
+- alerts: the probe's patient was never enrolled, so each probe raises an
+  inactive_patient_dosed alert; polled through `report alerts` until it shows.
 
-    python -m bench.freshness [--rates 1000,2000,max] [--scale 30]
+Run with the alert engine off (the baseline) and on, one fresh stack each, in the same run.
+
+    python -m bench.freshness [--rates 1000,2000,max] [--scale 30] [--alerts both|on|off]
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -84,8 +89,9 @@ def summary(samples: list[float]) -> dict[str, float | int | None]:
 class Prober(threading.Thread):
     """One probe dose in flight at a time: publish, then poll until decided and visible."""
 
-    def __init__(self, info: StackInfo, run: int) -> None:
+    def __init__(self, info: StackInfo, run: int, alerts: bool) -> None:
         super().__init__(daemon=True)
+        self.alerts = alerts
         self.gateway = HttpGateway(info.api_url)
         self.source = f"probe:{uuid.uuid4()}"
         self.publisher = EventPublisher(info.bootstrap, info.events_topic, source=self.source,
@@ -142,7 +148,7 @@ class Prober(threading.Thread):
                     self.decided_ms.append(decided or self.visible_ms[-1])
                     break
                 time.sleep(0.02)
-            while time.perf_counter() - started < 30:
+            while self.alerts and time.perf_counter() - started < 30:
                 if self._alerted(self.patient(sent)):
                     self.alert_ms.append((time.perf_counter() - started) * 1000)
                     break
@@ -157,12 +163,12 @@ def accepted(info: StackInfo) -> int:
 
 
 def one_run(
-    info: StackInfo, events: list[dict[str, Any]], rate: float | None, run: int
+    info: StackInfo, events: list[dict[str, Any]], rate: float | None, run: int, alerts: bool
 ) -> dict[str, Any]:
     """Publish ``events`` at ``rate`` per second (None: flat out) and measure freshness."""
     http_json(f"{info.api_url}/api/freshness/reset", body={})
     before = accepted(info)
-    prober = Prober(info, run)
+    prober = Prober(info, run, alerts)
     prober.start()
     started = time.perf_counter()
     with EventPublisher(info.bootstrap, info.events_topic, source=f"bench:{run}") as publisher:
@@ -194,21 +200,18 @@ def one_run(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", default="1000,2000,max")
-    parser.add_argument("--scale", type=float, default=30.0)
-    parser.add_argument("--data-dir", type=Path)
-    args = parser.parse_args()
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="ostwatch-fresh-")) / "data"
-    events = morning(args.scale)
-    doses = sum(e["event_type"] == "dose.dispensed" for e in events)
-    print(f"national morning: {len(events):,} events, {doses:,} doses")
+def bench_stack(
+    args: argparse.Namespace, events: list[dict[str, Any]], alerts: bool
+) -> list[dict[str, Any]]:
+    """Every rate against one fresh stack, with the alert engine on or off."""
+    data_dir = Path(tempfile.mkdtemp(prefix="ostwatch-fresh-")) / "data"
     cli = [sys.executable, "-m", "infra.cli"]
+    env = {**os.environ, "OSTWATCH_ALERT_ENABLED": "true" if alerts else "false"}
     stack = subprocess.Popen(
         [*cli, "up", "--data-dir", str(data_dir), "--no-live"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=env,
     )
     try:
         subprocess.run([*cli, "status", "--data-dir", str(data_dir), "--wait", "180"], check=True)
@@ -222,24 +225,44 @@ def main() -> None:
         results = []
         for run, text in enumerate(args.rates.split(",")):
             rate = None if text == "max" else float(text)
-            result = one_run(info, renamed(events, run + 1), rate, run)
+            result = one_run(info, renamed(events, run + 1), rate, run, alerts)
+            result |= {"rate": text, "alerts": alerts}
             results.append(result)
             worker, probe = result["worker_freshness"], result["probe_visible"]
             baseline, alert = result["probe_decided_baseline"], result["probe_alert_visible"]
             print(
-                f"rate {text:>5}/s (achieved {result['achieved_rate']:,.0f}/s, sustained "
-                f"{result['sustained_rate']:,.0f}/s): worker p50 {worker['p50_ms']} ms, "
-                f"p99 {worker['p99_ms']} ms, max {worker['max_ms']} ms | probes visible "
+                f"alerts {'on ' if alerts else 'off'} rate {text:>5}/s (achieved "
+                f"{result['achieved_rate']:,.0f}/s, sustained {result['sustained_rate']:,.0f}/s): "
+                f"worker p50 {worker['p50_ms']} ms, p99 {worker['p99_ms']} ms | probes visible "
                 f"p50 {probe['p50_ms']} p99 {probe['p99_ms']} ms (n={probe['samples']}) | "
                 f"decided p50 {baseline['p50_ms']} p99 {baseline['p99_ms']} ms | "
                 f"alert visible p50 {alert['p50_ms']} p99 {alert['p99_ms']} ms"
             )
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps({"events": len(events), "runs": results}, indent=2))
-        print(f"results in {RESULTS}")
+        return results
     finally:
         stack.terminate()
         stack.wait(60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default="1000,2000,max")
+    parser.add_argument("--scale", type=float, default=30.0)
+    parser.add_argument(
+        "--alerts",
+        choices=("on", "off", "both"),
+        default="both",
+        help="with the alert engine, without it (the baseline), or both in one run",
+    )
+    args = parser.parse_args()
+    events = morning(args.scale)
+    doses = sum(e["event_type"] == "dose.dispensed" for e in events)
+    print(f"national morning: {len(events):,} events, {doses:,} doses")
+    modes = {"on": [True], "off": [False], "both": [False, True]}[args.alerts]
+    results = [result for alerts in modes for result in bench_stack(args, events, alerts)]
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps({"events": len(events), "runs": results}, indent=2))
+    print(f"results in {RESULTS}")
 
 
 if __name__ == "__main__":

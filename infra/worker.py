@@ -48,11 +48,12 @@ def run_worker(
     applied = store.migrate()
     if applied:
         log.info("migrations applied: %s", ", ".join(applied))
+    alert_settings = load(AlertSettings)
     service = IntakeService(
         store,
         registry_refresh_s=stream.registry_refresh_s,
         retry_max_s=clickhouse.insert_retry_max_s,
-        alerts=AlertEngine(store, load(AlertSettings), live=True),
+        alerts=AlertEngine(store, alert_settings, live=True) if alert_settings.enabled else None,
     )
     service.warm_up()
     app = create_app(

@@ -116,6 +116,9 @@ class AlertSettings(BaseSettings):
 
     model_config = _frozen("OSTWATCH_ALERT_")
 
+    enabled: bool = Field(
+        default=True, description="judge alerts in the worker (off: an ingest-only worker)"
+    )
     stock_warning_days: float = Field(default=14, gt=0, description="days of supply: warning")
     stock_critical_days: float = Field(default=7, gt=0, description="days of supply: critical")
     count_tolerance_percent: float = Field(default=2.0, ge=0)

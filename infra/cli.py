@@ -773,26 +773,41 @@ def add_report_command(view: ReportView) -> None:
     @scope_options(view)
     @friendly_errors
     def command(data_dir: Path, output_format: str, as_of: str | None, **filters: Any) -> None:
-        gateway = open_gateway(data_dir)
-        try:
-            rows = gateway.call(
-                f"report_{view.name}",
-                as_of=as_of,
-                **{
-                    key: list(value) if isinstance(value, tuple) else value
-                    for key, value in filters.items()
-                },
-            )
-            names = gateway.call("names") if output_format != "json" else {}
-        finally:
-            gateway.close()
-        if output_format == "json":
-            emit_json(rows)
-            return
-        from infra.tables import print_table
+        show_rows(
+            data_dir,
+            output_format,
+            f"report_{view.name}",
+            view.title + (f" — tính đến / as of {as_of}" if as_of else ""),
+            view.columns,
+            as_of=as_of,
+            **{
+                key: list(value) if isinstance(value, tuple) else value
+                for key, value in filters.items()
+            },
+        )
 
-        title = view.title + (f" — tính đến / as of {as_of}" if as_of else "")
-        print_table(title, view.columns, with_names(rows, names))
+
+def show_rows(
+    data_dir: Path,
+    output_format: str,
+    operation: str,
+    title: str,
+    columns: list[tuple[str, str]],
+    **kwargs: Any,
+) -> None:
+    """Ask the store for rows: one JSON document for programs, a bilingual table for people."""
+    gateway = open_gateway(data_dir)
+    try:
+        rows = gateway.call(operation, **kwargs)
+        names = gateway.call("names") if output_format != "json" else {}
+    finally:
+        gateway.close()
+    if output_format == "json":
+        emit_json(rows)
+        return
+    from infra.tables import print_table
+
+    print_table(title, columns, with_names(rows, names))
 
 
 for _view in (*REPORT_VIEWS, ALERTS_VIEW):
@@ -821,24 +836,16 @@ def alerts(
     """The alerts people act on: open ones first, by severity (`alerts ack ID` to acknowledge)."""
     if ctx.invoked_subcommand is not None:
         return
-    gateway = open_gateway(data_dir)
-    try:
-        rows = gateway.call(
-            "report_alerts",
-            status=None if show_all else "open",
-            kinds=list(kinds),
-            facilities=list(facilities),
-        )
-        names = gateway.call("names") if output_format != "json" else {}
-    finally:
-        gateway.close()
-    if output_format == "json":
-        emit_json(rows)
-        return
-    from infra.tables import print_table
-
-    title = "Cảnh báo / Alerts" + ("" if show_all else " — đang mở / open")
-    print_table(title, ALERT_COLUMNS, with_names(rows, names))
+    show_rows(
+        data_dir,
+        output_format,
+        "report_alerts",
+        "Cảnh báo / Alerts" + ("" if show_all else " — đang mở / open"),
+        ALERT_COLUMNS,
+        status=None if show_all else "open",
+        kinds=list(kinds),
+        facilities=list(facilities),
+    )
 
 
 @alerts.command("ack")

@@ -1,0 +1,1 @@
+SELECT DISTINCT province FROM {{facilities}} WHERE province != '' ORDER BY province

@@ -1,0 +1,183 @@
+"""Grafana alert rules for stock and deadlines (issue 4 item 7), over the ClickHouse data source.
+
+Each rule's query is a dashboard query with every facility in scope, narrowed to the label
+columns (strings: which facility, item or report) and one number, so Grafana raises one alert
+instance per row: the same conditions the stream's alert engine raises (CONTRACT §4), seen
+natively in Grafana. Deadlines are judged at ``$__toTime``, which is the evaluation time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dashboards.grafana import DATASOURCE_UID, FOLDER_UID, target
+from dashboards.queries import STOCK_CRITICAL_DAYS, STOCK_WARNING_DAYS, build_sql
+
+RULE_GROUP = "ostwatch"
+EVALUATE_EVERY = "1m"
+EXPR = {"type": "__expr__", "uid": "__expr__"}
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    uid: str
+    kind: str
+    severity: str
+    title_vi: str
+    title_en: str
+    sql: str  # ClickHouse SQL: string label columns and one numeric value column
+    labels: tuple[str, ...]
+    value: str
+    condition: str  # a Grafana math expression over $A
+    pending: str = "5m"
+
+    @property
+    def title(self) -> str:
+        return f"{self.title_vi} · {self.title_en}"
+
+
+def _stock(columns: str, where: str) -> str:
+    return (
+        f"SELECT facility_id, item, {columns} "  # noqa: S608 - fixed SQL
+        f"FROM ({build_sql('stock_position', 'all')}) WHERE {where}"
+    )
+
+
+def _reports(status: str) -> str:
+    return (
+        "SELECT facility_id, report_type, toFloat64(1) AS reports "  # noqa: S608 - fixed SQL
+        f"FROM ({build_sql('timeliness', 'all')}) WHERE status = '{status}'"
+    )
+
+
+RULES: tuple[AlertRule, ...] = (
+    AlertRule(
+        "ostwatch-stock-low-warning",
+        "stock_low",
+        "warning",
+        "Thuốc sắp hết (dưới 14 ngày)",
+        "Stock low (under 14 days of supply)",
+        _stock(
+            "toFloat64(days_of_supply) AS days_of_supply",
+            f"days_of_supply IS NOT NULL AND days_of_supply >= {STOCK_CRITICAL_DAYS}",
+        ),
+        ("facility_id", "item"),
+        "days_of_supply",
+        f"$A < {STOCK_WARNING_DAYS}",
+    ),
+    AlertRule(
+        "ostwatch-stock-low-critical",
+        "stock_low",
+        "critical",
+        "Thuốc sắp hết (dưới 7 ngày)",
+        "Stock low (under 7 days of supply)",
+        _stock(
+            "toFloat64(days_of_supply) AS days_of_supply",
+            "days_of_supply IS NOT NULL AND on_hand > 0",
+        ),
+        ("facility_id", "item"),
+        "days_of_supply",
+        f"$A < {STOCK_CRITICAL_DAYS}",
+    ),
+    AlertRule(
+        "ostwatch-stock-out",
+        "stock_out",
+        "critical",
+        "Hết thuốc",
+        "Stock out",
+        _stock("toFloat64(on_hand) AS on_hand", "1"),
+        ("facility_id", "item"),
+        "on_hand",
+        "$A <= 0",
+        pending="0s",
+    ),
+    AlertRule(
+        "ostwatch-report-due-soon",
+        "report_due_soon",
+        "warning",
+        "Báo cáo sắp đến hạn",
+        "Report due soon",
+        _reports("due_soon"),
+        ("facility_id", "report_type"),
+        "reports",
+        "$A > 0",
+        pending="0s",
+    ),
+    AlertRule(
+        "ostwatch-report-overdue",
+        "report_overdue",
+        "critical",
+        "Báo cáo quá hạn",
+        "Report overdue",
+        _reports("overdue"),
+        ("facility_id", "report_type"),
+        "reports",
+        "$A > 0",
+        pending="0s",
+    ),
+)
+
+
+def rule_json(rule: AlertRule) -> dict[str, Any]:
+    """The rule as the alerting provisioning API takes it (POST /api/v1/provisioning/alert-rules)."""
+    summary = {
+        "stock_low": "{{ $labels.facility_id }} {{ $labels.item }}: {{ $values.A }} ngày · days",
+        "stock_out": "{{ $labels.facility_id }} {{ $labels.item }}: hết thuốc · out of stock",
+        "report_due_soon": "{{ $labels.facility_id }}: {{ $labels.report_type }}",
+        "report_overdue": "{{ $labels.facility_id }}: {{ $labels.report_type }}",
+    }[rule.kind]
+    return {
+        "uid": rule.uid,
+        "title": rule.title,
+        "orgID": 1,
+        "folderUID": FOLDER_UID,
+        "ruleGroup": RULE_GROUP,
+        "condition": "B",
+        "data": [
+            {
+                "refId": "A",
+                "queryType": "table",
+                "relativeTimeRange": {"from": 600, "to": 0},
+                "datasourceUid": DATASOURCE_UID,
+                "model": {**target(rule.sql), "intervalMs": 60000, "maxDataPoints": 43200},
+            },
+            {
+                "refId": "B",
+                "queryType": "",
+                "relativeTimeRange": {"from": 0, "to": 0},
+                "datasourceUid": "__expr__",
+                "model": {
+                    "refId": "B",
+                    "type": "math",
+                    "expression": rule.condition,
+                    "datasource": EXPR,
+                },
+            },
+        ],
+        "noDataState": "OK",
+        "execErrState": "Error",
+        "for": rule.pending,
+        "labels": {"kind": rule.kind, "severity": rule.severity, "source": "grafana"},
+        "annotations": {"summary": summary, "description": rule.title},
+        "isPaused": False,
+    }
+
+
+def provisioning_json() -> dict[str, Any]:
+    """The alerting provisioning file (``provisioning/alerting/ostwatch.yaml``)."""
+    api_only = ("orgID", "folderUID", "ruleGroup")
+    return {
+        "apiVersion": 1,
+        "groups": [
+            {
+                "orgId": 1,
+                "name": RULE_GROUP,
+                "folder": FOLDER_UID,
+                "interval": EVALUATE_EVERY,
+                "rules": [
+                    {k: v for k, v in rule_json(r).items() if k not in api_only} for r in RULES
+                ],
+            }
+        ],
+    }

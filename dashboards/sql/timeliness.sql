@@ -8,6 +8,7 @@ WITH
         SELECT facility_id, report_type, min(occurred_at) AS submitted_at
         FROM events_archive
         WHERE event_type = 'report.submitted' AND period = report_period
+            AND occurred_at <= $__toTime
         GROUP BY facility_id, report_type
     )
 SELECT

@@ -156,7 +156,11 @@ FACILITY = Dashboard(
             "Dosing by hour",
             "timeseries",
             "dosing_by_hour",
-            (TIME, C("observed", "Uống tại chỗ", "Observed"), C("take_home", "Mang về", "Take-home")),
+            (
+                TIME,
+                C("observed", "Uống tại chỗ", "Observed"),
+                C("take_home", "Mang về", "Take-home"),
+            ),
             format="time_series",
         ),
         Panel(
@@ -290,7 +294,11 @@ PROGRAMME = Dashboard(
             "Enrolments by programme",
             "timeseries",
             "enrolments",
-            (TIME_DAY, C("programme", "Chương trình", "Programme", "text"), C("enrolments", "Thu dung", "Enrolments")),
+            (
+                TIME_DAY,
+                C("programme", "Chương trình", "Programme", "text"),
+                C("enrolments", "Thu dung", "Enrolments"),
+            ),
             format="time_series",
         ),
         Panel(

@@ -247,5 +247,3 @@ def datasource_json(url: str = "clickhouse", port: int = 8123) -> dict[str, Any]
         },
         "secureJsonData": {"password": "$OSTWATCH_VIEWER_PASSWORD"},
     }
-
-

@@ -27,9 +27,7 @@ def _yaml(doc: Any) -> str:
 def files() -> dict[str, str]:
     """Relative path → text of every provisioning file."""
     out = {
-        "datasources/ostwatch.yaml": _yaml(
-            {"apiVersion": 1, "datasources": [datasource_json()]}
-        ),
+        "datasources/ostwatch.yaml": _yaml({"apiVersion": 1, "datasources": [datasource_json()]}),
         "dashboards/ostwatch.yaml": _yaml(
             {
                 "apiVersion": 1,

@@ -41,7 +41,9 @@ def variables(sim: SimulatedProvince) -> dict[str, list[str]]:
     return chosen
 
 
-def run(sim: SimulatedProvince, panel: Panel, time_range: TimeRange | None = None) -> list[dict[str, Any]]:
+def run(
+    sim: SimulatedProvince, panel: Panel, time_range: TimeRange | None = None
+) -> list[dict[str, Any]]:
     sql = render(panel.sql(), variables(sim), time_range or sim.time_range())
     rows: list[dict[str, Any]] = sim.db.query_dicts(sql)
     return rows
@@ -49,18 +51,52 @@ def run(sim: SimulatedProvince, panel: Panel, time_range: TimeRange | None = Non
 
 def insert_alerts(sim: SimulatedProvince, rows: list[tuple[str, str, str, str]]) -> None:
     now = datetime.now(UTC)
-    names = ["alert_id", "sequence", "kind", "severity", "facility_id", "subject", "raised_at",
-             "status", "noticed_at", "escalated", "message", "message_vi", "details", "changed_at"]
-    data = [[f"a-{uuid.uuid4().hex[:8]}", 1, kind, severity, facility, "MET10", now, status, now,
-             0, f"{kind} at {facility}", f"{kind} tại {facility}", "{}", now]
-            for kind, severity, facility, status in rows]
+    names = [
+        "alert_id",
+        "sequence",
+        "kind",
+        "severity",
+        "facility_id",
+        "subject",
+        "raised_at",
+        "status",
+        "noticed_at",
+        "escalated",
+        "message",
+        "message_vi",
+        "details",
+        "changed_at",
+    ]
+    data = [
+        [
+            f"a-{uuid.uuid4().hex[:8]}",
+            1,
+            kind,
+            severity,
+            facility,
+            "MET10",
+            now,
+            status,
+            now,
+            0,
+            f"{kind} at {facility}",
+            f"{kind} tại {facility}",
+            "{}",
+            now,
+        ]
+        for kind, severity, facility, status in rows
+    ]
     sim.db.insert_columns("alerts", list(map(list, zip(*data, strict=True))), names)
 
 
 def test_variable_chain_narrows(sim: SimulatedProvince) -> None:
     chosen = variables(sim)
     assert chosen["province"] == ["Bắc Giang"]
-    one = render(VARIABLES[2].sql(), {"province": ["Bắc Giang"], "district": chosen["district"][:1]}, sim.time_range())
+    one = render(
+        VARIABLES[2].sql(),
+        {"province": ["Bắc Giang"], "district": chosen["district"][:1]},
+        sim.time_range(),
+    )
     assert 0 < len(sim.db.query_rows(one)) < len(chosen["facility"])
 
 
@@ -75,16 +111,25 @@ def test_alert_panels_run_on_an_empty_alerts_table(sim: SimulatedProvince) -> No
 
 def test_alert_panels_count_open_alerts_only(sim: SimulatedProvince) -> None:
     sim.db.command("TRUNCATE TABLE alerts")
-    insert_alerts(sim, [("stock_low", "critical", "BG-DP-04-1", "open"),
-                        ("stock_low", "warning", "BG-TF-01", "open"),
-                        ("report_overdue", "critical", "BG-DHC-01", "resolved")])
+    insert_alerts(
+        sim,
+        [
+            ("stock_low", "critical", "BG-DP-04-1", "open"),
+            ("stock_low", "warning", "BG-TF-01", "open"),
+            ("report_overdue", "critical", "BG-DHC-01", "resolved"),
+        ],
+    )
     counts = {r["severity"]: r["open_alerts"] for r in run(sim, DASHBOARDS[0].panels[2])}
     assert counts == {"critical": 1, "warning": 1, "info": 0}
     assert [r["severity"] for r in run(sim, OPEN_ALERTS)] == ["critical", "warning"]
 
 
-@pytest.mark.parametrize(("dashboard", "panel"), all_panels(), ids=lambda x: getattr(x, "key", getattr(x, "uid", "")))
-def test_panel_query_runs_with_its_columns_and_is_not_empty(sim: SimulatedProvince, dashboard: Any, panel: Panel) -> None:
+@pytest.mark.parametrize(
+    ("dashboard", "panel"), all_panels(), ids=lambda x: getattr(x, "key", getattr(x, "uid", ""))
+)
+def test_panel_query_runs_with_its_columns_and_is_not_empty(
+    sim: SimulatedProvince, dashboard: Any, panel: Panel
+) -> None:
     if panel is OPEN_ALERTS:
         insert_alerts(sim, [("stock_low", "critical", "BG-DP-04-1", "open")])
     rows = run(sim, panel)
@@ -132,7 +177,9 @@ def test_timeliness_on_the_due_day_and_after(sim: SimulatedProvince) -> None:
     before = statuses(24)
     after = statuses(27)
     assert before.get("due_soon", 0) + before.get("submitted", 0) == sum(before.values())
-    assert after.get("overdue", 0) + after.get("submitted", 0) + after.get("submitted_late", 0) == sum(after.values())
+    assert after.get("overdue", 0) + after.get("submitted", 0) + after.get(
+        "submitted_late", 0
+    ) == sum(after.values())
     assert after.get("submitted", 0) > 0
 
 

@@ -50,7 +50,9 @@ class SimulatedProvince:
         return TimeRange(start, end or datetime.now(LOCAL_TZ) + timedelta(hours=1))
 
 
-def load_province(chdb_dir: Path, tmp: Path, *, start: date = START, days: int = DAYS) -> SimulatedProvince:
+def load_province(
+    chdb_dir: Path, tmp: Path, *, start: date = START, days: int = DAYS
+) -> SimulatedProvince:
     province = build_province(seed=1, target_year=start.year)
     registry_dir = tmp / "registry"
     write_registry(province, registry_dir)

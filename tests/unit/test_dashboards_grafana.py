@@ -42,7 +42,11 @@ def lost_in_round_trip(original: Any, parsed: Any, path: str = "") -> list[str]:
     if isinstance(original, list):
         if not isinstance(parsed, list) or len(parsed) != len(original):
             return [f"{path}: list changed"]
-        return [p for i, (a, b) in enumerate(zip(original, parsed, strict=True)) for p in lost_in_round_trip(a, b, f"{path}[{i}]")]
+        return [
+            p
+            for i, (a, b) in enumerate(zip(original, parsed, strict=True))
+            for p in lost_in_round_trip(a, b, f"{path}[{i}]")
+        ]
     return [] if original == parsed else [f"{path}: {original!r} read as {parsed!r}"]
 
 
@@ -82,7 +86,9 @@ def test_dashboards_have_unique_panel_ids_and_fit_the_grid() -> None:
 
 
 def test_every_query_file_is_used() -> None:
-    used = {p.query for _, p in all_panels()} | {f"var_{n}" for n in ("province", "district", "facility")}
+    used = {p.query for _, p in all_panels()} | {
+        f"var_{n}" for n in ("province", "district", "facility")
+    }
     assert set(query_names()) == used
 
 
@@ -117,7 +123,9 @@ def test_status_colours_mean_the_same_everywhere() -> None:
 # -- the renderer, against the plugin's documented expansions (pkg/macros/macros.go) ----------
 
 RANGE = TimeRange(
-    datetime(2024, 3, 24, 17, 0, tzinfo=UTC), datetime(2024, 3, 25, 17, 0, 30, 250000, tzinfo=UTC), timedelta(seconds=90)
+    datetime(2024, 3, 24, 17, 0, tzinfo=UTC),
+    datetime(2024, 3, 25, 17, 0, 30, 250000, tzinfo=UTC),
+    timedelta(seconds=90),
 )
 
 
@@ -128,11 +136,20 @@ RANGE = TimeRange(
         ("$__toTime", "toDateTime(1711386030)"),
         ("$__toTime_ms", "fromUnixTimestamp64Milli(1711386030250)"),
         ("$__timeFilter(t)", "t >= toDateTime(1711299600) AND t <= toDateTime(1711386030)"),
-        ("$__timeFilter_ms( t )", "t >= fromUnixTimestamp64Milli(1711299600000) AND t <= fromUnixTimestamp64Milli(1711386030250)"),
+        (
+            "$__timeFilter_ms( t )",
+            "t >= fromUnixTimestamp64Milli(1711299600000) AND t <= fromUnixTimestamp64Milli(1711386030250)",
+        ),
         ("$__dateFilter(d)", "d >= toDate('2024-03-24') AND d <= toDate('2024-03-25')"),
-        ("$__dt(d, t)", "(d >= toDate('2024-03-24') AND d <= toDate('2024-03-25')) AND (t >= toDateTime(1711299600) AND t <= toDateTime(1711386030))"),
+        (
+            "$__dt(d, t)",
+            "(d >= toDate('2024-03-24') AND d <= toDate('2024-03-25')) AND (t >= toDateTime(1711299600) AND t <= toDateTime(1711386030))",
+        ),
         ("$__timeInterval(t)", "toStartOfInterval(toDateTime(t), INTERVAL 90 second)"),
-        ("$__timeInterval_ms(t)", "toStartOfInterval(toDateTime64(t, 3), INTERVAL 90000 millisecond)"),
+        (
+            "$__timeInterval_ms(t)",
+            "toStartOfInterval(toDateTime64(t, 3), INTERVAL 90000 millisecond)",
+        ),
         ("$__interval_s", "90"),
         ("x IN (${facility:singlequote})", "x IN ('A','O\\'B')"),
         ("x = $province", "x = Bắc Giang"),
@@ -143,7 +160,9 @@ def test_macros_expand_as_the_plugin_does(sql: str, expected: str) -> None:
     assert render(sql, variables, RANGE) == expected
 
 
-@pytest.mark.parametrize("sql", ["$__timeFilterr(t)", "${nope:singlequote}", "$__timeFilter(a, b)", "${facility:csv}"])
+@pytest.mark.parametrize(
+    "sql", ["$__timeFilterr(t)", "${nope:singlequote}", "$__timeFilter(a, b)", "${facility:csv}"]
+)
 def test_unknown_macros_and_variables_fail(sql: str) -> None:
     with pytest.raises(RenderError):
         render(sql, {"facility": ["A"]}, RANGE)

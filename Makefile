@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PACKAGES := ostwatch schemas producers streams sinks dashboards infra
 
-.PHONY: help demo test lint typecheck unit integration bench bench-reports bench-freshness clean
+.PHONY: help demo test lint typecheck unit integration browser bench bench-reports bench-freshness clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,7 +19,10 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed ## Run the stack on embedded defaults, fed by the simulator, with a live view
 	$(BIN)/ostwatch up --simulate
 
-test: $(BIN)/.installed lint typecheck ## Lint, type-check and run every test (what CI runs)
+browser: ## Debian's chromium for the live-view browser test (idempotent; apt as root)
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+test: $(BIN)/.installed browser lint typecheck ## Lint, type-check and run every test (what CI runs)
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(BIN)/.installed ## ruff lint and format check
@@ -32,7 +35,7 @@ typecheck: $(BIN)/.installed ## mypy over every package
 unit: $(BIN)/.installed ## Only the tests that need no services
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit
 
-integration: $(BIN)/.installed ## Only the tests against the real broker and ClickHouse engine
+integration: $(BIN)/.installed browser ## Only the tests against the real broker and ClickHouse engine
 	$(BIN)/pytest -q -p no:cacheprovider tests/integration
 
 bench: $(BIN)/.installed ## Benchmarks (not tests): ingest throughput end to end

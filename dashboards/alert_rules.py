@@ -120,7 +120,7 @@ RULES: tuple[AlertRule, ...] = (
 
 
 def rule_json(rule: AlertRule) -> dict[str, Any]:
-    """The rule as the alerting provisioning API takes it (POST /api/v1/provisioning/alert-rules)."""
+    """The rule as Grafana's alerting provisioning API takes it (POST …/alert-rules)."""
     summary = {
         "stock_low": "{{ $labels.facility_id }} {{ $labels.item }}: {{ $values.A }} ngày · days",
         "stock_out": "{{ $labels.facility_id }} {{ $labels.item }}: hết thuốc · out of stock",

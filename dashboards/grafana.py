@@ -7,7 +7,6 @@ read by Grafana from the environment at provisioning time, never written here.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from dashboards.catalog import DASHBOARDS
@@ -22,14 +21,13 @@ from dashboards.model import (
     Variable,
 )
 
-
 PLUGIN = "grafana-clickhouse-datasource"
 DATASOURCE_UID = "ostwatch-clickhouse"
 DATASOURCE_NAME = "ostwatch ClickHouse"
 FOLDER_UID = "ostwatch"
 FOLDER_TITLE = "ostwatch"
 # The read-only ClickHouse user Grafana queries as (the ClickHouse roles define its grants).
-DATASOURCE_USER = os.environ.get("OSTWATCH_DASHBOARDS_CLICKHOUSE_USER", "ostwatch_viewer")
+DATASOURCE_USER = "ostwatch_viewer"
 DATASOURCE: dict[str, str] = {"type": PLUGIN, "uid": DATASOURCE_UID}
 SQLUTIL_FORMAT = {"time_series": 0, "table": 1}  # grafana-plugin-sdk-go sqlutil.FormatQueryOption
 QUERY_TYPE = {"time_series": "timeSeries", "table": "table"}

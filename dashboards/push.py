@@ -6,6 +6,7 @@ alerting provisioning API. Idempotent: pushing twice leaves the same state.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,7 +90,7 @@ def push(
         for rule in RULES:
             step = f"alert rule {rule.uid}"
             body = rule_json(rule)
-            if _exists(lambda uid=rule.uid: api.alertingprovisioning.get_alertrule(uid)):
+            if _exists(functools.partial(api.alertingprovisioning.get_alertrule, rule.uid)):
                 api.alertingprovisioning.update_alertrule(rule.uid, body)
                 result.rules_updated.append(rule.uid)
             else:

@@ -18,7 +18,8 @@ Two steps, as in Grafana:
                                    (dates of the range's ends in UTC, as Go formats them)
    ``$__dateTimeFilter(d, t)``     ``(date filter on d) AND (time filter on t)``; alias ``$__dt``
    ``$__timeInterval(c)``          ``toStartOfInterval(toDateTime(c), INTERVAL <s> second)``
-   ``$__timeInterval_ms(c)``       ``toStartOfInterval(toDateTime64(c, 3), INTERVAL <ms> millisecond)``
+   ``$__timeInterval_ms(c)``       ``toStartOfInterval(toDateTime64(c, 3),``
+                                   ``INTERVAL <ms> millisecond)``
    ``$__interval_s``               the interval in whole seconds (at least 1)
    ============================== ============================================================
 

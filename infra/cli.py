@@ -181,7 +181,9 @@ def up(
         supervisor.wait_ready()
         if supervisor.stopping.is_set():
             return
-        click.echo(f"ostwatch: ready — API {info.api_url}", err=True)
+        click.echo(
+            f"ostwatch: ready — API {info.api_url}, live view {info.api_url}/live/", err=True
+        )
         feeder = None
         if simulate:
             feeder = start_simulation(

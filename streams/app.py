@@ -15,7 +15,12 @@ import faust
 from ostwatch.settings import BrokerSettings, StreamSettings
 
 # Each module has ``register(app, context)``; order does not matter.
-DOMAIN_MODULES: tuple[str, ...] = ("streams.intake.agent", "streams.alerts.agent", "streams.web")
+DOMAIN_MODULES: tuple[str, ...] = (
+    "streams.intake.agent",
+    "streams.alerts.agent",
+    "streams.web",
+    "streams.live_view",
+)
 
 # Consumer-group timings for the embedded broker (Tansu holds a join for half the session
 # timeout; Faust's 60 s default made a worker take ~33 s to start). See ENVIRONMENT.md.

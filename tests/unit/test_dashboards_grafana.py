@@ -138,12 +138,14 @@ RANGE = TimeRange(
         ("$__timeFilter(t)", "t >= toDateTime(1711299600) AND t <= toDateTime(1711386030)"),
         (
             "$__timeFilter_ms( t )",
-            "t >= fromUnixTimestamp64Milli(1711299600000) AND t <= fromUnixTimestamp64Milli(1711386030250)",
+            "t >= fromUnixTimestamp64Milli(1711299600000)"
+            " AND t <= fromUnixTimestamp64Milli(1711386030250)",
         ),
         ("$__dateFilter(d)", "d >= toDate('2024-03-24') AND d <= toDate('2024-03-25')"),
         (
             "$__dt(d, t)",
-            "(d >= toDate('2024-03-24') AND d <= toDate('2024-03-25')) AND (t >= toDateTime(1711299600) AND t <= toDateTime(1711386030))",
+            "(d >= toDate('2024-03-24') AND d <= toDate('2024-03-25'))"
+            " AND (t >= toDateTime(1711299600) AND t <= toDateTime(1711386030))",
         ),
         ("$__timeInterval(t)", "toStartOfInterval(toDateTime(t), INTERVAL 90 second)"),
         (

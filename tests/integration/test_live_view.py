@@ -1,0 +1,116 @@
+"""The live view in a real headless browser: Debian's chromium driven by Playwright, against a
+real ``ostwatch up`` fed with simulated province files through the CLI. The page loads, the
+charts draw with data, the tables fill, refreshes keep coming, and a screenshot is saved
+under test-artifacts/ (gitignored)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import RunningStack
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def simulated_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    tmp = tmp_path_factory.mktemp("live")
+    stack = RunningStack(tmp / "data")
+    stack.start()
+    try:
+        stack.cli(
+            "simulate",
+            "--start",
+            "2024-03-24",
+            "--days",
+            "3",
+            "--out",
+            str(tmp / "events.jsonl"),
+            "--registry-out",
+            str(tmp / "registry"),
+        )
+        stack.cli("registry", "load", str(tmp / "registry"))
+        counts = stack.ingest(tmp / "events.jsonl")
+        assert counts["accepted"] > 1000 and counts["rejected"] == 0
+        yield stack
+    finally:
+        stack.stop()
+
+
+def api_url(stack: RunningStack) -> str:
+    return str(json.loads((stack.data_dir / "stack.json").read_text())["api_url"])
+
+
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="chromium not installed: run `make browser`"
+)
+def test_live_view_renders_charts_and_tables_with_data(simulated_stack: RunningStack) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url = api_url(simulated_stack) + "/live/"
+    requests: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(url, timeout=60_000)
+            page.wait_for_function(
+                "Number(document.body.dataset.refreshes || 0) >= 2", timeout=60_000
+            )
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "live-view.png"), full_page=True)
+            # Charts: plotly drew bars with data in each chart panel.
+            for key in ("dosing_progress", "alerts_by_severity"):
+                bars = page.locator(f"#panel-{key} .point path").count()
+                assert bars > 0, f"{key}: no bars drawn"
+            for key in ("targets", "timeliness"):
+                assert page.locator(f"#panel-{key} tbody tr").count() > 0, key
+            # The stock table: rows, Vietnamese numbers, status cells in the shared colours.
+            stock_rows = page.locator("#panel-stock tbody tr")
+            assert stock_rows.count() > 10
+            text = page.locator("#panel-stock tbody").inner_text()
+            assert "," in text and "Cảnh báo · warning" in text and "Ổn · ok" in text
+            amber = page.locator("#panel-stock td.status", has_text="warning").first
+            assert amber.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(255, 152, 48)"
+            assert "/" in page.locator("#updated").inner_text()  # dd/mm/yyyy
+        finally:
+            browser.close()
+    assert all(r.startswith(api_url(simulated_stack)) for r in requests), "no CDN, nothing remote"
+    assert (ARTIFACTS / "live-view.png").stat().st_size > 20_000
+
+
+def test_live_data_is_json_of_every_live_panel(simulated_stack: RunningStack) -> None:
+    from infra.gateway import http_json
+
+    deadline = time.monotonic() + 30
+    status, doc = http_json(api_url(simulated_stack) + "/live/data")
+    while status != 200 and time.monotonic() < deadline:
+        time.sleep(1)
+        status, doc = http_json(api_url(simulated_stack) + "/live/data")
+    assert status == 200
+    assert [p["key"] for p in doc["panels"]] == [
+        "targets",
+        "dosing_progress",
+        "alerts_by_severity",
+        "stock",
+        "timeliness",
+    ]
+    assert all(p["rows"] for p in doc["panels"]), "no live panel is empty on simulator data"

@@ -9,10 +9,11 @@ natively in Grafana. Deadlines are judged at ``$__toTime``, which is the evaluat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from dashboards.grafana import DATASOURCE_UID, FOLDER_UID, target
-from dashboards.queries import STOCK_CRITICAL_DAYS, STOCK_WARNING_DAYS, build_sql
+from dashboards.queries import alert_settings, build_sql
 
 RULE_GROUP = "ostwatch"
 EVALUATE_EVERY = "1m"
@@ -51,72 +52,77 @@ def _reports(status: str) -> str:
     )
 
 
-RULES: tuple[AlertRule, ...] = (
-    AlertRule(
-        "ostwatch-stock-low-warning",
-        "stock_low",
-        "warning",
-        "Thuốc sắp hết (dưới 14 ngày)",
-        "Stock low (under 14 days of supply)",
-        _stock(
-            "toFloat64(days_of_supply) AS days_of_supply",
-            f"days_of_supply IS NOT NULL AND days_of_supply >= {STOCK_CRITICAL_DAYS}",
+@cache
+def rules() -> tuple[AlertRule, ...]:
+    """The rules, with the thresholds of the alert settings."""
+    settings = alert_settings()
+    warning, critical = settings.stock_warning_days, settings.stock_critical_days
+    return (
+        AlertRule(
+            "ostwatch-stock-low-warning",
+            "stock_low",
+            "warning",
+            f"Thuốc sắp hết (dưới {warning:g} ngày)",
+            f"Stock low (under {warning:g} days of supply)",
+            _stock(
+                "toFloat64(days_of_supply) AS days_of_supply",
+                f"days_of_supply IS NOT NULL AND days_of_supply >= {critical:g}",
+            ),
+            ("facility_id", "item"),
+            "days_of_supply",
+            f"$A < {warning:g}",
         ),
-        ("facility_id", "item"),
-        "days_of_supply",
-        f"$A < {STOCK_WARNING_DAYS}",
-    ),
-    AlertRule(
-        "ostwatch-stock-low-critical",
-        "stock_low",
-        "critical",
-        "Thuốc sắp hết (dưới 7 ngày)",
-        "Stock low (under 7 days of supply)",
-        _stock(
-            "toFloat64(days_of_supply) AS days_of_supply",
-            "days_of_supply IS NOT NULL AND on_hand > 0",
+        AlertRule(
+            "ostwatch-stock-low-critical",
+            "stock_low",
+            "critical",
+            f"Thuốc sắp hết (dưới {critical:g} ngày)",
+            f"Stock low (under {critical:g} days of supply)",
+            _stock(
+                "toFloat64(days_of_supply) AS days_of_supply",
+                "days_of_supply IS NOT NULL AND on_hand > 0",
+            ),
+            ("facility_id", "item"),
+            "days_of_supply",
+            f"$A < {critical:g}",
         ),
-        ("facility_id", "item"),
-        "days_of_supply",
-        f"$A < {STOCK_CRITICAL_DAYS}",
-    ),
-    AlertRule(
-        "ostwatch-stock-out",
-        "stock_out",
-        "critical",
-        "Hết thuốc",
-        "Stock out",
-        _stock("toFloat64(on_hand) AS on_hand", "1"),
-        ("facility_id", "item"),
-        "on_hand",
-        "$A <= 0",
-        pending="0s",
-    ),
-    AlertRule(
-        "ostwatch-report-due-soon",
-        "report_due_soon",
-        "warning",
-        "Báo cáo sắp đến hạn",
-        "Report due soon",
-        _reports("due_soon"),
-        ("facility_id", "report_type"),
-        "reports",
-        "$A > 0",
-        pending="0s",
-    ),
-    AlertRule(
-        "ostwatch-report-overdue",
-        "report_overdue",
-        "critical",
-        "Báo cáo quá hạn",
-        "Report overdue",
-        _reports("overdue"),
-        ("facility_id", "report_type"),
-        "reports",
-        "$A > 0",
-        pending="0s",
-    ),
-)
+        AlertRule(
+            "ostwatch-stock-out",
+            "stock_out",
+            "critical",
+            "Hết thuốc",
+            "Stock out",
+            _stock("toFloat64(on_hand) AS on_hand", "1"),
+            ("facility_id", "item"),
+            "on_hand",
+            "$A <= 0",
+            pending="0s",
+        ),
+        AlertRule(
+            "ostwatch-report-due-soon",
+            "report_due_soon",
+            "warning",
+            "Báo cáo sắp đến hạn",
+            "Report due soon",
+            _reports("due_soon"),
+            ("facility_id", "report_type"),
+            "reports",
+            "$A > 0",
+            pending="0s",
+        ),
+        AlertRule(
+            "ostwatch-report-overdue",
+            "report_overdue",
+            "critical",
+            "Báo cáo quá hạn",
+            "Report overdue",
+            _reports("overdue"),
+            ("facility_id", "report_type"),
+            "reports",
+            "$A > 0",
+            pending="0s",
+        ),
+    )
 
 
 def rule_json(rule: AlertRule) -> dict[str, Any]:
@@ -176,7 +182,7 @@ def provisioning_json() -> dict[str, Any]:
                 "folder": FOLDER_UID,
                 "interval": EVALUATE_EVERY,
                 "rules": [
-                    {k: v for k, v in rule_json(r).items() if k not in api_only} for r in RULES
+                    {k: v for k, v in rule_json(r).items() if k not in api_only} for r in rules()
                 ],
             }
         ],

@@ -15,7 +15,7 @@ from typing import Any
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 
-from dashboards.alert_rules import RULES, rule_json
+from dashboards.alert_rules import rule_json, rules
 from dashboards.grafana import (
     DATASOURCE_UID,
     FOLDER_TITLE,
@@ -87,7 +87,7 @@ def push(
                 }
             )
             result.dashboards.append(uid)
-        for rule in RULES:
+        for rule in rules():
             step = f"alert rule {rule.uid}"
             body = rule_json(rule)
             if _exists(functools.partial(api.alertingprovisioning.get_alertrule, rule.uid)):
@@ -102,5 +102,7 @@ def push(
         ) from exc
     except OSError as exc:
         raise PushError(f"cannot reach Grafana at {grafana_url} ({step}): {exc}") from exc
-    log.info("pushed to Grafana", extra={"dashboards": len(result.dashboards), "rules": len(RULES)})
+    log.info(
+        "pushed to Grafana", extra={"dashboards": len(result.dashboards), "rules": len(rules())}
+    )
     return result

@@ -16,14 +16,18 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
+from ostwatch.settings import AlertSettings, load
 from sinks.aggregates import AGGREGATE_BY_TABLE, sql_text
 
 Scope = Literal["dashboard", "all"]
 
-# How the thresholds read in a panel and an alert rule (CONTRACT §4 defaults).
-STOCK_WARNING_DAYS = 14
-STOCK_CRITICAL_DAYS = 7
-REPORT_DUE_SOON_DAYS = 3
+
+@cache
+def alert_settings() -> AlertSettings:
+    """The stream's alert thresholds (OSTWATCH_ALERT_*), read when first needed (not on
+    import), so that panels, Grafana's alert rules and the stream's alerts agree."""
+    return load(AlertSettings)
+
 
 LOCAL_TZ_NAME = "Asia/Ho_Chi_Minh"
 _FRAGMENT = re.compile(r"\{\{(\w+)\}\}")
@@ -40,6 +44,11 @@ def _current(table: str, columns: str) -> str:
 T = "(SELECT max(latest_occurred_at) FROM archive_bounds)"
 T_DAY = f"toDate({T}, '{LOCAL_TZ_NAME}')"
 
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
 BASE_FRAGMENTS: dict[str, str] = {
     "facilities": _current(
         "registry_facilities", "facility_id, name, type, parent_id, district, province"
@@ -52,9 +61,6 @@ BASE_FRAGMENTS: dict[str, str] = {
     "deadlines": _current("registry_deadlines", "report_type, frequency, due_day, reporter_type"),
     "t": T,
     "t_day": T_DAY,
-    "warning_days": str(STOCK_WARNING_DAYS),
-    "critical_days": str(STOCK_CRITICAL_DAYS),
-    "due_soon_days": str(REPORT_DUE_SOON_DAYS),
 }
 
 
@@ -97,8 +103,14 @@ def _patients() -> str:
 
 
 def fragments(scope: Scope) -> dict[str, str]:
+    settings = alert_settings()
     return {
         **BASE_FRAGMENTS,
+        "warning_days": _number(settings.stock_warning_days),
+        "critical_days": _number(settings.stock_critical_days),
+        "due_soon_days": str(settings.report_due_soon_days),
+        "count_tolerance_percent": _number(settings.count_tolerance_percent),
+        "count_tolerance_units": _number(settings.count_tolerance_units),
         "facility_scope": facility_scope(scope),
         "stock_report": _stock_report(scope),
         "patients": _patients(),

@@ -48,8 +48,8 @@ SELECT
     round(previous_end + net - net_after_count, 1) AS expected,
     round(counted_on_hand - expected, 1) AS difference,
     multiIf(
-        abs(difference) > greatest(0.02 * abs(expected), 1) * 5, 'critical',
-        abs(difference) > greatest(0.02 * abs(expected), 1), 'warning',
+        abs(difference) > greatest({{count_tolerance_percent}} / 100 * abs(expected), {{count_tolerance_units}}) * 5, 'critical',
+        abs(difference) > greatest({{count_tolerance_percent}} / 100 * abs(expected), {{count_tolerance_units}}), 'warning',
         'ok'
     ) AS status
 FROM checked

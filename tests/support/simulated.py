@@ -1,4 +1,5 @@
-"""A simulated province in a real embedded ClickHouse, fed through the real intake (no broker):
+"""A simulated province in a real embedded ClickHouse, fed through the real intake and alert
+engine (no broker):
 what the dashboards, the alert rules and the live view are tested on.
 
 The simulator sends clean data, so a few lines a real feed also brings are added on purpose
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboards.render import TimeRange
+from ostwatch.settings import AlertSettings
 from ostwatch.timeutil import LOCAL_TZ
 from producers.simulator.generator import generate
 from producers.simulator.province import build_province
@@ -56,7 +58,7 @@ def load_province(
     province = build_province(seed=1, target_year=start.year)
     registry_dir = tmp / "registry"
     write_registry(province, registry_dir)
-    harness = IntakeHarness(chdb_dir, registry_dir)
+    harness = IntakeHarness(chdb_dir, registry_dir, alert_settings=AlertSettings())
     events = [item.event for item in generate(province, start=start, days=days, seed=1)]
     for index in range(0, len(events), 5000):
         harness.send(events[index : index + 5000], framing="batch")

@@ -17,7 +17,7 @@ from grafana_foundation_sdk.models.alerting import Rule
 from grafana_foundation_sdk.models.dashboard import Dashboard as SdkDashboard
 
 from dashboards import provisioning
-from dashboards.alert_rules import RULES, rule_json
+from dashboards.alert_rules import rule_json, rules
 from dashboards.catalog import DASHBOARDS, all_panels
 from dashboards.grafana import DATASOURCE_USER, all_dashboards, dashboard_json
 from dashboards.model import STATUS_COLOURS, STATUS_MEANING
@@ -68,7 +68,7 @@ def test_the_check_catches_a_misspelt_option() -> None:
     assert any("gridPoss" in p for p in problems) and any("orientatoin" in p for p in problems)
 
 
-@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.uid)
+@pytest.mark.parametrize("rule", rules(), ids=lambda r: r.uid)
 def test_alert_rule_survives_grafanas_model(rule: Any) -> None:
     doc = rule_json(rule)
     assert lost_in_round_trip(doc, round_trip(Rule, doc)) == []

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from dashboards.alert_rules import RULES
+from dashboards.alert_rules import rules
 from dashboards.grafana import DATASOURCE_UID, FOLDER_UID, all_dashboards
 
 
@@ -115,7 +115,7 @@ def test_first_push_creates_everything(grafana: RecordingGrafana) -> None:
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["folder"] == "created" and doc["datasource"] == "created"
-    assert doc["rules_created"] == [r.uid for r in RULES]
+    assert doc["rules_created"] == [r.uid for r in rules()]
     assert {r["auth"] for r in grafana.requests} == {"Bearer glsa_test"}
     writes = [(r["method"], r["path"]) for r in grafana.requests if r["method"] != "GET"]
     assert writes[:2] == [("POST", "/api/folders"), ("POST", "/api/datasources")]
@@ -125,9 +125,11 @@ def test_first_push_creates_everything(grafana: RecordingGrafana) -> None:
     source = next(r["body"] for r in grafana.requests if r["path"] == "/api/datasources")
     assert source["uid"] == DATASOURCE_UID and source["jsonData"]["username"] == "ostwatch_viewer"
     assert source["secureJsonData"] == {"password": "s3cret"}
-    rules = [r["body"] for r in grafana.requests if r["path"] == "/api/v1/provisioning/alert-rules"]
-    assert [r["uid"] for r in rules] == [r.uid for r in RULES]
-    assert all(r["folderUID"] == FOLDER_UID and r["condition"] == "B" for r in rules)
+    posted = [
+        r["body"] for r in grafana.requests if r["path"] == "/api/v1/provisioning/alert-rules"
+    ]
+    assert [r["uid"] for r in posted] == [r.uid for r in rules()]
+    assert all(r["folderUID"] == FOLDER_UID and r["condition"] == "B" for r in posted)
 
 
 def test_second_push_updates_rules_in_place(grafana: RecordingGrafana) -> None:
@@ -137,13 +139,13 @@ def test_second_push_updates_rules_in_place(grafana: RecordingGrafana) -> None:
     result = push(grafana, password=None)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["rules_updated"] == [r.uid for r in RULES] and doc["rules_created"] == []
+    assert doc["rules_updated"] == [r.uid for r in rules()] and doc["rules_created"] == []
     assert not [r for r in grafana.requests if r["method"] == "POST" and "alert-rules" in r["path"]]
     assert [
         r["method"]
         for r in grafana.requests
         if r["path"].startswith("/api/v1/provisioning/alert-rules/")
-    ].count("PUT") == len(RULES)
+    ].count("PUT") == len(rules())
 
 
 def test_missing_data_source_without_password_is_a_one_line_error(

@@ -45,10 +45,18 @@ def _stock(columns: str, where: str) -> str:
     )
 
 
+# Like the stream's engine, judge only periods from the month of the first accepted event on.
+FIRST_PERIOD = (
+    "formatDateTime(toStartOfMonth(toDate("
+    "(SELECT min(earliest_occurred_at) FROM archive_bounds), 'Asia/Ho_Chi_Minh')), '%Y-%m')"
+)
+
+
 def _reports(status: str) -> str:
     return (
         "SELECT facility_id, report_type, toFloat64(1) AS reports "  # noqa: S608 - fixed SQL
-        f"FROM ({build_sql('timeliness', 'all')}) WHERE status = '{status}'"
+        f"FROM ({build_sql('timeliness', 'all')}) "
+        f"WHERE status = '{status}' AND period >= {FIRST_PERIOD}"
     )
 
 

@@ -70,11 +70,13 @@ def _status_mappings() -> list[dict[str, Any]]:
 
 
 def _unit(column: Column) -> str | None:
-    # Dates as Vietnamese readers write them; Grafana formats numbers in the viewer's locale.
+    # Dates as Vietnamese readers write them; numbers in the viewer's locale (Grafana's
+    # "locale" unit: 1.234,5 in a vi-VN browser). Grafana has no per-dashboard locale.
     return {
         "date": "time:DD/MM/YYYY",
         "datetime": "time:DD/MM/YYYY HH:mm",
         "percent": "percent",
+        "number": "locale",
     }.get(column.kind)
 
 

@@ -1,6 +1,8 @@
 -- Monthly reports due this month (for last month's period), per reporter of the right type:
 -- submitted on time, late, still pending, due soon or overdue, judged at $__toTime (the wall
--- clock in Grafana, as CONTRACT §3 asks of deadlines). Due on the deadline's due_day.
+-- clock in Grafana, as CONTRACT §3 asks of deadlines). As the stream's alert engine reads a
+-- deadline: due *before* due_day (clamped to short months), so overdue from that local day on;
+-- due soon from {{due_soon_days}} days before it.
 WITH
     toDate($__toTime, 'Asia/Ho_Chi_Minh') AS today,
     formatDateTime(toStartOfMonth(today) - 1, '%Y-%m') AS report_period,
@@ -20,9 +22,9 @@ SELECT
         AS due_date,
     s.submitted_at AS submitted_at,
     multiIf(
-        s.submitted_at IS NOT NULL AND toDate(s.submitted_at, 'Asia/Ho_Chi_Minh') <= due_date, 'submitted',
+        s.submitted_at IS NOT NULL AND toDate(s.submitted_at, 'Asia/Ho_Chi_Minh') < due_date, 'submitted',
         s.submitted_at IS NOT NULL, 'submitted_late',
-        today > due_date, 'overdue',
+        today >= due_date, 'overdue',
         today >= due_date - {{due_soon_days}}, 'due_soon',
         'pending'
     ) AS status

@@ -4,6 +4,7 @@ it runs, returns the columns its panel expects, and is not empty; the numbers ag
 
 from __future__ import annotations
 
+import operator
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -158,14 +159,64 @@ def test_timeliness_on_the_due_day_and_after(sim: SimulatedProvince) -> None:
 
 @pytest.mark.parametrize("rule", rules(), ids=lambda r: r.uid)
 def test_alert_rule_query_runs_with_labels_and_one_value(sim: SimulatedProvince, rule: Any) -> None:
-    end = datetime(2024, 3, 27, 12, 0, tzinfo=LOCAL_TZ)
-    sql = render(rule.sql, {}, TimeRange(sim.time_range().start, end))
-    result = sim.db.query_dicts(sql)
-    if result:
-        assert list(result[0]) == [*rule.labels, rule.value]
-        assert all(isinstance(r[rule.value], float) for r in result)
-    if rule.uid in ("ostwatch-stock-low-critical", "ostwatch-report-overdue"):
-        assert result, f"{rule.uid}: the simulator plants this condition"
+    for day in ((2024, 3, 27), (2024, 4, 23), (2024, 4, 26)):
+        end = datetime(*day, 12, 0, tzinfo=LOCAL_TZ)
+        result = sim.db.query_dicts(render(rule.sql, {}, TimeRange(sim.time_range().start, end)))
+        for row in result:
+            assert list(row) == [*rule.labels, rule.value]
+            assert isinstance(row[rule.value], float)
+
+
+def rule_rows(sim: SimulatedProvince, uid: str, day: tuple[int, int, int]) -> list[dict[str, Any]]:
+    rule = next(r for r in rules() if r.uid == uid)
+    end = datetime(*day, 12, 0, tzinfo=LOCAL_TZ)
+    rows: list[dict[str, Any]] = sim.db.query_dicts(
+        render(rule.sql, {}, TimeRange(sim.time_range().start, end))
+    )
+    return rows
+
+
+def test_deadline_rules_follow_the_engine(sim: SimulatedProvince) -> None:
+    # February's reports precede the first event (March): judged by neither the engine nor Grafana.
+    assert rule_rows(sim, "ostwatch-report-overdue", (2024, 3, 27)) == []
+    # March's are due before 25 April; nothing for March was submitted by the run's end.
+    assert rule_rows(sim, "ostwatch-report-due-soon", (2024, 4, 15)) == []
+    soon = rule_rows(sim, "ostwatch-report-due-soon", (2024, 4, 23))
+    overdue = rule_rows(sim, "ostwatch-report-overdue", (2024, 4, 25))
+    assert soon and {(r["facility_id"], r["report_type"]) for r in soon} == {
+        (r["facility_id"], r["report_type"]) for r in overdue
+    }
+    # The CDC's own report is due before the 27th: due soon on the 25th, when the others are late.
+    later = rule_rows(sim, "ostwatch-report-due-soon", (2024, 4, 25))
+    assert {r["report_type"] for r in later} == {"cdc_methadone_monthly"}
+
+
+OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt}
+
+
+def fires(rule: Any, row: dict[str, Any]) -> bool:
+    """Grafana's math condition (``$A <op> number``) on one row's value."""
+    variable, op, number = rule.condition.split()
+    assert variable == "$A"
+    return bool(OPERATORS[op](row[rule.value], float(number)))
+
+
+@pytest.mark.parametrize(
+    ("uid", "status"),
+    [("ostwatch-stock-low-critical", "critical"), ("ostwatch-stock-low-warning", "warning")],
+)
+def test_stock_rules_fire_where_the_panel_is_red_or_amber(
+    sim: SimulatedProvince, uid: str, status: str
+) -> None:
+    panel = {(r["facility_id"], r["item"]): r for r in run(sim, STOCK)}
+    rule = next(r for r in rules() if r.uid == uid)
+    firing = {
+        (r["facility_id"], r["item"]) for r in rule_rows(sim, uid, (2024, 4, 1)) if fires(rule, r)
+    }
+    coloured = {k for k, r in panel.items() if r["status"] == status and r["on_hand"] > 0}
+    assert firing == coloured
+    if status == "critical":
+        assert firing, "the simulator's starved dispensing point"
 
 
 # Last in the module: these empty the alerts table the engine filled.

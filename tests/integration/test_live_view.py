@@ -29,10 +29,16 @@ FLAGS = [
 ]
 
 
+class SimulatedStack(RunningStack):
+    """The stack with the first three simulated days ingested; ``later`` holds the fourth."""
+
+    later: Path
+
+
 @pytest.fixture(scope="module")
-def simulated_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def simulated_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedStack]:
     tmp = tmp_path_factory.mktemp("live")
-    stack = RunningStack(tmp / "data")
+    stack = SimulatedStack(tmp / "data")
     stack.start()
     try:
         stack.cli(
@@ -40,12 +46,17 @@ def simulated_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
             "--start",
             "2024-03-24",
             "--days",
-            "3",
+            "4",
             "--out",
-            str(tmp / "events.jsonl"),
+            str(tmp / "all.jsonl"),
             "--registry-out",
             str(tmp / "registry"),
         )
+        lines = (tmp / "all.jsonl").read_bytes().splitlines(keepends=True)
+        later_day = b'"occurred_at":"2024-03-27'
+        (tmp / "events.jsonl").write_bytes(b"".join(x for x in lines if later_day not in x))
+        stack.later = tmp / "later.jsonl"
+        stack.later.write_bytes(b"".join(x for x in lines if later_day in x))
         stack.cli("registry", "load", str(tmp / "registry"))
         counts = stack.ingest(tmp / "events.jsonl")
         assert counts["accepted"] > 1000 and counts["rejected"] == 0
@@ -61,7 +72,7 @@ def api_url(stack: RunningStack) -> str:
 @pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="chromium not installed: run `make browser`"
 )
-def test_live_view_renders_charts_and_tables_with_data(simulated_stack: RunningStack) -> None:
+def test_live_view_renders_charts_and_tables_with_data(simulated_stack: SimulatedStack) -> None:
     from playwright.sync_api import sync_playwright
 
     url = api_url(simulated_stack) + "/live/"
@@ -91,13 +102,21 @@ def test_live_view_renders_charts_and_tables_with_data(simulated_stack: RunningS
             amber = page.locator("#panel-stock td.status", has_text="warning").first
             assert amber.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(255, 152, 48)"
             assert "/" in page.locator("#updated").inner_text()  # dd/mm/yyyy
+            # Live: a new day arrives through the stack and the page shows it without a reload.
+            before = page.locator("#panel-dosing_progress").inner_text()
+            simulated_stack.ingest(simulated_stack.later)
+            page.wait_for_function(
+                "b => document.querySelector('#panel-dosing_progress').innerText !== b",
+                arg=before,
+                timeout=60_000,
+            )
         finally:
             browser.close()
     assert all(r.startswith(api_url(simulated_stack)) for r in requests), "no CDN, nothing remote"
     assert (ARTIFACTS / "live-view.png").stat().st_size > 20_000
 
 
-def test_live_data_is_json_of_every_live_panel(simulated_stack: RunningStack) -> None:
+def test_live_data_is_json_of_every_live_panel(simulated_stack: SimulatedStack) -> None:
     from infra.gateway import http_json
 
     deadline = time.monotonic() + 30

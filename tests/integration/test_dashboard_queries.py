@@ -5,7 +5,6 @@ it runs, returns the columns its panel expects, and is not empty; the numbers ag
 from __future__ import annotations
 
 import operator
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,8 @@ from dashboards.catalog import DASHBOARDS, OPEN_ALERTS, STOCK, TARGETS, TIMELINE
 from dashboards.model import VARIABLES, Panel
 from dashboards.render import TimeRange, render
 from ostwatch.timeutil import LOCAL_TZ
+from schemas.alerts import Alert, alert_id_for
+from sinks.alert_store import AlertStore
 from sinks.reports import Reports, Scope
 from tests.support.simulated import SimulatedProvince, load_province
 
@@ -50,43 +51,23 @@ def run(
 
 
 def insert_alerts(sim: SimulatedProvince, rows: list[tuple[str, str, str, str]]) -> None:
+    """Alerts stored the way the stream's engine stores them (``AlertStore.write``)."""
     now = datetime.now(UTC)
-    names = [
-        "alert_id",
-        "sequence",
-        "kind",
-        "severity",
-        "facility_id",
-        "subject",
-        "raised_at",
-        "status",
-        "noticed_at",
-        "escalated",
-        "message",
-        "message_vi",
-        "details",
-        "changed_at",
+    alerts = [
+        Alert(
+            alert_id=alert_id_for(kind, facility, "MET10", str(index)),
+            kind=kind,
+            severity=severity,
+            facility_id=facility,
+            subject="MET10",
+            raised_at=now,
+            status=status,
+            message=f"{kind} at {facility}",
+            message_vi=f"{kind} tại {facility}",
+        )
+        for index, (kind, severity, facility, status) in enumerate(rows)
     ]
-    data = [
-        [
-            f"a-{uuid.uuid4().hex[:8]}",
-            1,
-            kind,
-            severity,
-            facility,
-            "MET10",
-            now,
-            status,
-            now,
-            0,
-            f"{kind} at {facility}",
-            f"{kind} tại {facility}",
-            "{}",
-            now,
-        ]
-        for kind, severity, facility, status in rows
-    ]
-    sim.db.insert_columns("alerts", list(map(list, zip(*data, strict=True))), names)
+    AlertStore(sim.db).write([(1, alert) for alert in alerts], now)
 
 
 def test_variable_chain_narrows(sim: SimulatedProvince) -> None:

@@ -78,36 +78,22 @@ def grafana() -> Iterator[RecordingGrafana]:
     server.server_close()
 
 
+def run_push(url: str, *extra: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "infra.cli", "dashboards", "push", "--grafana-url", url]
+    return subprocess.run(
+        [*command, *extra], capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+
+
 def push(
     server: RecordingGrafana,
-    *extra: str,
     password: str | None = "s3cret",  # noqa: S107 - the test's own
 ) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin"}
     if password:
         env["OSTWATCH_VIEWER_PASSWORD"] = password
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "infra.cli",
-            "dashboards",
-            "push",
-            "--grafana-url",
-            url,
-            "--token",
-            "glsa_test",
-            "--format",
-            "json",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
+    return run_push(url, "--token", "glsa_test", "--format", "json", env=env)
 
 
 def test_first_push_creates_everything(grafana: RecordingGrafana) -> None:
@@ -159,21 +145,5 @@ def test_missing_data_source_without_password_is_a_one_line_error(
 
 
 def test_unreachable_grafana_is_a_one_line_error() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "infra.cli",
-            "dashboards",
-            "push",
-            "--grafana-url",
-            "http://127.0.0.1:9",
-            "--token",
-            "t",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_push("http://127.0.0.1:9", "--token", "t", env={"PATH": "/usr/bin:/bin"})
     assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1

@@ -108,7 +108,8 @@ class LiveView:
             )
         footer = (
             f"registry v{status.get('registry_version', '—')} · broker {self.info.bootstrap} · "
-            f"API {self.info.api_url} · logs {self.data_dir}/logs · Ctrl-C dừng / stops · "
+            f"API {self.info.api_url} · web {self.info.api_url}/live/ · "
+            f"logs {self.data_dir}/logs · Ctrl-C dừng / stops · "
             f"write retries {intake.get('write_retries', 0)}"
         )
         return Group(

@@ -24,6 +24,7 @@ from sinks.clickhouse import ClickHouse
 from sinks.store import Store
 
 STACK_FILE = "stack.json"
+LONG_TIMEOUT_S = 3600.0
 
 
 class GatewayError(RuntimeError):
@@ -98,7 +99,8 @@ class HttpGateway:
         self.api_url = api_url.rstrip("/")
 
     def call(self, operation: str, **kwargs: Any) -> Any:
-        status, doc = http_json(f"{self.api_url}/api/op/{operation}", kwargs)
+        timeout = LONG_TIMEOUT_S if operation in api.LONG_OPERATIONS else 60.0
+        status, doc = http_json(f"{self.api_url}/api/op/{operation}", kwargs, timeout)
         if status != 200:
             message = doc.get("error") if isinstance(doc, dict) else doc
             raise GatewayError(str(message))

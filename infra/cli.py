@@ -115,10 +115,10 @@ def emit_json(doc: Any) -> None:
     click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2, default=str).decode())
 
 
-def open_gateway(data_dir: Path) -> Any:
+def open_gateway(data_dir: Path, *, reconcile: bool = True) -> Any:
     from infra.gateway import open_gateway as _open
 
-    return _open(data_dir, load(ClickHouseSettings))
+    return _open(data_dir, load(ClickHouseSettings), reconcile=reconcile)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -964,7 +964,8 @@ def replay_command(
                 + f", {result['registry_versions']} registry versions ({result['seconds']} s)"
             )
         return
-    gateway = open_gateway(data_dir)
+    # No repair on opening: verify must see the live rows as they are.
+    gateway = open_gateway(data_dir, reconcile=False)
     try:
         result = gateway.call("replay_verify", limit=limit)
     finally:

@@ -46,7 +46,16 @@ db.command(
     "ALTER TABLE stock_daily UPDATE count_on_hand = count_on_hand + 1 WHERE facility_id = %(f)s "
     "AND item = %(i)s AND local_date = %(d)s SETTINGS mutations_sync = 2",
     {"f": facility, "i": item, "d": day})
-print(f"{facility} {item} {day.isoformat()}")
+# And a dispensing day row deleted: the store opened without a stack must not repair it
+# before verify has seen it.
+db.command(
+    "ALTER TABLE dispensing_daily DELETE WHERE (facility_id, local_date) IN "
+    "(SELECT facility_id, min(local_date) FROM dispensing_daily GROUP BY facility_id "
+    " ORDER BY facility_id LIMIT 1) SETTINGS mutations_sync = 2")
+gone = db.query_rows(
+    "SELECT facility_id, min(local_date) FROM events_archive "
+    "WHERE event_type = 'dose.dispensed' GROUP BY facility_id ORDER BY facility_id LIMIT 1")[0]
+print(f"{facility} {item} {day.isoformat()} {gone[0]} {gone[1].isoformat()}")
 """
 
 
@@ -164,6 +173,10 @@ def test_replay_with_and_without_a_running_stack(tmp_path: Path) -> None:
     # The stock report over that row differs too (on hand is one unit more).
     assert [d["key"] for d in doc["differences"] if d["table"] == "report stock"] == [
         {"facility_id": altered[0], "item": altered[1]}
+    ]
+    missing = [d for d in doc["differences"] if d["table"] == "dispensing_daily"]
+    assert [(d["key"], d["column"], d["live"], d["replayed"]) for d in missing] == [
+        ({"facility_id": altered[3], "local_date": altered[4]}, "(row)", "missing", "present")
     ]
     table = live.cli("replay", "--verify", check=False)
     assert table.returncode == 3 and "count_on_hand" in table.stdout

@@ -125,6 +125,28 @@ def test_import_adds_only_new_events_to_a_store_that_has_some(
     assert verify(fresh).equal
 
 
+def test_events_repeated_across_files_are_imported_once(
+    harness: IntakeHarness, fresh: Store, tmp_path: Path
+) -> None:
+    """A hand-assembled directory: one file copied under another facility's name (no
+    manifest matches it). Every event still lands once and the reports are the source's."""
+    export(harness.store, tmp_path / "out", Filters())
+    files = sorted((tmp_path / "out" / "events").glob("*/*.avro"))
+    copy = tmp_path / "out" / "events" / "ZZ-COPY" / files[0].name
+    copy.parent.mkdir()
+    copy.write_bytes(files[0].read_bytes())
+    with files[0].open("rb") as handle:
+        repeated = sum(1 for _ in fastavro.reader(handle))
+    result = import_archive(fresh, tmp_path / "out")
+    events = harness.db.query_rows("SELECT count() FROM events_archive")[0][0]
+    assert result["imported"] == events and result["duplicates"] == repeated > 0
+    assert fresh.db.query_rows("SELECT count(), uniqExact(event_id) FROM events_archive") == [
+        (events, events)
+    ]
+    assert all_reports(fresh) == all_reports(harness.store)
+    assert verify(fresh).equal
+
+
 def test_export_filters_and_refusals(harness: IntakeHarness, tmp_path: Path) -> None:
     as_of = datetime(2024, 3, 31, 12, 0, tzinfo=UTC)
     result = export(harness.store, tmp_path / "early", Filters(as_of=as_of))

@@ -994,6 +994,13 @@ def replay_into(data_dir: Path, into: Path, as_of: str | None) -> dict[str, Any]
     import subprocess
     import tempfile
 
+    if as_of is not None:
+        try:
+            moment = datetime.fromisoformat(as_of)
+        except ValueError:
+            raise UserError(f"--as-of: not an RFC 3339 time: {as_of!r}") from None
+        if moment.tzinfo is None:
+            raise UserError(f"--as-of: needs an offset, e.g. 2024-03-12T23:59:59+07:00: {as_of!r}")
     target = into.expanduser().resolve()
     if target == data_dir.expanduser().resolve():
         raise UserError("--into must be another directory than --data-dir")

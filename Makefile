@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PACKAGES := ostwatch schemas producers streams sinks dashboards infra
 
-.PHONY: help demo test lint typecheck unit integration browser bench bench-reports bench-freshness clean
+.PHONY: help demo test lint typecheck unit integration browser bench bench-reports bench-freshness bench-replay clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ bench-reports: $(BIN)/.installed ## Report latency over a national year (~18M do
 
 bench-freshness: $(BIN)/.installed ## Freshness p50/p99: published event → visible in reports
 	$(BIN)/python -m bench.freshness
+
+bench-replay: $(BIN)/.installed ## Replay throughput on ≥1M events: archive rebuild and Avro import, vs Python
+	$(BIN)/python -m bench.replay
 
 clean: ## Remove the virtualenv and caches (not your data directory)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

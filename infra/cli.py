@@ -115,10 +115,10 @@ def emit_json(doc: Any) -> None:
     click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2, default=str).decode())
 
 
-def open_gateway(data_dir: Path) -> Any:
+def open_gateway(data_dir: Path, *, reconcile: bool = True) -> Any:
     from infra.gateway import open_gateway as _open
 
-    return _open(data_dir, load(ClickHouseSettings))
+    return _open(data_dir, load(ClickHouseSettings), reconcile=reconcile)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -950,6 +950,254 @@ def dashboards_push(
         f"{len(result.dashboards)} dashboards, alert rules: {len(result.rules_created)} created, "
         f"{len(result.rules_updated)} updated"
     )
+
+
+# -- replay and the portable archive ----------------------------------------------------
+
+EXIT_DIFFERENT = 3  # `replay --verify` found differences (1 = could not verify, 2 = usage)
+
+
+def show_verification(result: dict[str, Any]) -> None:
+    """A person's view of `replay --verify`: the verdict, what was compared, the differences."""
+    from infra.tables import print_table
+
+    verdict = "khớp / equal" if result["equal"] else "KHÁC / DIFFERENT"
+    click.echo(
+        f"Phát lại từ kho lưu trữ / replay from the archive: {verdict} — "
+        f"{result['events']} events, {result['difference_count']} differences, "
+        f"{result['seconds']} s"
+    )
+    print_table(
+        "Đã so sánh / Compared (rows)",
+        [("table", "Bảng / Table"), ("rows", "Số dòng / Rows")],
+        [{"table": name, "rows": rows} for name, rows in result["checked"].items()],
+    )
+    if result["differences"]:
+        print_table(
+            "Khác biệt / Differences",
+            [
+                ("table", "Bảng / Table"),
+                ("key", "Khóa / Key"),
+                ("column", "Cột / Column"),
+                ("live", "Hiện tại / Live"),
+                ("replayed", "Phát lại / Replayed"),
+            ],
+            [{**d, "key": orjson.dumps(d["key"]).decode()} for d in result["differences"]],
+        )
+
+
+def absolute(path: Path) -> str:
+    """Paths go to the stack's worker, which does not share this shell's directory."""
+    return str(path.expanduser().resolve())
+
+
+@main.command("replay")
+@data_dir_option
+@format_option
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Rebuild every aggregate from the archive into a fresh store and compare it with "
+    f"the live one. Exit 0 when equal, {EXIT_DIFFERENT} when they differ.",
+)
+@click.option(
+    "--into",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Build a complete snapshot data directory here (new or empty), readable with "
+    "`ostwatch report … --data-dir DIR`.",
+)
+@click.option(
+    "--as-of",
+    metavar="T",
+    help="With --into: only the events with occurred_at at or before T (RFC 3339).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="With --verify: list at most this many differences (all are counted).",
+)
+@friendly_errors
+def replay_command(
+    data_dir: Path,
+    output_format: str,
+    verify: bool,
+    into: Path | None,
+    as_of: str | None,
+    limit: int,
+) -> None:
+    """Replay the archived events: verify the live aggregates, or build a snapshot store.
+
+    Works from the ClickHouse archive (the system of record), not from Kafka, so it does
+    not depend on topic retention.
+    """
+    if verify == (into is not None):
+        raise click.UsageError("give either --verify or --into DIR")
+    if verify and as_of:
+        raise click.UsageError("--as-of goes with --into (verify compares the whole archive)")
+    if into is not None:
+        result = replay_into(data_dir, into, as_of)
+        if output_format == "json":
+            emit_json(result)
+        else:
+            click.echo(
+                f"snapshot in {result['into']}: {result['imported']} events"
+                + (f" up to {as_of}" if as_of else "")
+                + f", {result['registry_versions']} registry versions ({result['seconds']} s)"
+            )
+        return
+    # No repair on opening: verify must see the live rows as they are.
+    gateway = open_gateway(data_dir, reconcile=False)
+    try:
+        result = gateway.call("replay_verify", limit=limit)
+    finally:
+        gateway.close()
+    if output_format == "json":
+        emit_json(result)
+    else:
+        show_verification(result)
+    if not result["equal"]:
+        click.echo(
+            f"ostwatch: replay differs from the live store: "
+            f"{result['difference_count']} differences",
+            err=True,
+        )
+        sys.exit(EXIT_DIFFERENT)
+
+
+def replay_into(data_dir: Path, into: Path, as_of: str | None) -> dict[str, Any]:
+    """Export the archive up to T from the live store, import it into a fresh directory.
+
+    The embedded engine opens one data directory per process, so the import runs in a
+    child process of its own on the new directory.
+    """
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    if as_of is not None:
+        try:
+            moment = datetime.fromisoformat(as_of)
+        except ValueError:
+            raise UserError(f"--as-of: not an RFC 3339 time: {as_of!r}") from None
+        if moment.tzinfo is None:
+            raise UserError(f"--as-of: needs an offset, e.g. 2024-03-12T23:59:59+07:00: {as_of!r}")
+    target = into.expanduser().resolve()
+    if target == data_dir.expanduser().resolve():
+        raise UserError("--into must be another directory than --data-dir")
+    if target.exists() and any(target.iterdir()):
+        raise UserError(f"--into {target}: not empty; give a new or empty directory")
+    target.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    staging = Path(tempfile.mkdtemp(prefix=".replay-archive-", dir=target))
+    try:
+        gateway = open_gateway(data_dir)
+        try:
+            exported = gateway.call(
+                "archive_export", out=absolute(staging / "archive"), as_of=as_of
+            )
+        finally:
+            gateway.close()
+        env = {k: v for k, v in os.environ.items() if k != "OSTWATCH_CLICKHOUSE_URL"}
+        env["OSTWATCH_DATA_DIR"] = str(target)
+        child = subprocess.run(  # noqa: S603 - our own CLI, arguments are paths
+            [sys.executable, "-m", "infra.cli", "archive", "import", str(staging / "archive"),
+             "--data-dir", str(target), "--format", "json"],
+            capture_output=True, text=True, env=env, check=False,
+        )  # fmt: skip
+        if child.returncode != 0:
+            reason = (child.stderr.strip().splitlines() or ["failed"])[-1]
+            raise UserError(f"importing into {target}: {reason}")
+        imported = orjson.loads(child.stdout)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {
+        "into": str(target),
+        "as_of": as_of,
+        "exported": exported["events"],
+        "imported": imported["imported"],
+        "registry_versions": imported["registry_versions"],
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+@main.group()
+def archive() -> None:
+    """The portable archive: accepted events as Avro files per facility and month."""
+
+
+@archive.command("export")
+@data_dir_option
+@format_option
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="New or empty directory to write events/<facility>/<YYYY-MM>.avro, registry.avro "
+    "and manifest.json into.",
+)
+@as_of_option
+@click.option("--facility", "facilities", multiple=True, metavar="ID", help="Only this facility.")
+@click.option("--from", "date_from", metavar="YYYY-MM-DD", help="First local day.")
+@click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Last local day.")
+@friendly_errors
+def archive_export(
+    data_dir: Path,
+    output_format: str,
+    out: Path,
+    as_of: str | None,
+    facilities: tuple[str, ...],
+    date_from: str | None,
+    date_to: str | None,
+) -> None:
+    """Write archived events as Avro object container files (schema embedded) and the
+    registry history; any Avro tool reads them."""
+    gateway = open_gateway(data_dir)
+    try:
+        result = gateway.call(
+            "archive_export",
+            out=absolute(out),
+            as_of=as_of,
+            facilities=list(facilities),
+            date_from=date_from,
+            date_to=date_to,
+        )
+    finally:
+        gateway.close()
+    if output_format == "json":
+        emit_json(result)
+    else:
+        click.echo(
+            f"exported {result['events']} events in {result['files']} files and "
+            f"{result['registry_versions']} registry versions to {result['out']} "
+            f"({result['seconds']} s)"
+        )
+
+
+@archive.command("import")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@data_dir_option
+@format_option
+@friendly_errors
+def archive_import(directory: Path, data_dir: Path, output_format: str) -> None:
+    """Add an exported archive's events to this store (event_ids already there are
+    ignored), restore its registry history into a store that has none, and bring the
+    aggregates level."""
+    gateway = open_gateway(data_dir)
+    try:
+        result = gateway.call("archive_import", directory=absolute(directory))
+    finally:
+        gateway.close()
+    if output_format == "json":
+        emit_json(result)
+    else:
+        click.echo(
+            f"imported {result['imported']} events from {result['files']} files "
+            f"({result['duplicates']} already present); registry: {result['registry']} "
+            f"({result['seconds']} s)"
+        )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from sinks.clickhouse import ClickHouse
 from sinks.store import Store
 
 STACK_FILE = "stack.json"
+LONG_TIMEOUT_S = 3600.0
 
 
 class GatewayError(RuntimeError):
@@ -98,7 +99,8 @@ class HttpGateway:
         self.api_url = api_url.rstrip("/")
 
     def call(self, operation: str, **kwargs: Any) -> Any:
-        status, doc = http_json(f"{self.api_url}/api/op/{operation}", kwargs)
+        timeout = LONG_TIMEOUT_S if operation in api.LONG_OPERATIONS else 60.0
+        status, doc = http_json(f"{self.api_url}/api/op/{operation}", kwargs, timeout)
         if status != 200:
             message = doc.get("error") if isinstance(doc, dict) else doc
             raise GatewayError(str(message))
@@ -115,10 +117,15 @@ class LocalGateway:
         self.store = store
 
     @classmethod
-    def open(cls, clickhouse: ClickHouseSettings, data_dir: Path) -> LocalGateway:
+    def open(
+        cls, clickhouse: ClickHouseSettings, data_dir: Path, *, reconcile: bool = True
+    ) -> LocalGateway:
+        """Open the store; ``reconcile`` first repairs aggregate keys the last worker may
+        have left behind (off for `replay --verify`, which must see the rows as they are)."""
         store = Store(ClickHouse.connect(clickhouse, data_dir))
         store.migrate()
-        store.aggregates.reconcile()  # the last worker may have died mid-batch
+        if reconcile:
+            store.aggregates.reconcile()  # the last worker may have died mid-batch
         return cls(store)
 
     def call(self, operation: str, **kwargs: Any) -> Any:
@@ -133,9 +140,11 @@ class LocalGateway:
         self.store.db.close()
 
 
-def open_gateway(data_dir: Path, clickhouse: ClickHouseSettings) -> Gateway:
+def open_gateway(
+    data_dir: Path, clickhouse: ClickHouseSettings, *, reconcile: bool = True
+) -> Gateway:
     """The running stack's API if there is one for this data directory, else the store."""
     info = StackInfo.read(data_dir)
     if info is not None:
         return HttpGateway(info.api_url)
-    return LocalGateway.open(clickhouse, data_dir)
+    return LocalGateway.open(clickhouse, data_dir, reconcile=reconcile)

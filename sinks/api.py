@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
+from sinks import archive, replay
 from sinks.reports import ReportError, Reports, Scope, resolve_scope
 from sinks.store import Store
 
@@ -137,6 +139,35 @@ def _registry_load(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return asdict(store.load_registry(files, str(kwargs.get("source", ""))))
 
 
+def _replay_verify(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    limit = kwargs.get("limit", replay.DEFAULT_LIMIT)
+    if not isinstance(limit, int) or limit < 0:
+        raise OperationError(f"--limit: a whole number ≥ 0, not {limit!r}")
+    return replay.verify(store, limit).as_dict()
+
+
+def _directory(kwargs: Mapping[str, Any], name: str) -> Path:
+    """A directory argument: absolute, since the stack's worker may run in another cwd."""
+    path = Path(str(kwargs[name]))
+    if not path.is_absolute():
+        raise OperationError(f"{name}: an absolute path, not {str(path)!r}")
+    return path
+
+
+def _archive_export(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    filters = archive.Filters(
+        as_of=_as_of(kwargs),
+        facilities=tuple(_names(kwargs, "facilities")),
+        date_from=_date(kwargs, "date_from"),
+        date_to=_date(kwargs, "date_to"),
+    )
+    return archive.export(store, _directory(kwargs, "out"), filters)
+
+
+def _archive_import(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    return archive.import_archive(store, _directory(kwargs, "directory"))
+
+
 REPORTS = ("stock", "dispensing", "patients", "tests", "targets")
 
 OPERATIONS: dict[str, Callable[[Store, Mapping[str, Any]], Any]] = {
@@ -149,7 +180,15 @@ OPERATIONS: dict[str, Callable[[Store, Mapping[str, Any]], Any]] = {
     **{f"report_{name}": _report(name) for name in REPORTS},
     "report_alerts": _report_alerts,
     "alerts_ack": _alerts_ack,
+    "replay_verify": _replay_verify,
+    "archive_export": _archive_export,
+    "archive_import": _archive_import,
 }
+# Operations that may run for minutes on a large archive (the HTTP client waits longer).
+LONG_OPERATIONS = frozenset({"replay_verify", "archive_export", "archive_import"})
+# Operations after which the worker must re-read the archive (its duplicate filter) and
+# the registry: they change both behind the intake's back.
+RELOADS_INTAKE = frozenset({"archive_import"})
 
 
 def run(store: Store, name: str, kwargs: Mapping[str, Any]) -> Any:

@@ -67,10 +67,13 @@ def is_embedded(dsn: str) -> bool:
 class ClickHouse:
     """A clickhouse-connect client bound to the ostwatch database, safe to share across threads."""
 
-    def __init__(self, client: Any, database: str, dsn: str) -> None:
+    def __init__(
+        self, client: Any, database: str, dsn: str, options: dict[str, Any] | None = None
+    ) -> None:
         self._client = client
         self.database = database
         self.dsn = dsn
+        self._options = options or {"dsn": dsn}
         self._lock = threading.RLock()
 
     @classmethod
@@ -101,7 +104,18 @@ class ClickHouse:
                     "(is `ostwatch up` running for this data directory?)"
                 ) from exc
             raise StoreUnavailable(f"cannot open ClickHouse at {_redact(dsn)}: {exc}") from exc
-        return cls(client, settings.database, dsn)
+        return cls(client, settings.database, dsn, options)
+
+    def sibling(self, database: str) -> ClickHouse:
+        """A client for another database of the same ClickHouse, created if missing.
+
+        chDB allows one data directory per process, so a scratch store (replay) lives as
+        another database beside the live one rather than in another directory.
+        """
+        with self._guard() as client:
+            client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        client = clickhouse_connect.get_client(**self._options, database=database)
+        return ClickHouse(client, database, self.dsn, self._options)
 
     @contextmanager
     def _guard(self) -> Iterator[Any]:

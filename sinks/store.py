@@ -422,6 +422,32 @@ class Store:
         log.info("registry version %d loaded from %s", version, source, extra={"version": version})
         return RegistryLoad(version, False, *counts, *checks)
 
+    def registry_history(self) -> list[dict[str, Any]]:
+        """Every registry version as loaded (files verbatim), oldest first: what an archive
+        export carries so that a restored store reads the reference data it was built with."""
+        return self.db.query_dicts(
+            "SELECT version, loaded_at, source, sha256, files, warnings "
+            "FROM registry_versions ORDER BY version"
+        )
+
+    def restore_registry_version(
+        self,
+        version: int,
+        loaded_at: datetime,
+        source: str,
+        sha256: str,
+        files: Mapping[str, str],
+        warnings: Sequence[str],
+    ) -> None:
+        """Store one registry version exactly as it was (from an archive), with its rows
+        derived from its files the same way a load derives them."""
+        self._insert_registry_rows(version, parse_registry_texts(files))
+        self.db.insert_columns(
+            "registry_versions",
+            [[version], [loaded_at], [source], [sha256], [dict(files)], [list(warnings)]],
+            ("version", "loaded_at", "source", "sha256", "files", "warnings"),
+        )
+
     def _insert_registry_rows(self, version: int, snapshot: RegistrySnapshot) -> None:
         facilities = [
             [version, f.facility_id, f.name, f.type, f.parent_id or "", f.district, f.province]

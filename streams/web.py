@@ -70,4 +70,6 @@ def register(app: faust.App, service: IntakeService, events_topic: str) -> None:
                 await loop.run_in_executor(None, service.refresh_registry, True)
             if name == "alerts_ack" and service.publish_alerts is not None:
                 await service.publish_alerts([AlertChange.model_validate(result)])
+            if name in api.RELOADS_INTAKE:
+                await loop.run_in_executor(None, service.warm_up)
             return self.json({"result": result})

@@ -123,7 +123,9 @@ class Touched:
     earliest: datetime | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.facility_days or self.lifecycle)
+        # Any accepted event moves the archive's bounds (T without --as-of), even one that
+        # touches no aggregate row (a report.submitted).
+        return bool(self.facility_days or self.lifecycle or self.latest is not None)
 
 
 def touched_by(events: Iterable[BaseEvent]) -> Touched:

@@ -110,6 +110,15 @@ def test_as_of_keeps_milliseconds(intake: IntakeHarness) -> None:
     assert as_of_dose["on_hand"] == -8
 
 
+def test_any_event_moves_t_even_one_no_report_counts(intake: IntakeHarness) -> None:
+    # 3.2 ml on 1 March; then, alone in its batch, a report submitted at 00:00 on 2 March:
+    # T is that midnight, so the average spreads over two days.
+    intake.feed([dose("23:00", 32)])
+    intake.feed([ev("report.submitted", "2024-03-02T00:00:00+07:00", "DHC-01",
+                    report_type="methadone_monthly", period="2024-02")])  # fmt: skip
+    assert stock_of(intake, "TF-01", "MET10")["avg_daily_use"] == 1.6
+
+
 def test_without_a_count_on_hand_is_the_sum_of_movements(intake: IntakeHarness) -> None:
     intake.feed([received("06:00", 100), ev("stock.adjusted", "06:30", item="MET10",
                  quantity_delta=-2.5, reason="spillage"), dose("07:00", 100)])  # fmt: skip

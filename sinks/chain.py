@@ -85,6 +85,8 @@ CHAIN_COLUMNS = (
 # received_at; Kafka offset, then the submission's seq, order it).
 ARCHIVE_ORDER = "received_at, kafka_topic, kafka_partition, kafka_offset, seq, event_id"
 VERIFY_CHUNK_EVENTS = 2_000_000
+BOUND_KEYS = "facility_id IN {facilities:Array(String)} AND event_id IN {ids:Array(UUID)}"
+IN_FLIGHT_MAX = 50_000
 
 PROBLEMS = {
     "changed": "archived row differs from the content chained at this position",
@@ -160,15 +162,18 @@ class ArchiveChain:
     # -- writing ---------------------------------------------------------------------------
 
     def extend(self, keys: Collection[tuple[str, str]]) -> int:
-        """Chain the archived events among ``keys`` (facility_id, event_id) not chained yet."""
+        """Chain the archived events among ``keys`` (facility_id, event_id) not chained yet.
+
+        The ids are bound server-side (``{ids:Array(UUID)}``): as literals, a 5,000-event
+        batch named twice would exceed ClickHouse's 256 KiB query size, and parse slower.
+        """
         if not keys:
             return 0
-        where = "facility_id IN %(facilities)s AND event_id IN %(ids)s"
         parameters = {
             "facilities": sorted({facility for facility, _ in keys}),
             "ids": sorted({event_id for _, event_id in keys}),
         }
-        return self._chain_unchained(where, parameters, repaired=False)
+        return self._chain_unchained(BOUND_KEYS, parameters, repaired=False)
 
     def repair(self) -> int:
         """Chain every archived event left unchained (run at worker start); return how many.
@@ -185,7 +190,7 @@ class ArchiveChain:
         for facility in sorted(archived):
             if int(archived[facility]) != int(chained.get(facility, 0)):
                 repaired += self._chain_unchained(
-                    "facility_id = %(facility)s", {"facility": facility}, repaired=True
+                    "facility_id = {facility:String}", {"facility": facility}, repaired=True
                 )
         if repaired:
             log.warning("chained %d archived events found unchained", repaired)
@@ -367,22 +372,23 @@ class ArchiveChain:
         return findings
 
     def _settle(self, findings: list[Finding], settle_s: float) -> list[Finding]:
-        """Drop "inserted" findings that were only in flight (chained a moment later)."""
+        """Drop "inserted" findings that were only in flight (chained a moment later).
+
+        A worker has at most a batch or two in flight; more unchained events than that
+        cannot all be in flight, so they are reported without waiting.
+        """
         pending = [f for f in findings if f.problem == "inserted"]
-        if not pending or settle_s <= 0:
+        if not pending or settle_s <= 0 or len(pending) > IN_FLIGHT_MAX:
             return findings
         time.sleep(settle_s)
-        now_chained = {
-            row[0]
-            for row in self.db.query_rows(
-                "SELECT toString(event_id) FROM archive_chain "
-                "WHERE facility_id IN %(facilities)s AND event_id IN %(ids)s",
-                {
-                    "facilities": sorted({f.facility_id for f in pending}),
-                    "ids": sorted({str(f.event_id) for f in pending}),
-                },
-            )
-        }
+        rows = self.db.query_rows(
+            f"SELECT toString(event_id) FROM archive_chain WHERE {BOUND_KEYS}",  # noqa: S608
+            {
+                "facilities": sorted({f.facility_id for f in pending}),
+                "ids": sorted({str(f.event_id) for f in pending}),
+            },
+        )
+        now_chained = {row[0] for row in rows}
         return [f for f in findings if not (f.problem == "inserted" and f.event_id in now_chained)]
 
     def _summary(self, facilities: list[str]) -> tuple[int, int, list[dict[str, Any]]]:

@@ -234,3 +234,23 @@ def test_an_event_chained_while_verify_runs_is_not_reported(intake: IntakeHarnes
         settle_s=0.01, progress=lambda done, total: intake.store.chain.extend(keys) and None
     )
     assert result.intact, result.findings
+
+
+def test_a_full_intake_batch_is_chained_in_one_step(intake: IntakeHarness) -> None:
+    # 5,000 events (the intake's largest batch): their ids would not fit in a query as text.
+    events = [
+        contract_event(
+            "dose.dispensed",
+            f"2024-03-01T08:00:{n % 60:02d}.{n // 60:03d}+07:00",
+            ("TF-01", "TF-02", "DP-01")[n % 3],
+            patient_ref=f"pat-batch-{n:05d}",
+            item="MET10",
+            dose_mg=60,
+            mode="observed",
+        )
+        for n in range(5000)
+    ]
+    intake.feed(events, framing="batch")
+    result = intake.store.chain.verify(settle_s=0)
+    assert result.intact and result.chain_rows == 5000
+    assert sorted(h["length"] for h in result.heads) == [1666, 1667, 1667]

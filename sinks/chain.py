@@ -21,14 +21,19 @@ import logging
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from typing import Any
 
-from ostwatch.timeutil import utc_now
+from ostwatch.timeutil import LOCAL_TZ, local_date, utc_now
 from sinks.clickhouse import ClickHouse
 
 log = logging.getLogger(__name__)
 
 ZERO_HASH = bytes(32)
+# An archived event as the chain looks it up: facility_id, event_id, occurred_at.
+ChainKey = tuple[str, str, datetime]
+INSTANT = "DateTime64(3, 'UTC')"
 ZERO_SQL = "toFixedString(unhex(repeat('00', 32)), 32)"
 
 # The archive columns a link covers, frozen as of chain format 1: a later column added to
@@ -85,6 +90,7 @@ CHAIN_COLUMNS = (
 # received_at; Kafka offset, then the submission's seq, order it).
 ARCHIVE_ORDER = "received_at, kafka_topic, kafka_partition, kafka_offset, seq, event_id"
 VERIFY_CHUNK_EVENTS = 2_000_000
+REPAIR_CHUNK_EVENTS = 500_000
 BOUND_KEYS = "facility_id IN {facilities:Array(String)} AND event_id IN {ids:Array(UUID)}"
 IN_FLIGHT_MAX = 50_000
 
@@ -161,19 +167,19 @@ class ArchiveChain:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def extend(self, keys: Collection[tuple[str, str]]) -> int:
-        """Chain the archived events among ``keys`` (facility_id, event_id) not chained yet.
+    def extend(self, fresh: Collection[ChainKey], redelivered: Collection[ChainKey] = ()) -> int:
+        """Chain a batch's events once archived; returns how many links were added.
 
-        The ids are bound server-side (``{ids:Array(UUID)}``): as literals, a 5,000-event
-        batch named twice would exceed ClickHouse's 256 KiB query size, and parse slower.
+        ``fresh`` were accepted in this batch, so they cannot be chained yet: no lookup in
+        the chain. ``redelivered`` were archived earlier and are chained unless a worker
+        died between the two writes: only those not in the chain are added.
         """
-        if not keys:
-            return 0
-        parameters = {
-            "facilities": sorted({facility for facility, _ in keys}),
-            "ids": sorted({event_id for _, event_id in keys}),
-        }
-        return self._chain_unchained(BOUND_KEYS, parameters, repaired=False)
+        chained = 0
+        for keys, check in ((redelivered, True), (fresh, False)):
+            if keys:
+                where, parameters = _located(keys)
+                chained += self._chain_unchained(where, parameters, check, repaired=False)
+        return chained
 
     def repair(self) -> int:
         """Chain every archived event left unchained (run at worker start); return how many.
@@ -186,22 +192,38 @@ class ArchiveChain:
         chained = dict(
             self.db.query_rows("SELECT facility_id, count() FROM archive_chain GROUP BY 1")
         )
+        stale = {
+            facility: int(count)
+            for facility, count in sorted(archived.items())
+            if int(count) != int(chained.get(facility, 0))
+        }
         repaired = 0
-        for facility in sorted(archived):
-            if int(archived[facility]) != int(chained.get(facility, 0)):
-                repaired += self._chain_unchained(
-                    "facility_id = {facility:String}", {"facility": facility}, repaired=True
-                )
+        for chunk in _chunks(stale, REPAIR_CHUNK_EVENTS):
+            repaired += self._chain_unchained(
+                "facility_id IN {facilities:Array(String)}",
+                {"facilities": chunk},
+                True,
+                repaired=True,
+            )
         if repaired:
             log.warning("chained %d archived events found unchained", repaired)
         return repaired
 
-    def _chain_unchained(self, where: str, parameters: dict[str, Any], *, repaired: bool) -> int:
+    def _chain_unchained(
+        self, where: str, parameters: dict[str, Any], check: bool, *, repaired: bool
+    ) -> int:
+        """Chain the archived events matching ``where`` (server-side parameters), skipping
+        those already in the chain when ``check`` (a lookup that scans the facilities'
+        chains, so only for redeliveries and the start-up repair)."""
+        unchained = (
+            "AND (facility_id, event_id) NOT IN (SELECT facility_id, event_id FROM archive_chain "
+            "WHERE facility_id IN {facilities:Array(String)}) "
+            if check
+            else ""
+        )
         rows = self.db.query_rows(
             f"SELECT facility_id, toString(event_id), {CONTENT_HASH_SQL} "  # noqa: S608
-            f"FROM events_archive WHERE {where} "
-            f"AND (facility_id, event_id) NOT IN "
-            f"(SELECT facility_id, event_id FROM archive_chain WHERE {where}) "
+            f"FROM events_archive WHERE {where} {unchained}"
             f"ORDER BY facility_id, {ARCHIVE_ORDER} LIMIT 1 BY facility_id, event_id",
             parameters,
         )
@@ -226,11 +248,16 @@ class ArchiveChain:
         for facility, (position, _) in heads.items():
             self._hints[facility] = position
         if repaired:
-            log.warning(
-                "chained %d unchained archived events at start",
-                len(links),
-                extra={"facility_id": links[0][0], "event_ids": [row[2] for row in links[:20]]},
-            )
+            by_facility: dict[str, list[str]] = {}
+            for row in links:
+                by_facility.setdefault(row[0], []).append(row[2])
+            for facility, ids in sorted(by_facility.items()):
+                log.warning(
+                    "chained %d unchained archived events of %s at start",
+                    len(ids),
+                    facility,
+                    extra={"facility_id": facility, "event_ids": ids[:50]},
+                )
         return len(links)
 
     def heads(self, facilities: Sequence[str]) -> dict[str, tuple[int, bytes]]:
@@ -278,7 +305,9 @@ class ArchiveChain:
         total = sum(sizes.values())
         done = 0
         for chunk in _chunks(sizes, VERIFY_CHUNK_EVENTS):
-            result.findings += self._compare(chunk)
+            differing = self._differing(chunk)
+            if differing:
+                result.findings += self._compare(differing)
             result.findings += self._check_links(chunk)
             done += sum(sizes[f] for f in chunk)
             if progress is not None:
@@ -304,6 +333,33 @@ class ArchiveChain:
             parameters,
         )
         return {facility: int(n) for facility, n in rows}
+
+    def _differing(self, chunk: Sequence[str]) -> list[str]:
+        """Facilities whose archive and chain may disagree, found with one pass each.
+
+        Per facility, the content hashes ordered by event_id are hashed (SHA-256) on both
+        sides: equal digests mean the same events with the same content (an additive
+        digest would be cheaper but can be forged by a generalised birthday attack). Only
+        the facilities that differ are compared event by event.
+        """
+        digest = (
+            "SHA256(arrayStringConcat(arrayMap(x -> x.2, arraySort(x -> x.1, "
+            "groupArray((event_id, {hash}))))))"
+        )
+        sides = [
+            dict(
+                self.db.query_rows(
+                    f"SELECT facility_id, tuple(count(), {digest.format(hash=content)}) "  # noqa: S608
+                    f"FROM {table} WHERE facility_id IN %(chunk)s GROUP BY facility_id",
+                    {"chunk": list(chunk)},
+                )
+            )
+            for table, content in (
+                ("events_archive", CONTENT_HASH_SQL),
+                ("archive_chain", "content_hash"),
+            )
+        ]
+        return [facility for facility in chunk if sides[0].get(facility) != sides[1].get(facility)]
 
     def _compare(self, chunk: Sequence[str]) -> list[Finding]:
         """Archive rows against chain rows, event by event."""
@@ -340,7 +396,7 @@ class ArchiveChain:
                        prev_hash != lagInFrame(link_hash, 1, {ZERO_SQL}) OVER w AS broken,
                        toInt64(position) - lagInFrame(toInt64(position), 1, -1) OVER w AS step
                 FROM archive_chain WHERE facility_id IN %(chunk)s
-                WINDOW w AS (PARTITION BY facility_id ORDER BY position, link_hash
+                WINDOW w AS (PARTITION BY facility_id ORDER BY position
                              ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
             )
             WHERE altered OR broken OR step != 1
@@ -416,6 +472,31 @@ class ArchiveChain:
             for facility, count, position, head, repaired in rows
         ]
         return int(archived), sum(h["length"] for h in heads), heads
+
+
+def _located(keys: Collection[ChainKey]) -> tuple[str, dict[str, Any]]:
+    """A WHERE clause for these events that the archive's primary key can use: each
+    facility's local days (a second wider on each side), then the event ids (bound
+    server-side: a 5,000-event batch's ids as literals would exceed the query size)."""
+    days = sorted({(facility, local_date(at)) for facility, _, at in keys})
+    clauses: list[str] = []
+    parameters: dict[str, Any] = {
+        "facilities": sorted({facility for facility, _ in days}),
+        "ids": sorted({event_id for _, event_id, _ in keys}),
+    }
+    for index, (facility, day) in enumerate(days):
+        start = datetime.combine(day, dtime.min, LOCAL_TZ).astimezone(UTC) - timedelta(seconds=1)
+        end = start + timedelta(days=1, seconds=2)
+        clauses.append(
+            f"(facility_id = {{f{index}:String}} AND occurred_at >= {{a{index}:{INSTANT}}}"
+            f" AND occurred_at < {{b{index}:{INSTANT}}})"
+        )
+        parameters |= {
+            f"f{index}": facility,
+            f"a{index}": start.strftime("%Y-%m-%d %H:%M:%S"),
+            f"b{index}": end.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+    return f"({' OR '.join(clauses)}) AND event_id IN {{ids:Array(UUID)}}", parameters
 
 
 def compare_findings(

@@ -258,7 +258,14 @@ class Store:
                 dedup_token=_token("archive", (a.meta for a in batch.accepted)),
             )
         self.chain.extend(
-            [(a.event.facility_id, a.event.event_id) for a in (*batch.accepted, *batch.redelivered)]
+            [
+                (a.event.facility_id, a.event.event_id, a.event.occurred_at_utc)
+                for a in batch.accepted
+            ],
+            [
+                (a.event.facility_id, a.event.event_id, a.event.occurred_at_utc)
+                for a in batch.redelivered
+            ],
         )
 
     def write_submissions(self, batch: IntakeBatch) -> None:

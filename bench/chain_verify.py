@@ -24,7 +24,7 @@ from typing import Any
 from bench.report_latency import generate, registry_files, settle
 from sinks.chain import CONTENT_HASH_SQL
 from sinks.clickhouse import ClickHouse
-from sinks.store import Store
+from sinks.store import Store, as_utc
 
 RESULTS = Path(__file__).parent / "results" / "chain_verify.json"
 BATCH = 5_000
@@ -46,18 +46,21 @@ def timed(call: Any, runs: int) -> tuple[Any, list[float]]:
 
 
 def live_batch(db: ClickHouse, store: Store) -> tuple[float, int]:
-    """Archive one intake-sized batch spread over every facility and chain it as the
-    intake does; returns (seconds for the chain step, events chained)."""
+    """Archive one intake-sized batch of the latest day's doses, spread over every facility
+    (what a national morning sends), and chain it as the intake does; returns (seconds for
+    the chain step, events chained)."""
     db.command(
         "INSERT INTO events_archive SELECT * REPLACE (generateUUIDv4() AS event_id, "  # noqa: S608
         "now64(3) AS received_at, 'bench-live' AS source) FROM (SELECT * FROM events_archive "
-        f"WHERE event_type = 'dose.dispensed' ORDER BY cityHash64(event_id) LIMIT {BATCH})"
+        "WHERE event_type = 'dose.dispensed' AND local_date = (SELECT max(local_date) "
+        f"FROM events_archive) ORDER BY cityHash64(event_id) LIMIT {BATCH})"
     )
     keys = db.query_rows(
-        "SELECT facility_id, toString(event_id) FROM events_archive WHERE source = 'bench-live'"
+        "SELECT facility_id, toString(event_id), occurred_at FROM events_archive "
+        "WHERE source = 'bench-live'"
     )
     started = time.perf_counter()
-    chained = store.chain.extend([(facility, event_id) for facility, event_id in keys])
+    chained = store.chain.extend([(f, e, as_utc(at)) for f, e, at in keys])
     return time.perf_counter() - started, chained
 
 

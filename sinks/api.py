@@ -207,7 +207,7 @@ OPERATIONS: dict[str, Callable[[Store, Mapping[str, Any]], Any]] = {
     "audit_verify": _audit_verify,
 }
 # Operations that may run for minutes on a large archive (the HTTP client waits longer).
-LONG_OPERATIONS = frozenset({"replay_verify", "archive_export", "archive_import"})
+LONG_OPERATIONS = frozenset({"replay_verify", "archive_export", "archive_import", "audit_verify"})
 # Operations after which the worker must re-read the archive (its duplicate filter) and
 # the registry: they change both behind the intake's back.
 RELOADS_INTAKE = frozenset({"archive_import"})

@@ -22,10 +22,9 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from datetime import time as dtime
 from typing import Any
 
-from ostwatch.timeutil import LOCAL_TZ, local_date, utc_now
+from ostwatch.timeutil import utc_now
 from sinks.clickhouse import ClickHouse
 
 log = logging.getLogger(__name__)
@@ -161,9 +160,6 @@ class ArchiveChain:
 
     def __init__(self, db: ClickHouse) -> None:
         self.db = db
-        # Position hints per facility: the chain only grows, so rows at or after a hint
-        # hold the head; the hint keeps the head lookup to one granule per facility.
-        self._hints: dict[str, int] = {}
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -245,8 +241,6 @@ class ArchiveChain:
         self.db.insert_columns(
             "archive_chain", [list(column) for column in zip(*links, strict=True)], CHAIN_COLUMNS
         )
-        for facility, (position, _) in heads.items():
-            self._hints[facility] = position
         if repaired:
             by_facility: dict[str, list[str]] = {}
             for row in links:
@@ -261,26 +255,15 @@ class ArchiveChain:
         return len(links)
 
     def heads(self, facilities: Sequence[str]) -> dict[str, tuple[int, bytes]]:
-        """(position, link_hash) of each facility's last link; absent when it has none."""
-        found = self._heads_from(facilities, self._hints)
-        # A hint above the head means chain rows were deleted: look again from the start.
-        lost = [f for f in facilities if f not in found and self._hints.get(f, 0) > 0]
-        if lost:
-            found.update(self._heads_from(lost, {}))
-        return found
+        """(position, link_hash) of each facility's last link; absent when it has none.
 
-    def _heads_from(
-        self, facilities: Sequence[str], hints: dict[str, int]
-    ) -> dict[str, tuple[int, bytes]]:
-        clauses: list[str] = []
-        parameters: dict[str, Any] = {}
-        for index, facility in enumerate(facilities):
-            clauses.append(f"(facility_id = %(f{index})s AND position >= %(p{index})s)")
-            parameters |= {f"f{index}": facility, f"p{index}": hints.get(facility, 0)}
+        Read from ClickHouse every time, never cached: after a rebalance another worker may
+        have extended the chain. The ``heads`` projection answers from a few rows.
+        """
         rows = self.db.query_rows(
-            "SELECT facility_id, max(position), argMax(link_hash, position) "  # noqa: S608
-            f"FROM archive_chain WHERE {' OR '.join(clauses)} GROUP BY facility_id",
-            parameters,
+            "SELECT facility_id, max(position), argMax(link_hash, position) FROM archive_chain "
+            "WHERE facility_id IN {facilities:Array(String)} GROUP BY facility_id",
+            {"facilities": list(facilities)},
         )
         return {facility: (int(position), bytes(head)) for facility, position, head in rows}
 
@@ -475,28 +458,28 @@ class ArchiveChain:
 
 
 def _located(keys: Collection[ChainKey]) -> tuple[str, dict[str, Any]]:
-    """A WHERE clause for these events that the archive's primary key can use: each
-    facility's local days (a second wider on each side), then the event ids (bound
-    server-side: a 5,000-event batch's ids as literals would exceed the query size)."""
-    days = sorted({(facility, local_date(at)) for facility, _, at in keys})
-    clauses: list[str] = []
+    """A WHERE clause for these events that the archive's primary key (facility_id,
+    occurred_at) can use: their facilities and the span of their occurred_at (a second
+    wider on each side), then their ids — bound server-side: a 5,000-event batch's ids as
+    literals would exceed ClickHouse's query size."""
+    instants = [at for _, _, at in keys]
     parameters: dict[str, Any] = {
-        "facilities": sorted({facility for facility, _ in days}),
+        "facilities": sorted({facility for facility, _, _ in keys}),
         "ids": sorted({event_id for _, event_id, _ in keys}),
+        "from": _instant(min(instants) - timedelta(seconds=1)),
+        "to": _instant(max(instants) + timedelta(seconds=1)),
     }
-    for index, (facility, day) in enumerate(days):
-        start = datetime.combine(day, dtime.min, LOCAL_TZ).astimezone(UTC) - timedelta(seconds=1)
-        end = start + timedelta(days=1, seconds=2)
-        clauses.append(
-            f"(facility_id = {{f{index}:String}} AND occurred_at >= {{a{index}:{INSTANT}}}"
-            f" AND occurred_at < {{b{index}:{INSTANT}}})"
-        )
-        parameters |= {
-            f"f{index}": facility,
-            f"a{index}": start.strftime("%Y-%m-%d %H:%M:%S"),
-            f"b{index}": end.strftime("%Y-%m-%d %H:%M:%S"),
-        }
-    return f"({' OR '.join(clauses)}) AND event_id IN {{ids:Array(UUID)}}", parameters
+    where = (
+        "facility_id IN {facilities:Array(String)} "
+        f"AND occurred_at >= {{from:{INSTANT}}} AND occurred_at <= {{to:{INSTANT}}} "
+        "AND event_id IN {ids:Array(UUID)}"
+    )
+    return where, parameters
+
+
+def _instant(at: datetime) -> str:
+    """A server-side DateTime64(3, 'UTC') parameter (client-side binding is not used here)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def compare_findings(

@@ -18,7 +18,9 @@ CREATE TABLE IF NOT EXISTS archive_chain
     prev_hash    FixedString(32) COMMENT 'link_hash at position − 1; 32 zero bytes at 0',
     link_hash    FixedString(32) COMMENT 'SHA-256(prev_hash ‖ content_hash)',
     chained_at   DateTime64(3, 'UTC'),
-    repaired     UInt8 COMMENT '1 when chained at worker start, not right after archiving'
+    repaired     UInt8 COMMENT '1 when chained at worker start, not right after archiving',
+    -- Each facility's head (the next link's predecessor) in a few rows, however long the chain.
+    PROJECTION heads (SELECT facility_id, max(position), argMax(link_hash, position) GROUP BY facility_id)
 )
 ENGINE = MergeTree
 ORDER BY (facility_id, position);

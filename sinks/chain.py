@@ -7,7 +7,8 @@ the row as a tuple: strings quoted and escaped, so the text is unambiguous) and
 actually holds (read back after the insert), never from the batch in memory: a retried
 insert may be dropped by deduplication while the retry's ``received_at`` differs.
 
-Chaining is "chain what is not chained yet", reading the head from ClickHouse, so a
+Each link follows the head read from ClickHouse (never a cache: a rebalance may have moved
+the facility), and redelivered events are chained only if not in the chain yet, so a
 redelivered batch or a retried write adds nothing twice; a worker killed between the
 archive write and the chain write leaves events unchained, which the next redelivery or
 the next worker start (``repair``) chains. ``verify`` recomputes every hash in SQL and names
@@ -236,8 +237,9 @@ class ArchiveChain:
                 [facility, position + 1, event_id, content_hash, prev, this, now, int(repaired)]
             )
             heads[facility] = (position + 1, this)
-        # No deduplication token: a retry re-reads what is chained, and a token would also
-        # swallow a legitimate re-chaining of links that were lost.
+        # No deduplication token: a batch retried after this insert landed comes back as
+        # redelivered and is checked against the chain, and a token would also swallow a
+        # legitimate re-chaining of links that were lost.
         self.db.insert_columns(
             "archive_chain", [list(column) for column in zip(*links, strict=True)], CHAIN_COLUMNS
         )

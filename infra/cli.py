@@ -1286,7 +1286,7 @@ def _print_ledger(document: dict[str, Any]) -> None:
         rows = [
             {
                 "line": f"{labels[name][0]} / {labels[name][1]}",
-                "quantity": -card[name] if name in SUBTRACTED else card[name],
+                "quantity": 0.0 - card[name] if name in SUBTRACTED else card[name],  # never -0
             }
             for name in ("opening_balance", *LINES, "closing_balance")
         ]

@@ -123,6 +123,11 @@ def _card_html(document: dict[str, Any], card: dict[str, Any]) -> str:
         "<tr><td colspan=5><small>Không có kiểm kê trong tháng / "
         "No physical count this month</small></td></tr>"
     )
+    place = " · ".join(
+        part
+        for part in (document["facility_id"], document.get("district"), document.get("province"))
+        if part
+    )
     reconciled = (
         "Khớp với báo cáo tồn kho / Agrees with the stock report"
         if card["reconciles"]
@@ -132,8 +137,7 @@ def _card_html(document: dict[str, Any], card: dict[str, Any]) -> str:
 <section class=card>
 <header>
   <div class=org>{escape(document["facility_name"])}<br>
-    <small>{escape(document["facility_id"])} · {escape(document.get("district") or "")}
-    {escape(document.get("province") or "")}</small></div>
+    <small>{escape(place)}</small></div>
   <h1>THẺ KHO THUỐC GÂY NGHIỆN — BÁO CÁO ĐỐI CHIẾU THÁNG {escape(document["month"])}<br>
     <small>Narcotics stock card — monthly reconciliation, {escape(document["month"])}</small></h1>
   <p>Mặt hàng / Item: <b>{escape(card["item_name"])}</b> ({escape(card["item"])})

@@ -1325,12 +1325,6 @@ def audit_verify(data_dir: Path, output_format: str, facilities: tuple[str, ...]
     if output_format == "json":
         emit_json(result)
     else:
-        click.echo(
-            f"imported {result['imported']} events from {result['files']} files "
-            f"({result['duplicates']} already present); registry: {result['registry']} "
-            f"({result['seconds']} s)"
-        )
-
         _print_verification(result)
     if not result["intact"]:
         findings = result["findings"]

@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PACKAGES := ostwatch schemas producers streams sinks dashboards infra
 
-.PHONY: help demo test lint typecheck unit integration browser bench bench-reports bench-freshness bench-replay clean
+.PHONY: help demo test lint typecheck unit integration browser bench bench-reports bench-freshness bench-replay bench-audit clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ bench-freshness: $(BIN)/.installed ## Freshness p50/p99: published event → vis
 
 bench-replay: $(BIN)/.installed ## Replay throughput on ≥1M events: archive rebuild and Avro import, vs Python
 	$(BIN)/python -m bench.replay
+
+bench-audit: $(BIN)/.installed ## Hash chain: build, live extension and `audit verify` events/s on ~2.2M events
+	$(BIN)/python -m bench.chain_verify
 
 clean: ## Remove the virtualenv and caches (not your data directory)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

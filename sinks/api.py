@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sinks import archive, replay
+from sinks.ledger import Ledger, LedgerError
 from sinks.reports import ReportError, Reports, Scope, resolve_scope
 from sinks.store import Store
 
@@ -168,6 +169,25 @@ def _archive_import(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return archive.import_archive(store, _directory(kwargs, "directory"))
 
 
+def _audit_ledger(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    ledger = Ledger(store.db, store.registry, store.chain)
+    try:
+        return ledger.month(str(kwargs["facility"]), str(kwargs["month"]), kwargs.get("item"))
+    except LedgerError as exc:
+        raise OperationError(str(exc)) from None
+
+
+def _audit_verify(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    facilities = _names(kwargs, "facilities") or None
+    registry = store.registry()
+    if facilities and registry is not None:
+        unknown = [f for f in facilities if f not in registry.facilities]
+        if unknown:
+            raise OperationError(f"unknown facility {unknown[0]!r}")
+    settle_s = float(kwargs.get("settle_s", 2.0))
+    return store.chain.verify(facilities, settle_s=settle_s).as_dict()
+
+
 REPORTS = ("stock", "dispensing", "patients", "tests", "targets")
 
 OPERATIONS: dict[str, Callable[[Store, Mapping[str, Any]], Any]] = {
@@ -183,9 +203,11 @@ OPERATIONS: dict[str, Callable[[Store, Mapping[str, Any]], Any]] = {
     "replay_verify": _replay_verify,
     "archive_export": _archive_export,
     "archive_import": _archive_import,
+    "audit_ledger": _audit_ledger,
+    "audit_verify": _audit_verify,
 }
 # Operations that may run for minutes on a large archive (the HTTP client waits longer).
-LONG_OPERATIONS = frozenset({"replay_verify", "archive_export", "archive_import"})
+LONG_OPERATIONS = frozenset({"replay_verify", "archive_export", "archive_import", "audit_verify"})
 # Operations after which the worker must re-read the archive (its duplicate filter) and
 # the registry: they change both behind the intake's back.
 RELOADS_INTAKE = frozenset({"archive_import"})

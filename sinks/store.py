@@ -19,6 +19,7 @@ from ostwatch.timeutil import LOCAL_TZ, utc_now
 from schemas.models import BaseEvent
 from schemas.reference import RegistrySnapshot, parse_registry_texts, target_total_mismatches
 from sinks.aggregates import Aggregates
+from sinks.chain import ArchiveChain
 from sinks.clickhouse import ClickHouse, migrate
 from sinks.records import Accepted, IntakeBatch, MessageMeta, Rejected
 
@@ -224,6 +225,7 @@ class Store:
     def __init__(self, db: ClickHouse) -> None:
         self.db = db
         self.aggregates = Aggregates(db)
+        self.chain = ArchiveChain(db)
         self._registry: tuple[int, RegistrySnapshot | None] = (-1, None)
 
     def migrate(self) -> list[str]:
@@ -232,7 +234,7 @@ class Store:
     # -- intake -------------------------------------------------------------------------
 
     def write_intake(self, batch: IntakeBatch) -> None:
-        """Write one batch: archive first, then the submission rows.
+        """Write one batch: archive first, then chain it, then the submission rows.
 
         That order matters: if the worker dies between the two, the redelivered messages
         find their events archived under the same submission and are recognised as
@@ -244,7 +246,9 @@ class Store:
         self.write_submissions(batch)
 
     def write_archive(self, batch: IntakeBatch) -> None:
-        """Archive a batch's accepted events (a retried batch is deduplicated)."""
+        """Archive a batch's accepted events (a retried batch is deduplicated), then chain
+        them; redelivered events are chained too (a no-op unless the worker died before
+        chaining them), so a submission row means its event is chained."""
         if batch.accepted:
             rows = [archive_row(item) for item in batch.accepted]
             self.db.insert_columns(
@@ -253,6 +257,16 @@ class Store:
                 ARCHIVE_COLUMNS,
                 dedup_token=_token("archive", (a.meta for a in batch.accepted)),
             )
+        self.chain.extend(
+            [
+                (a.event.facility_id, a.event.event_id, a.event.occurred_at_utc)
+                for a in batch.accepted
+            ],
+            [
+                (a.event.facility_id, a.event.event_id, a.event.occurred_at_utc)
+                for a in batch.redelivered
+            ],
+        )
 
     def write_submissions(self, batch: IntakeBatch) -> None:
         """One row per message decided: accepted, redelivered, duplicate or rejected."""

@@ -114,18 +114,21 @@ class IntakeService:
 
     def warm_up(self) -> None:
         """Load the duplicate filter and the registry from ClickHouse, and bring the live
-        aggregates level with the archive (blocking)."""
+        aggregates and the archive's hash chain level with the archive (blocking)."""
         started = time.monotonic()
         self._seen = self.store.archived_event_ids()
         self.refresh_registry(force=True)
         repaired = self.store.aggregates.reconcile()
+        chained = self.store.chain.repair()
         if self.alerts is not None:
             self._pending_alerts = self.alerts.catch_up()
         log.info(
-            "intake warm: %d archived event ids, registry v%d, %d aggregate keys repaired (%.1f s)",
+            "intake warm: %d archived event ids, registry v%d, %d aggregate keys repaired, "
+            "%d unchained events chained (%.1f s)",
             len(self._seen),
             self.registry_version,
             repaired,
+            chained,
             time.monotonic() - started,
         )
 

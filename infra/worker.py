@@ -16,6 +16,7 @@ from ostwatch.settings import (
     AlertSettings,
     BrokerSettings,
     ClickHouseSettings,
+    NotifySettings,
     StackSettings,
     StreamSettings,
     load,
@@ -25,6 +26,7 @@ from sinks.store import Store
 from streams.alerts.engine import AlertEngine
 from streams.app import create_app, register_domains
 from streams.intake.service import IntakeService
+from streams.notify.service import NotifyService, build_notify
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,12 @@ def run_worker(
         )
     data_dir = Path(stack.data_dir)
     logs.configure(stack.log_level, data_dir / "logs" / "worker.jsonl", console=True)
+    # Before ClickHouse: a wrong notification setting fails the start, not the first alert.
+    notify: NotifyService | None = None
+    notify_settings = load(NotifySettings)
+    if notify_settings.enabled:
+        notify = build_notify(notify_settings, data_dir)
+        log.info("alert delivery on", extra={"notifiers": sorted(notify.dispatcher.notifiers)})
     db = ClickHouse.connect(clickhouse, data_dir)
     store = Store(db)
     applied = store.migrate()
@@ -71,6 +79,7 @@ def run_worker(
             "broker": broker,
             "stream_settings": stream,
             "events_topic": broker.events_topic,
+            "notify": notify,
         },
     )
     worker = faust.Worker(
@@ -83,4 +92,6 @@ def run_worker(
     try:
         worker.execute_from_commandline()
     finally:
+        if notify is not None:
+            notify.close()
         db.close()

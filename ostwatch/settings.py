@@ -8,10 +8,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from schemas.alerts import ALERT_KINDS, ChangeKind, Severity
 
 DEFAULT_DATA_DIR = Path(".ostwatch")
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
@@ -154,6 +164,119 @@ class StackSettings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class NotifyRoute(BaseModel):
+    """Which alert changes one notifier receives: kinds (``*`` = all), a minimum severity and
+    the kinds of change (opened, updated, resolved)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    notifier: Literal["webhook", "email", "outbox"]
+    kinds: tuple[str, ...] = ("*",)
+    min_severity: Severity = "info"
+    changes: tuple[ChangeKind, ...] = ("opened", "updated", "resolved")
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, kinds: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(kinds) - {"*", *ALERT_KINDS})
+        if unknown:
+            raise ValueError(f"unknown alert kind(s) {', '.join(unknown)}")
+        return kinds
+
+
+def _split_list(value: Any) -> Any:
+    """``a@x, b@y`` (or a JSON list) from the environment → a tuple of stripped strings."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return tuple(json.loads(text))
+        return tuple(part.strip() for part in text.replace(";", ",").split(",") if part.strip())
+    return value
+
+
+class NotifySettings(BaseSettings):
+    """Delivery of alert changes to people: webhook, e-mail (SMTP) and a file outbox.
+
+    Unset ``routes`` sends every change to every configured notifier (e-mail: warning and
+    above). Commune notifications go to the commune's contacts in ``recipients_csv``, or to
+    the default recipients (``email_to``, ``webhook_url``) when the commune has none.
+    """
+
+    model_config = _frozen("OSTWATCH_NOTIFY_")
+
+    enabled: bool = Field(default=True, description="consume the alerts topic and deliver")
+    state_path: Path | None = Field(
+        default=None, description="delivery state (SQLite); default <data_dir>/notify.sqlite"
+    )
+    routes: tuple[NotifyRoute, ...] | None = Field(
+        default=None,
+        description='JSON list, e.g. [{"notifier":"email","kinds":["stock_out"],'
+        '"min_severity":"critical"}]; unset: everything to every configured notifier',
+    )
+    outbox_enabled: bool = True
+    outbox_path: Path | None = Field(
+        default=None, description="JSON lines file; default <data_dir>/outbox/alerts.jsonl"
+    )
+    webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+    webhook_token: SecretStr | None = Field(
+        default=None, description="sent as 'Authorization: Bearer …'"
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    webhook_rate_per_s: float = Field(
+        default=20.0, gt=0, description="most POSTs per second to one endpoint"
+    )
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    email_from: str = Field(default="ostwatch@localhost", pattern=r"^[^@\s]+@[^@\s]+$")
+    email_to: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="default recipients, comma separated"
+    )
+    email_digest_interval_s: float = Field(
+        default=60.0, ge=0, description="at most one e-mail per recipient per interval (digest)"
+    )
+    email_digest_max: int = Field(default=200, ge=1, le=10_000)
+    recipients_csv: Path | None = Field(
+        default=None, description="commune_code,commune_name,email,webhook_url"
+    )
+    max_attempts: int = Field(default=12, ge=1, le=1000)
+    backoff_base_s: float = Field(default=2.0, gt=0)
+    backoff_max_s: float = Field(default=900.0, gt=0)
+    concurrency: int = Field(default=8, ge=1, le=256, description="deliveries in flight")
+
+    @field_validator("email_to", mode="before")
+    @classmethod
+    def _split_email_to(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("email_to")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [address for address in value if "@" not in address]
+        if bad:
+            raise ValueError(f"not an e-mail address: {bad[0]!r}")
+        return value
+
+    @property
+    def email_enabled(self) -> bool:
+        return self.smtp_host is not None
+
+    @property
+    def webhook_enabled(self) -> bool:
+        return self.webhook_url is not None
+
+    def state_file(self, data_dir: Path) -> Path:
+        return self.state_path or data_dir / "notify.sqlite"
+
+    def outbox_file(self, data_dir: Path) -> Path:
+        return self.outbox_path or data_dir / "outbox" / "alerts.jsonl"
 
 
 def load(cls: type[SettingsT], **overrides: Any) -> SettingsT:

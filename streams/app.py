@@ -20,6 +20,7 @@ DOMAIN_MODULES: tuple[str, ...] = (
     "streams.alerts.agent",
     "streams.web",
     "streams.live_view",
+    "streams.notify.agent",
 )
 
 # Consumer-group timings for the embedded broker (Tansu holds a join for half the session

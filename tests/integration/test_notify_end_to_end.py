@@ -1,0 +1,108 @@
+"""Alert changes published on the alerts topic of a real embedded stack reach the file
+outbox and a real HTTP server, once each, across a restart that empties the broker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import orjson
+import pytest
+from kafka import KafkaProducer
+
+from infra.gateway import StackInfo
+from ostwatch.settings import BrokerSettings
+from schemas.alerts import AlertChange
+from tests.integration.conftest import RunningStack
+from tests.support.notify import WebhookReceiver, alert_change
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver(fail_first=1)
+    yield receiver
+    receiver.close()
+
+
+def publish(data_dir: Path, messages: Sequence[tuple[bytes, bytes]]) -> None:
+    """Send (key, value) pairs to the alerts topic the way the alert engine does."""
+    info = StackInfo.read(data_dir)
+    assert info is not None, "the stack is not running"
+    producer = KafkaProducer(
+        bootstrap_servers=info.bootstrap, acks="all", enable_idempotence=False, linger_ms=5
+    )
+    try:
+        for key, value in messages:
+            producer.send(BrokerSettings().alerts_topic, key=key, value=value)
+        producer.flush(30)
+    finally:
+        producer.close(10)
+
+
+def keyed(changes: Sequence[AlertChange]) -> list[tuple[bytes, bytes]]:
+    return [(c.alert.alert_id.encode(), c.to_bytes()) for c in changes]
+
+
+def outbox_keys(data_dir: Path) -> list[str]:
+    path = data_dir / "outbox" / "alerts.jsonl"
+    if not path.exists():
+        return []
+    return [orjson.loads(line)["idempotency_key"] for line in path.read_bytes().splitlines()]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_alert_changes_on_the_topic_reach_outbox_and_webhook_once(
+    tmp_path: Path, webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OSTWATCH_NOTIFY_WEBHOOK_URL", webhook.url)
+    monkeypatch.setenv("OSTWATCH_NOTIFY_BACKOFF_BASE_S", "0.2")
+    data_dir = tmp_path / "data"
+    stack = RunningStack(data_dir)
+    first = [alert_change(i, severity="critical") for i in range(20)]
+    resolved = [alert_change(i, sequence=2, change="resolved") for i in range(5)]
+    stack.start()
+    try:
+        # 20 alerts open, one message arrives twice, one is not an AlertChange at all.
+        publish(data_dir, [*keyed(first), *keyed(first[:1]), (b"x", b"{not an alert change")])
+        wait_for(
+            lambda: len(webhook.accepted_keys()) == 20 and len(outbox_keys(data_dir)) == 20,
+            120,
+            "20 changes at the webhook and in the outbox",
+        )
+        report = stack.json("alerts", "deliveries")
+        assert report["deliveries"] == {"sent": 40, "pending": 0, "failed": 0}
+        assert report["redelivered_messages"] == 1
+        assert {a["alert_id"] for a in report["alerts"]} == {c.alert.alert_id for c in first}
+
+        # The embedded broker keeps nothing across a restart: the engine publishes again
+        # what it had, plus what happened meanwhile. Only the new changes may go out.
+        assert stack.stop() == 0
+        stack.start()
+        publish(data_dir, [*keyed(first), *keyed(resolved)])
+        wait_for(
+            lambda: len(outbox_keys(data_dir)) == 25 and len(webhook.accepted_keys()) == 25,
+            120,
+            "25 changes at the webhook and in the outbox",
+        )
+        time.sleep(2.0)  # anything sent twice would arrive now
+    finally:
+        stack.stop()
+
+    expected = sorted(c.idempotency_key for c in first + resolved)
+    accepted = webhook.accepted_keys()
+    assert sorted(accepted) == expected
+    assert set(accepted.values()) == {1}, "a change reached the webhook twice"
+    assert sorted(outbox_keys(data_dir)) == expected
+    # Each change was refused once (fail_first=1) and retried with the same key.
+    attempts = {r.headers["Idempotency-Key"] for r in webhook.requests}
+    assert len(webhook.requests) == 2 * len(expected) and attempts == set(expected)

@@ -48,6 +48,7 @@ class DispatchStats:
     batches: int = 0
     failed_attempts: int = 0
     gave_up: int = 0
+    wakeups: int = 0  # passes of the main loop: bounded by work, not by time (no busy wait)
     per_notifier: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -56,6 +57,7 @@ class DispatchStats:
             "batches": self.batches,
             "failed_attempts": self.failed_attempts,
             "gave_up": self.gave_up,
+            "wakeups": self.wakeups,
             "per_notifier": dict(self.per_notifier),
         }
 
@@ -83,6 +85,7 @@ class Dispatcher:
         self._stopping = False
         self._running: dict[Lane, asyncio.Task[None]] = {}
         self._rest_until: dict[Lane, float] = {}
+        self._lane_failures: dict[Lane, int] = {}
 
     async def db(self, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db, func, *args)
@@ -97,6 +100,7 @@ class Dispatcher:
         try:
             while not self._stopping:
                 self._wake.clear()
+                self.stats.wakeups += 1
                 timeout = await self._start_due_lanes()
                 waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wake.wait())}
                 waiters |= set(self._running.values())
@@ -141,9 +145,11 @@ class Dispatcher:
             task = asyncio.create_task(self._deliver_lane(lane), name=f"notify:{lane.notifier}")
             self._running[lane] = task
             task.add_done_callback(functools.partial(self._finished, lane))
-        next_due = await self.db(self.ledger.next_due_at)
+        # Lanes due now are running (their tasks wake the loop), resting (counted above) or
+        # waiting for a free slot (a finishing task wakes the loop); only the future counts.
+        next_due = await self.db(self.ledger.next_due_after, now)
         if next_due is not None:
-            wait = min(wait, max(0.0, next_due - self.clock()))
+            wait = min(wait, next_due - now)
         return max(wait, 0.01)
 
     def _finished(self, lane: Lane, task: asyncio.Task[None]) -> None:
@@ -160,7 +166,12 @@ class Dispatcher:
                 )
                 if not batch:
                     return
-                await self._deliver_batch(lane, notifier, batch)
+                retry_at = await self._deliver_batch(lane, notifier, batch)
+                if retry_at is not None:
+                    # The recipient is failing: rest the whole lane, so a dead endpoint gets
+                    # one probe per back-off step instead of every pending change in turn.
+                    self._rest_until[lane] = retry_at
+                    return
                 self._rest_until[lane] = self.clock() + notifier.min_interval_s
                 if notifier.min_interval_s > 0:
                     return  # rest; the main loop restarts the lane when due
@@ -169,28 +180,31 @@ class Dispatcher:
 
     async def _deliver_batch(
         self, lane: Lane, notifier: Notifier, batch: list[PendingDelivery]
-    ) -> None:
+    ) -> float | None:
+        """Deliver one batch; returns when to try the lane again if it failed and will retry."""
         keys = [item.key for item in batch]
         context = {"notifier": lane.notifier, "recipient": _shown(lane), "changes": len(keys)}
         try:
             changes = [AlertChange.from_bytes(item.payload) for item in batch]
             await notifier.deliver(lane.recipient, changes)
         except DeliveryError as exc:
-            await self._failed(lane, batch, str(exc), exc.retriable, exc.retry_after_s, context)
-            return
+            return await self._failed(
+                lane, batch, str(exc), exc.retriable, exc.retry_after_s, context
+            )
         except Exception as exc:
             # A bug in a notifier must not stop every other delivery: logged with its
             # traceback, retried on the normal schedule so nothing is lost meanwhile.
             log.exception("notifier raised an unexpected error", extra=context)
-            await self._failed(lane, batch, f"internal error: {exc!r}", True, None, context)
-            return
+            return await self._failed(lane, batch, f"internal error: {exc!r}", True, None, context)
         await self.db(self.ledger.mark_sent, lane, keys, self.clock())
+        self._lane_failures.pop(lane, None)
         self.stats.delivered += len(keys)
         self.stats.batches += 1
         self.stats.per_notifier[lane.notifier] = self.stats.per_notifier.get(
             lane.notifier, 0
         ) + len(keys)
         log.info("delivered", extra={**context, "keys": keys[:5]})
+        return None
 
     async def _failed(
         self,
@@ -200,28 +214,31 @@ class Dispatcher:
         retriable: bool,
         retry_after_s: float | None,
         context: dict[str, Any],
-    ) -> None:
+    ) -> float | None:
+        """Record a failed attempt: retry later (returns when), or give up for good."""
         attempt = max(item.attempts for item in batch) + 1
-        give_up = not retriable or attempt >= self.policy.max_attempts
-        retry_at = None
-        if not give_up:
-            delay = self.policy.delay(attempt, self.rng)
-            if retry_after_s is not None:
-                delay = min(max(delay, retry_after_s), self.policy.max_s)
-            retry_at = self.clock() + delay
         keys = [item.key for item in batch]
-        await self.db(self.ledger.mark_attempt_failed, lane, keys, error, retry_at)
-        self.stats.failed_attempts += 1
-        if give_up:
+        if not retriable or attempt >= self.policy.max_attempts:
+            await self.db(self.ledger.mark_attempt_failed, lane, keys, error, None)
+            self.stats.failed_attempts += 1
             self.stats.gave_up += len(batch)
             log.error(
                 "delivery failed for good", extra={**context, "error": error, "attempt": attempt}
             )
-        else:
-            log.warning(
-                "delivery attempt failed; retrying",
-                extra={**context, "error": error, "attempt": attempt, "retry_at": retry_at},
-            )
+            return None
+        # The lane backs off too (consecutive failures), so the next change waits as well.
+        failures = self._lane_failures[lane] = self._lane_failures.get(lane, 0) + 1
+        delay = self.policy.delay(max(attempt, failures), self.rng)
+        if retry_after_s is not None:
+            delay = min(max(delay, retry_after_s), self.policy.max_s)
+        retry_at = self.clock() + delay
+        await self.db(self.ledger.mark_attempt_failed, lane, keys, error, retry_at)
+        self.stats.failed_attempts += 1
+        log.warning(
+            "delivery attempt failed; retrying",
+            extra={**context, "error": error, "attempt": attempt, "retry_at": retry_at},
+        )
+        return retry_at
 
     def close(self) -> None:
         self._db.shutdown(wait=True)

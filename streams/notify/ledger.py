@@ -184,25 +184,29 @@ class Ledger:
     # -- the dispatcher ---------------------------------------------------------------------
 
     def due_lanes(self, now: float) -> list[Lane]:
+        """Lanes with something deliverable now, the longest waiting first."""
         rows = self._read(
-            "SELECT notifier, recipient FROM deliveries WHERE status = 'pending' "
-            "AND next_attempt_at <= ? GROUP BY notifier, recipient "
-            "ORDER BY MIN(next_attempt_at)",
+            "SELECT notifier, recipient FROM deliverable WHERE next_attempt_at <= ? "
+            "GROUP BY notifier, recipient ORDER BY MIN(arrival)",
             (now,),
         )
         return [Lane(notifier, recipient) for notifier, recipient in rows]
 
-    def next_due_at(self) -> float | None:
-        rows = self._read("SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'")
+    def next_due_after(self, now: float) -> float | None:
+        """The earliest future attempt (what is due already is the dispatcher's to run)."""
+        rows = self._read(
+            "SELECT MIN(next_attempt_at) FROM deliveries "
+            "WHERE status = 'pending' AND next_attempt_at > ?",
+            (now,),
+        )
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def due_in_lane(self, lane: Lane, now: float, limit: int) -> list[PendingDelivery]:
-        """The lane's due deliveries in the order the changes arrived (per alert: by sequence)."""
+        """The lane's deliverable changes in arrival order (see the view in ledger.sql)."""
         rows = self._read(
-            "SELECT d.idempotency_key, d.attempts, c.payload FROM deliveries d "
-            "JOIN changes c USING (idempotency_key) "
-            "WHERE d.notifier = ? AND d.recipient = ? AND d.status = 'pending' "
-            "AND d.next_attempt_at <= ? ORDER BY c.rowid LIMIT ?",
+            "SELECT idempotency_key, attempts, payload FROM deliverable "
+            "WHERE notifier = ? AND recipient = ? AND next_attempt_at <= ? "
+            "ORDER BY arrival LIMIT ?",
             (lane.notifier, lane.recipient, now, limit),
         )
         return [PendingDelivery(key, attempts, bytes(payload)) for key, attempts, payload in rows]

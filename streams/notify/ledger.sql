@@ -30,3 +30,17 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (notifier, recipient, status);
+
+-- Pending deliveries that may go now as far as order goes: a change waits while an earlier
+-- change of the same alert is still pending for the same notifier and recipient, so no
+-- recipient hears 'resolved' before 'opened'. Recreated on every start (it holds no data).
+DROP VIEW IF EXISTS deliverable;
+CREATE VIEW deliverable AS
+SELECT d.idempotency_key, d.notifier, d.recipient, d.attempts, d.next_attempt_at,
+       c.payload, c.rowid AS arrival
+FROM deliveries d JOIN changes c USING (idempotency_key)
+WHERE d.status = 'pending'
+  AND NOT EXISTS (
+      SELECT 1 FROM deliveries e JOIN changes f USING (idempotency_key)
+      WHERE f.alert_id = c.alert_id AND f.sequence < c.sequence
+        AND e.notifier = d.notifier AND e.recipient = d.recipient AND e.status = 'pending');

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import math
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -124,6 +125,35 @@ def test_webhook_gives_up_after_max_attempts_and_is_shown_failed(
     report = delivery_report(tmp_path / "notify.sqlite", status="failed")
     (delivery,) = report["alerts"][0]["changes"][0]["deliveries"]
     assert delivery["attempts"] == 3 and "HTTP 503" in delivery["last_error"]
+
+
+def test_a_dead_endpoint_is_probed_not_flooded_and_alert_order_holds(
+    tmp_path: Path, webhook: WebhookReceiver
+) -> None:
+    """While the endpoint is down, the lane backs off as a whole (a few probes, not one
+    request per pending change); afterwards every change arrives, each alert in order."""
+    down_s = 2.0
+    opened = [alert_change(i) for i in range(50)]
+    resolved = [alert_change(i, sequence=2, change="resolved") for i in range(50)]
+    service = build_notify(
+        settings(webhook_url=webhook.url, outbox_enabled=False, webhook_rate_per_s=1000),
+        tmp_path,
+    )
+
+    async def scenario() -> None:
+        webhook.down_until = time.monotonic() + down_s
+        await service.accept(raw(opened + resolved))
+        await deliver_until(service, lambda: len(webhook.accepted()) == 100)
+
+    asyncio.run(scenario())
+    service.close()
+    refused = [r for r in webhook.requests if r.status == 503]
+    # base 0.2 s, doubling: about log2(2 s / 0.2 s) + 1 probes, never one per change.
+    assert 1 <= len(refused) <= 8, len(refused)
+    order = [r.headers["Idempotency-Key"] for r in webhook.accepted()]
+    for first, second in zip(opened, resolved, strict=True):
+        assert order.index(first.idempotency_key) < order.index(second.idempotency_key)
+    assert sorted(webhook.accepted_keys().values()) == [1] * 100
 
 
 def test_email_through_smtp_in_english_and_vietnamese(tmp_path: Path, smtp: SmtpReceiver) -> None:
@@ -323,3 +353,6 @@ def test_alert_storm_is_digested_for_email_and_paced_for_the_webhook(
     span = webhook.requests[-1].at - webhook.requests[0].at
     assert span >= (len(storm) - 1) / rate * 0.95
     assert len(outbox_keys(tmp_path)) == len(storm)
+    # No busy waiting while e-mail rests: the loop ran about once per delivery, not per tick.
+    stats = service.dispatcher.stats
+    assert stats.wakeups <= 2 * stats.batches + 20, stats.as_dict()

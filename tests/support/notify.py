@@ -55,6 +55,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    status: int
 
 
 @dataclass
@@ -64,6 +65,7 @@ class WebhookReceiver:
 
     fail_first: int = 0
     delay_s: float = 0.0
+    down_until: float = 0.0  # time.monotonic() before which every request gets 503
     requests: list[Received] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -98,23 +100,22 @@ class WebhookReceiver:
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             key = headers.get("Idempotency-Key", "")
             earlier = sum(1 for r in self.requests if r.headers.get("Idempotency-Key") == key)
-            self.requests.append(Received(time.monotonic(), path, headers, body))
+            down = time.monotonic() < self.down_until
+            status = 503 if down or earlier < self.fail_first else 200
+            self.requests.append(Received(time.monotonic(), path, headers, body, status))
         time.sleep(self.delay_s)
         with self._lock:
             self.in_flight -= 1
-        return 503 if earlier < self.fail_first else 200
+        return status
+
+    def accepted(self) -> list[Received]:
+        """The requests answered 200, in arrival order."""
+        with self._lock:
+            return [r for r in self.requests if r.status == 200]
 
     def accepted_keys(self) -> Counter[str]:
         """Idempotency keys answered 200, with how often each was."""
-        seen: Counter[str] = Counter()
-        accepted: Counter[str] = Counter()
-        with self._lock:
-            for request in self.requests:
-                key = request.headers["Idempotency-Key"]
-                seen[key] += 1
-                if seen[key] > self.fail_first:
-                    accepted[key] += 1
-        return accepted
+        return Counter(r.headers["Idempotency-Key"] for r in self.accepted())
 
     def close(self) -> None:
         self.server.shutdown()

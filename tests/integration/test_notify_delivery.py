@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -307,6 +310,59 @@ def test_restart_midway_sends_nothing_twice_and_loses_nothing(
     assert sorted(outbox_keys(tmp_path)) == sorted(expected)
     assert len(outbox_keys(tmp_path)) == len(expected)
     assert ledger_statuses(tmp_path) == Counter({"sent": 2 * len(expected)})
+
+
+def test_a_killed_dispatcher_loses_nothing_and_repeats_only_with_the_same_key(
+    tmp_path: Path, webhook: WebhookReceiver
+) -> None:
+    """kill -9 mid-delivery: nothing is lost; the outbox has each change once; the webhook
+    may see the one request in flight at the kill again, with the same Idempotency-Key."""
+    webhook.delay_s = 0.01
+    count = 200
+
+    def start() -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.support.notify_worker",
+                str(tmp_path),
+                webhook.url,
+                str(count),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        return process
+
+    first = start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(webhook.requests) < 60 and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    killed_at = len(webhook.requests)
+    assert 60 <= killed_at < count, "the kill must come mid-way"
+
+    second = start()
+    try:
+        deadline = time.monotonic() + 60
+        while ledger_statuses(tmp_path)["pending"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        second.terminate()
+        second.wait(30)
+
+    expected = sorted(alert_change(i).idempotency_key for i in range(count))
+    accepted = webhook.accepted_keys()
+    assert sorted(accepted) == expected
+    repeats = [key for key, n in accepted.items() if n > 1]
+    assert len(repeats) <= 1, repeats  # the lane sends one at a time: at most one in flight
+    assert sorted(outbox_keys(tmp_path)) == expected
+    assert ledger_statuses(tmp_path) == Counter({"sent": 2 * count})
 
 
 def test_alert_storm_is_digested_for_email_and_paced_for_the_webhook(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -65,6 +65,9 @@ class EnqueueResult:
     new_changes: int = 0
     redelivered: int = 0
     deliveries: int = 0
+    # keys seen again with other content: the first copy stands (the engine must not reuse
+    # a sequence number for a different change), reported rather than dropped silently
+    conflicting: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,8 @@ class Ledger:
                     ).rowcount
                     if not inserted:
                         result.redelivered += 1
+                        if not self._same_payload(change.idempotency_key, item.payload):
+                            result.conflicting.append(change.idempotency_key)
                         self._db.execute(
                             "UPDATE changes SET redelivered = redelivered + 1 "
                             "WHERE idempotency_key = ?",
@@ -180,6 +185,17 @@ class Ledger:
                 raise
             self._db.execute("COMMIT")
         return result
+
+    def _same_payload(self, key: str, payload: bytes) -> bool:
+        row = self._db.execute(
+            "SELECT payload FROM changes WHERE idempotency_key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return False
+        try:
+            return AlertChange.from_bytes(bytes(row[0])) == AlertChange.from_bytes(payload)
+        except ValueError:
+            return bytes(row[0]) == payload
 
     # -- the dispatcher ---------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ class IntakeCounts:
     unreadable: int = 0
     deliveries_planned: int = 0
     unrouted: int = 0
+    conflicting: int = 0
 
 
 class NotifyService:
@@ -87,6 +88,12 @@ class NotifyService:
         self.counts.deliveries_planned += result.deliveries
         if result.redelivered:
             log.info("redelivered alert changes recognised", extra={"count": result.redelivered})
+        for key in result.conflicting:
+            self.counts.conflicting += 1
+            log.warning(
+                "alert change seen again with other content; the first copy stands",
+                extra={"idempotency_key": key},
+            )
         if result.deliveries:
             self.dispatcher.wake()
         return result

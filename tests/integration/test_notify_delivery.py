@@ -266,6 +266,13 @@ def test_outbox_writes_each_change_once_and_recognises_redelivery(tmp_path: Path
         first = await service.accept(raw(changes))
         again = await service.accept(raw(changes[:3], offset=100))  # Kafka redelivered these
         assert (first.new_changes, again.new_changes, again.redelivered) == (6, 0, 3)
+        assert again.conflicting == []
+        # The same key with other content: recognised, reported, the first copy stands.
+        altered = changes[1].model_copy(
+            update={"alert": changes[1].alert.model_copy(update={"severity": "critical"})}
+        )
+        clash = await service.accept(raw([altered], offset=200))
+        assert clash.conflicting == [changes[1].idempotency_key]
         await deliver_until(service, lambda: ledger_statuses(tmp_path)["sent"] == 6)
 
     asyncio.run(scenario())
@@ -273,7 +280,8 @@ def test_outbox_writes_each_change_once_and_recognises_redelivery(tmp_path: Path
     assert outbox_keys(tmp_path) == [c.idempotency_key for c in changes]
     lines = (tmp_path / "outbox" / "alerts.jsonl").read_bytes().splitlines()
     assert orjson.loads(lines[-1])["change"] == "resolved"
-    assert delivery_report(tmp_path / "notify.sqlite")["redelivered_messages"] == 3
+    assert delivery_report(tmp_path / "notify.sqlite")["redelivered_messages"] == 4
+    assert orjson.loads(lines[1])["alert"]["severity"] == "warning"
 
 
 def test_restart_midway_sends_nothing_twice_and_loses_nothing(

@@ -553,35 +553,14 @@ def alerts_deliveries(
     Newest alerts first. Reads the delivery ledger (OSTWATCH_NOTIFY_STATE_PATH, default
     DATA_DIR/notify.sqlite) directly, with or without a running stack.
     """
-    from infra.notify_cli import delivery_rows, ledger_path
+    from infra.notify_cli import delivery_lines, ledger_path
     from streams.notify.ledger import delivery_report
 
     report = delivery_report(ledger_path(data_dir), status=status, alert_id=alert_id, limit=limit)
     if output_format == "json":
         emit_json(report)
         return
-    from infra.tables import print_table
-
-    counts = report["deliveries"]
-    print_table(
-        "Gửi cảnh báo / Alert deliveries — "
-        f"đã gửi/sent {counts['sent']}, chờ/pending {counts['pending']}, "
-        f"lỗi/failed {counts['failed']}",
-        [
-            ("alert_id", "Cảnh báo / Alert"),
-            ("kind", "Loại / Kind"),
-            ("severity", "Mức / Severity"),
-            ("facility_id", "Cơ sở / Facility"),
-            ("change", "Thay đổi / Change"),
-            ("notifier", "Kênh / Notifier"),
-            ("recipient", "Người nhận / Recipient"),
-            ("status", "Trạng thái / Status"),
-            ("attempts", "Lần / Attempts"),
-            ("when", "Đã gửi hoặc lần tới / Sent or next (UTC)"),
-            ("last_error", "Lỗi / Last error"),
-        ],
-        delivery_rows(report),
-    )
+    click.echo("\n".join(delivery_lines(report)))
 
 
 @alerts.command("redeliver")

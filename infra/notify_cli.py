@@ -16,34 +16,40 @@ def ledger_path(data_dir: Path) -> Path:
     return load(NotifySettings).state_file(data_dir)
 
 
-def delivery_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """One table row per delivery (a change without any delivery gets a row saying so)."""
+def delivery_lines(report: dict[str, Any]) -> list[str]:
+    """A heading per alert, then one aligned line per delivery of each of its changes."""
     from streams.notify.notifiers import redact_url
 
-    rows: list[dict[str, Any]] = []
+    counts = report["deliveries"]
+    lines = [
+        f"Gửi cảnh báo / Alert deliveries: đã gửi/sent {counts['sent']}, "
+        f"chờ gửi/pending {counts['pending']}, lỗi/failed {counts['failed']}"
+        f" ({report['ledger']})"
+    ]
     for alert in report["alerts"]:
+        en, vi = KIND_LABELS[alert["kind"]]
+        lines += [
+            "",
+            f"{alert['alert_id']}  {alert['severity']}  {vi} / {en}  {alert['facility_id']}",
+        ]
         for change in alert["changes"]:
-            base = {
-                "alert_id": alert["alert_id"],
-                "kind": KIND_LABELS[alert["kind"]][1] + " / " + KIND_LABELS[alert["kind"]][0],
-                "severity": alert["severity"],
-                "facility_id": alert["facility_id"],
-                "change": f"#{change['sequence']} {change['change']}",
-            }
-            for d in change["deliveries"] or [{}]:
-                recipient = d.get("recipient", "—")
-                if d.get("notifier") == "webhook":
+            label = f"  #{change['sequence']} {change['change']}"
+            if not change["deliveries"]:
+                lines.append(f"{label:<14} (no route / không có kênh nhận)")
+            for d in change["deliveries"]:
+                recipient = d["recipient"]
+                if d["notifier"] == "webhook":
                     recipient = redact_url(recipient)
-                when = d.get("sent_at") or d.get("next_attempt_at") or ""
-                rows.append(
-                    base
-                    | {
-                        "notifier": d.get("notifier", "(no route)"),
-                        "recipient": recipient + (" (fallback)" if d.get("fallback") else ""),
-                        "status": STATUS_LABELS.get(d.get("status", ""), "—"),
-                        "attempts": d.get("attempts", 0),
-                        "when": when,
-                        "last_error": d.get("last_error") or "",
-                    }
+                if d["fallback"]:
+                    recipient += " (fallback)"
+                when = d["sent_at"] if d["status"] == "sent" else d["next_attempt_at"] or ""
+                line = (
+                    f"{label:<14} {d['notifier']:<8} {recipient:<36} "
+                    f"{STATUS_LABELS[d['status']]:<18} {d['attempts']:>2}×  {when}"
                 )
-    return rows
+                if d["last_error"] and d["status"] != "sent":
+                    line += f"  {d['last_error']}"
+                lines.append(line.rstrip())
+    if not report["alerts"]:
+        lines.append("(không có dữ liệu / no deliveries)")
+    return lines

@@ -83,6 +83,9 @@ def test_alert_changes_on_the_topic_reach_outbox_and_webhook_once(
         assert report["deliveries"] == {"sent": 40, "pending": 0, "failed": 0}
         assert report["redelivered_messages"] == 1
         assert {a["alert_id"] for a in report["alerts"]} == {c.alert.alert_id for c in first}
+        table = stack.cli("alerts", "deliveries", "--limit", "1").stdout
+        assert "đã gửi/sent 40, chờ gửi/pending 0, lỗi/failed 0" in table
+        assert f"webhook  {webhook.url}" in table and "2×" in table
 
         # The embedded broker keeps nothing across a restart: the engine publishes again
         # what it had, plus what happened meanwhile. Only the new changes may go out.

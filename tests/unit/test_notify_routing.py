@@ -196,3 +196,10 @@ def test_deliveries_without_state_fail_in_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output.strip().startswith("ostwatch: no delivery state at")
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["alerts", "deliveries"], ["alerts", "redeliver"]])
+def test_delivery_commands_explain_themselves(command: list[str]) -> None:
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "OSTWATCH_DATA_DIR" in result.output

@@ -526,66 +526,6 @@ def start_simulation(
     return feeder
 
 
-# -- alerts ---------------------------------------------------------------------------------
-
-
-@main.group()
-def alerts() -> None:
-    """Alerts raised by the stream (CONTRACT §4) and their delivery to people."""
-
-
-@alerts.command("deliveries")
-@data_dir_option
-@format_option
-@click.option(
-    "--status",
-    type=click.Choice(["pending", "sent", "failed"]),
-    help="Only alerts with a delivery in this state.",
-)
-@click.option("--alert", "alert_id", metavar="ID", help="Only this alert.")
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
-@friendly_errors
-def alerts_deliveries(
-    data_dir: Path, output_format: str, status: str | None, alert_id: str | None, limit: int
-) -> None:
-    """Delivery state per alert: each change, to whom, sent / pending / failed, attempts.
-
-    Newest alerts first. Reads the delivery ledger (OSTWATCH_NOTIFY_STATE_PATH, default
-    DATA_DIR/notify.sqlite) directly, with or without a running stack.
-    """
-    from infra.notify_cli import delivery_lines, ledger_path
-    from streams.notify.ledger import delivery_report
-
-    report = delivery_report(ledger_path(data_dir), status=status, alert_id=alert_id, limit=limit)
-    if output_format == "json":
-        emit_json(report)
-        return
-    click.echo("\n".join(delivery_lines(report)))
-
-
-@alerts.command("redeliver")
-@data_dir_option
-@click.option("--alert", "alert_id", metavar="ID", help="Only this alert's deliveries.")
-@friendly_errors
-def alerts_redeliver(data_dir: Path, alert_id: str | None) -> None:
-    """Try failed deliveries again, after fixing their cause (a wrong address, a dead hook).
-
-    A running worker picks them up within seconds, otherwise the next one to start.
-    """
-    from infra.notify_cli import ledger_path
-    from streams.notify.ledger import Ledger
-
-    path = ledger_path(data_dir)
-    if not path.exists():
-        raise UserError(f"no delivery state at {path} (has a worker delivered alerts here?)")
-    ledger = Ledger(path)
-    try:
-        count = ledger.retry_failed(time.time(), alert_id)
-    finally:
-        ledger.close()
-    click.echo(f"{count} failed deliver{'y' if count == 1 else 'ies'} queued again")
-
-
 # -- reports --------------------------------------------------------------------------------
 
 
@@ -929,6 +869,58 @@ def alerts_ack(alert_id: str, note: str, data_dir: Path, output_format: str) -> 
         return
     alert = change["alert"]
     click.echo(f"{alert['alert_id']}: {alert['status']} (acknowledged {alert['acknowledged_at']})")
+
+
+@alerts.command("deliveries")
+@data_dir_option
+@format_option
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "sent", "failed"]),
+    help="Only alerts with a delivery in this state.",
+)
+@click.option("--alert", "alert_id", metavar="ID", help="Only this alert.")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@friendly_errors
+def alerts_deliveries(
+    data_dir: Path, output_format: str, status: str | None, alert_id: str | None, limit: int
+) -> None:
+    """Delivery state per alert: each change, to whom, sent / pending / failed, attempts.
+
+    Newest alerts first. Reads the delivery ledger (OSTWATCH_NOTIFY_STATE_PATH, default
+    DATA_DIR/notify.sqlite) directly, with or without a running stack.
+    """
+    from infra.notify_cli import delivery_lines, ledger_path
+    from streams.notify.ledger import delivery_report
+
+    report = delivery_report(ledger_path(data_dir), status=status, alert_id=alert_id, limit=limit)
+    if output_format == "json":
+        emit_json(report)
+        return
+    click.echo("\n".join(delivery_lines(report)))
+
+
+@alerts.command("redeliver")
+@data_dir_option
+@click.option("--alert", "alert_id", metavar="ID", help="Only this alert's deliveries.")
+@friendly_errors
+def alerts_redeliver(data_dir: Path, alert_id: str | None) -> None:
+    """Try failed deliveries again, after fixing their cause (a wrong address, a dead hook).
+
+    A running worker picks them up within seconds, otherwise the next one to start.
+    """
+    from infra.notify_cli import ledger_path
+    from streams.notify.ledger import Ledger
+
+    path = ledger_path(data_dir)
+    if not path.exists():
+        raise UserError(f"no delivery state at {path} (has a worker delivered alerts here?)")
+    ledger = Ledger(path)
+    try:
+        count = ledger.retry_failed(time.time(), alert_id)
+    finally:
+        ledger.close()
+    click.echo(f"{count} failed deliver{'y' if count == 1 else 'ies'} queued again")
 
 
 # -- dashboards -----------------------------------------------------------------------------

@@ -29,7 +29,8 @@ class Target:
 
 
 def default_routes(settings: NotifySettings) -> tuple[NotifyRoute, ...]:
-    """Everything to every configured notifier; e-mail only from warning up."""
+    """Everything to every configured notifier; e-mail from warning up, and every commune
+    notification (the engine raises them as ``info``, but the law requires them sent)."""
     routes: list[NotifyRoute] = []
     if settings.outbox_enabled:
         routes.append(NotifyRoute(notifier="outbox"))
@@ -37,7 +38,19 @@ def default_routes(settings: NotifySettings) -> tuple[NotifyRoute, ...]:
         routes.append(NotifyRoute(notifier="webhook"))
     if settings.email_enabled:
         routes.append(NotifyRoute(notifier="email", min_severity="warning"))
+        routes.append(NotifyRoute(notifier="email", kinds=(COMMUNE_KIND,)))
     return tuple(routes)
+
+
+def reaches_communes(routes: Sequence[NotifyRoute]) -> bool:
+    """Whether every commune notification, whatever its severity, goes to a person."""
+    return any(
+        r.notifier in PERSONAL
+        and ("*" in r.kinds or COMMUNE_KIND in r.kinds)
+        and r.min_severity == "info"
+        and "opened" in r.changes
+        for r in routes
+    )
 
 
 def route_matches(route: NotifyRoute, change: AlertChange) -> bool:

@@ -21,7 +21,7 @@ from streams.notify.dispatcher import Dispatcher, RetryPolicy
 from streams.notify.ledger import EnqueueResult, Ledger, Received
 from streams.notify.notifiers import EmailNotifier, Notifier, OutboxNotifier, WebhookNotifier
 from streams.notify.recipients import RecipientsError, load_recipients
-from streams.notify.routing import Router, default_routes
+from streams.notify.routing import Router, default_routes, reaches_communes
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,11 @@ def build_notify(
         router = build_router(settings, data_dir)
     except (RecipientsError, ValueError) as exc:
         raise SettingsError(f"notifications: {exc}") from exc
+    if not reaches_communes(router.routes):
+        log.warning(
+            "no e-mail or webhook route takes every commune notification: communes are only "
+            "told through the outbox (set OSTWATCH_NOTIFY_SMTP_HOST or _WEBHOOK_URL)"
+        )
     if settings.email_enabled and not settings.email_to:
         log.warning("OSTWATCH_NOTIFY_EMAIL_TO is empty: only commune contacts get e-mail")
     ledger = Ledger(settings.state_file(data_dir))

@@ -216,7 +216,7 @@ def test_commune_notifications_reach_the_commune_or_the_default(
     )
     changes = {
         commune: alert_change(
-            i, kind="commune_notification", severity="warning", details={"commune": commune}
+            i, kind="commune_notification", severity="info", details={"commune": commune}
         )
         for i, commune in enumerate(["26734", "26737", "26740", "99999"])
     }

@@ -15,7 +15,7 @@ from streams.notify import render
 from streams.notify.dispatcher import RetryPolicy
 from streams.notify.notifiers import redact_url, webhook_body
 from streams.notify.recipients import RecipientsError, load_recipients
-from streams.notify.routing import Router, Target, default_routes
+from streams.notify.routing import Router, Target, default_routes, reaches_communes
 from tests.support.notify import alert_change
 
 HEADER = "commune_code,commune_name,email,webhook_url\n"
@@ -119,10 +119,20 @@ def test_default_routes_cover_configured_notifiers_only() -> None:
     everything = default_routes(
         NotifySettings(smtp_host="localhost", webhook_url="http://h/x", outbox_enabled=False)
     )
-    assert {r.notifier: r.min_severity for r in everything} == {
-        "webhook": "info",
-        "email": "warning",
+    assert {(r.notifier, r.kinds, r.min_severity) for r in everything} == {
+        ("webhook", ("*",), "info"),
+        ("email", ("*",), "warning"),
+        ("email", ("commune_notification",), "info"),
     }
+    assert reaches_communes(everything) and not reaches_communes(only_outbox)
+
+
+def test_commune_notifications_are_mailed_by_default_though_raised_as_info() -> None:
+    settings = NotifySettings(smtp_host="localhost", email_to="cdc@x.vn", outbox_enabled=False)
+    routes = Router(default_routes(settings), {"email": settings.email_to})
+    notice = alert_change(1, kind="commune_notification", severity="info")
+    assert routes.plan(notice) == [Target("email", "cdc@x.vn", fallback=True)]
+    assert routes.plan(alert_change(2, severity="info")) == []
 
 
 def test_a_route_to_an_unconfigured_notifier_is_refused() -> None:

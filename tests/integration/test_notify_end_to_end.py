@@ -1,11 +1,15 @@
 """Alert changes published on the alerts topic of a real embedded stack reach the file
-outbox and a real HTTP server, once each, across a restart that empties the broker."""
+outbox and a real HTTP server, once each, across a restart that empties the broker; and an
+enrolment ingested through the stack reaches its commune by e-mail."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -14,8 +18,9 @@ from kafka import KafkaProducer
 from infra.gateway import StackInfo
 from ostwatch.settings import BrokerSettings
 from schemas.alerts import AlertChange
-from tests.integration.conftest import RunningStack
-from tests.support.notify import WebhookReceiver, alert_change
+from tests.integration.conftest import FIXTURES, RunningStack
+from tests.support.events import contract_event
+from tests.support.notify import SmtpReceiver, WebhookReceiver, alert_change
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -109,3 +114,84 @@ def test_alert_changes_on_the_topic_reach_outbox_and_webhook_once(
     # Each change was refused once (fail_first=1) and retried with the same key.
     attempts = {r.headers["Idempotency-Key"] for r in webhook.requests}
     assert len(webhook.requests) == 2 * len(expected) and attempts == set(expected)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpReceiver]:
+    receiver = SmtpReceiver()
+    yield receiver
+    receiver.close()
+
+
+def test_an_enrolment_reaches_its_commune_by_email_and_so_does_the_ack(
+    tmp_path: Path, smtp: SmtpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole chain: `ostwatch ingest` → intake → the alert engine → the alerts topic →
+    the notify agent → the ledger → SMTP to the commune of residence; then `alerts ack`."""
+    communes = tmp_path / "communes.csv"
+    communes.write_text(
+        "commune_code,commune_name,email,webhook_url\nC-07,Xã Bảy,ubnd.c07@example.vn,\n",
+        encoding="utf-8",
+    )
+    for name, value in {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp.port),
+        "EMAIL_TO": "cdc@example.vn",
+        "RECIPIENTS_CSV": str(communes),
+        "EMAIL_DIGEST_INTERVAL_S": "0",
+    }.items():
+        monkeypatch.setenv(f"OSTWATCH_NOTIFY_{name}", value)
+    enrolment = contract_event(
+        "patient.enrolled", "2024-03-01T07:00:00+07:00", "TF-01",
+        patient_ref="pat-notify-01", programme="methadone", residence_commune="C-07",
+    )  # fmt: skip
+    path = tmp_path / "enrolment.jsonl"
+    path.write_bytes(orjson.dumps(enrolment) + b"\n")
+
+    def to_commune() -> list[EmailMessage]:
+        return [m for rcpts, m in list(smtp.messages) if "ubnd.c07@example.vn" in rcpts]
+
+    stack = RunningStack(tmp_path / "data")
+    stack.start()
+    try:
+        stack.cli("registry", "load", str(FIXTURES / "registry"))
+        started = time.monotonic()
+        assert stack.ingest(path)["accepted"] == 1
+        wait_for(lambda: len(to_commune()) == 1, 60, "the commune's e-mail")
+        latency = time.monotonic() - started
+        (notice,) = by_kind(stack.json("report", "alerts"))["commune_notification"]
+        body = to_commune()[0].get_content()
+        assert notice["alert_id"] in body and "Thông báo UBND xã" in body
+        assert "C-07" in body
+
+        stack.json("alerts", "ack", notice["alert_id"], "--note", "đã gửi công văn")
+        wait_for(lambda: len(to_commune()) == 2, 60, "the commune's second e-mail")
+        assert "Resolved / Đã xử lý xong" in to_commune()[1].get_content()
+        report = stack.json("alerts", "deliveries", "--alert", notice["alert_id"])
+        changes = report["alerts"][0]["changes"]
+        assert [c["change"] for c in changes] == ["resolved", "opened"]
+        assert all(
+            d["status"] == "sent" and not d["fallback"]
+            for c in changes
+            for d in c["deliveries"]
+            if d["notifier"] == "email"
+        )
+    finally:
+        stack.stop()
+    opened = changes[1]
+    (mail,) = [d for d in opened["deliveries"] if d["notifier"] == "email"]
+    in_ledger = datetime.fromisoformat(mail["sent_at"]) - datetime.fromisoformat(
+        opened["received_at"]
+    )
+    print(
+        f"`ostwatch ingest` started → commune e-mail received: {latency:.2f} s; "
+        f"recorded → sent: {in_ledger.total_seconds() * 1000:.0f} ms"
+    )
+    assert latency < 10.0
+
+
+def by_kind(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        found.setdefault(row["kind"], []).append(row)
+    return found

@@ -18,7 +18,9 @@ from typing import Any
 
 import orjson
 import pytest
+from click.testing import CliRunner
 
+from infra.cli import main
 from ostwatch.settings import NotifySettings
 from schemas.alerts import AlertChange
 from streams.notify.ledger import delivery_report
@@ -128,6 +130,19 @@ def test_webhook_gives_up_after_max_attempts_and_is_shown_failed(
     report = delivery_report(tmp_path / "notify.sqlite", status="failed")
     (delivery,) = report["alerts"][0]["changes"][0]["deliveries"]
     assert delivery["attempts"] == 3 and "HTTP 503" in delivery["last_error"]
+    table = CliRunner().invoke(main, ["alerts", "deliveries", "--data-dir", str(tmp_path)])
+    assert "lỗi/failed 1" in table.output and "HTTP 503" in table.output
+
+    # The endpoint is fixed; an operator queues the failed delivery again.
+    webhook.fail_first = 0
+    result = CliRunner().invoke(main, ["alerts", "redeliver", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0 and "1 failed delivery queued again" in result.output
+    again = build_notify(
+        settings(webhook_url=webhook.url, outbox_enabled=False, max_attempts=3), tmp_path
+    )
+    asyncio.run(deliver_until(again, lambda: ledger_statuses(tmp_path)["sent"] == 1))
+    again.close()
+    assert [r.status for r in webhook.requests] == [503, 503, 503, 200]
 
 
 def test_a_dead_endpoint_is_probed_not_flooded_and_alert_order_holds(

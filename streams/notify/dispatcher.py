@@ -111,6 +111,7 @@ class Dispatcher:
                     if waiter not in self._running.values():
                         waiter.cancel()
         finally:
+            self._stopping = True  # lanes finish their current batch and take no more
             await asyncio.shield(self._drain())
 
     async def stop(self) -> None:

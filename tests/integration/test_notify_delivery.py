@@ -103,8 +103,8 @@ def test_webhook_retries_with_backoff_and_one_idempotency_key(
     assert webhook.requests[0].body["alert"]["alert_id"] == change.alert.alert_id
     # Back-off with jitter: attempt n waits in [base·2^(n−1)/2, base·2^(n−1)], base 0.2 s.
     gaps = [b.at - a.at for a, b in zip(webhook.requests, webhook.requests[1:], strict=False)]
-    assert 0.1 <= gaps[0] <= 0.2 + 0.5
-    assert 0.2 <= gaps[1] <= 0.4 + 0.5
+    assert 0.1 <= gaps[0] <= 0.2 + 1.0  # upper slack: a loaded 2-core machine
+    assert 0.2 <= gaps[1] <= 0.4 + 1.0
     assert ledger_statuses(tmp_path) == Counter({"sent": 1})
     report = delivery_report(tmp_path / "notify.sqlite")
     (delivery,) = report["alerts"][0]["changes"][0]["deliveries"]

@@ -250,19 +250,27 @@ class AlertEngine:
             counted = self.table.counted_since(scope.stock_from)
             recounted = {key: day for key, day in scope.stock.items() if key in counted}
             if recounted:
-                counts, judged_after = self._count_conditions(recounted, None)
-                changes += self._reconcile(
-                    counts,
-                    {
-                        alert_id: version
-                        for alert_id, version in _only(stored, ("count_discrepancy",)).items()
-                        if _key(version[1]) in recounted
-                        and version[1].raised_at > judged_after.get(_key(version[1]), _EPOCH)
-                    },
-                    resolve_at=at.at,
-                    now=now,
-                    acks=acks,
-                )
+                counts, anchors = self._count_conditions(recounted, None)
+                judged, superseded = {}, []
+                for alert_id, (sequence, alert) in _only(stored, ("count_discrepancy",)).items():
+                    key = _key(alert)
+                    if key not in recounted:
+                        continue
+                    anchor_at, recount_at = anchors.get(key, (_EPOCH, None))
+                    if alert.raised_at > anchor_at:
+                        judged[alert_id] = (sequence, alert)
+                    elif recount_at is not None and alert.status == "open":
+                        superseded.append(
+                            AlertChange(
+                                change="resolved",
+                                sequence=sequence + 1,
+                                alert=alert.model_copy(
+                                    update={"status": "resolved", "resolved_at": recount_at}
+                                ),
+                            )
+                        )
+                changes += superseded
+                changes += self._reconcile(counts, judged, resolve_at=at.at, now=now, acks=acks)
         if scope.clock:
             stored = self.table.stored(kinds=CLOCK_KINDS, open_only=True)
             found = self._clock_conditions(self.store.registry(), now)
@@ -320,19 +328,21 @@ class AlertEngine:
 
     def _count_conditions(
         self, since: Mapping[tuple[str, str], date] | None, until: datetime | None
-    ) -> tuple[list[Condition], dict[tuple[str, str], datetime]]:
-        """Count discrepancies, and per stock key the count they were judged after (the
-        last count before the earliest touched day): alerts before it were not judged."""
+    ) -> tuple[list[Condition], dict[tuple[str, str], tuple[datetime, datetime | None]]]:
+        """Count discrepancies, and per stock key judged from an anchor (the last count
+        before the earliest touched day) that anchor's instant and the first count after it:
+        alerts up to the anchor were not judged again, but that later count supersedes them."""
         registry = self.store.registry()
         items = registry.items if registry else {}
         mg = {code: float(row.mg_per_unit) for code, row in items.items() if row.mg_per_unit}
         since_day = min(since.values()) if since else None
         windows = self.table.count_windows(since, mg, until, since_day)
-        anchors: dict[tuple[str, str], datetime] = {}
+        anchors: dict[tuple[str, str], tuple[datetime, datetime | None]] = {}
         found: list[Condition] = []
         for (facility, item), (anchor_at, base, movements) in windows.items():
             if anchor_at is not None:
-                anchors[(facility, item)] = anchor_at
+                recounts = [m.occurred_at for m in movements if m.is_count]
+                anchors[(facility, item)] = (anchor_at, min(recounts, default=None))
             unit = items[item].unit if item in items else ""
             found += count_conditions(
                 facility, item, movements, self.settings, base=base, unit=unit

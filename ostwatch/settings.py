@@ -13,6 +13,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.models import DEFAULT_MAX_LINE_BYTES
+
 DEFAULT_DATA_DIR = Path(".ostwatch")
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
@@ -109,6 +111,13 @@ class StreamSettings(BaseSettings):
         le=10_000,
         description="longest a consumer fetch may wait for records (Faust fixes 1500)",
     )
+    # Ingest limits (streams/intake/limits.py); the defaults there are the documented ones.
+    max_line_bytes: int = Field(default=DEFAULT_MAX_LINE_BYTES, ge=1024, le=1024 * 1024)
+    max_batch_items: int = Field(default=1000, ge=1, le=100_000)
+    facility_rate_per_s: float = Field(
+        default=500.0, ge=0, description="new events a second per facility; 0 switches it off"
+    )
+    facility_burst: int = Field(default=50_000, ge=1, description="events at once per facility")
 
 
 class AlertSettings(BaseSettings):

@@ -165,6 +165,31 @@ class StackSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+class PseudonymSettings(BaseSettings):
+    """The province's pseudonymisation key (producers/pseudonym.py), held on the facility side.
+
+    Give the key inline (``KEY``) or, better, as a file readable only by its owner
+    (``KEY_FILE``, e.g. ``openssl rand -base64 48 > key; chmod 600 key``). During a key
+    rotation the previous key is given too (``PREVIOUS_KEY``/``PREVIOUS_KEY_FILE``).
+    """
+
+    # An empty variable (``OSTWATCH_PSEUDONYM_KEY_FILE=``) means unset, not the current directory.
+    model_config = SettingsConfigDict(
+        env_prefix="OSTWATCH_PSEUDONYM_", frozen=True, extra="ignore", env_ignore_empty=True
+    )
+
+    key: SecretStr | None = Field(default=None, description="the key itself (≥ 32 characters)")
+    key_file: Path | None = Field(default=None, description="a file holding the key (chmod 600)")
+    key_id: str = Field(
+        default="1",
+        pattern=r"^[a-z0-9]{1,8}$",
+        description="short name of the key, written into every patient_ref it makes",
+    )
+    previous_key: SecretStr | None = None
+    previous_key_file: Path | None = None
+    previous_key_id: str | None = Field(default=None, pattern=r"^[a-z0-9]{1,8}$")
+
+
 def load(cls: type[SettingsT], **overrides: Any) -> SettingsT:
     """Build a settings class, turning validation errors into a message that names the setting.
 

@@ -508,6 +508,52 @@ def rekey_map_command(export: Path, out: Path, identifier: str, output_format: s
         )
 
 
+# -- security layouts -------------------------------------------------------------------------
+
+
+@main.group()
+def security() -> None:
+    """Least-privilege layouts to apply on a production Kafka and ClickHouse (README "Security")."""
+
+
+@security.command("kafka-acls")
+@click.option(
+    "--bootstrap", default="kafka:9093", show_default=True, help="Where kafka-acls.sh connects."
+)
+@click.option(
+    "--command-config",
+    default="admin.properties",
+    show_default=True,
+    help="kafka-acls.sh client properties holding the admin's SASL credentials.",
+)
+@friendly_errors
+def security_kafka_acls(bootstrap: str, command_config: str) -> None:
+    """Print kafka-acls.sh commands: producers write events, the worker reads them and writes
+    the dead letters and alerts, the admin manages topics; nobody else gets anything."""
+    from infra.security import kafka_acls, render_kafka_acls
+
+    acls = kafka_acls(load(BrokerSettings), load(StreamSettings))
+    click.echo(render_kafka_acls(acls, bootstrap, command_config), nl=False)
+
+
+@security.command("clickhouse-roles")
+@click.option(
+    "--province",
+    "provinces",
+    multiple=True,
+    required=True,
+    help="A province (as in facilities.csv) that gets a read-only viewer role (repeatable).",
+)
+@friendly_errors
+def security_clickhouse_roles(provinces: tuple[str, ...]) -> None:
+    """Print the ClickHouse DDL: ingest writer, auditor, and a viewer role per province whose
+    row policies show only that province's facilities."""
+    from infra.security import render_clickhouse_roles
+
+    database = load(ClickHouseSettings).database
+    click.echo(render_clickhouse_roles(database, provinces), nl=False)
+
+
 # -- simulate -------------------------------------------------------------------------------
 
 

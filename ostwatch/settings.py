@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.models import DEFAULT_MAX_LINE_BYTES
@@ -52,6 +53,40 @@ class BrokerSettings(BaseSettings):
         default=None,
         description="apply the Tansu work-arounds (short group timeouts); default: when embedded",
     )
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> BrokerSettings:
+        """Refuse half-configured security at start, naming the settings (never a value)."""
+        sasl = self.security_protocol.startswith("SASL_")
+        if self.is_embedded and self.security_protocol != "PLAINTEXT":
+            raise PydanticCustomError(
+                "security",
+                "the embedded broker (Tansu) speaks PLAINTEXT only; set "
+                "OSTWATCH_BROKER_BOOTSTRAP_SERVERS to a Kafka cluster to use SSL or SASL",
+            )
+        if sasl and not self.sasl_mechanism:
+            raise PydanticCustomError(
+                "security", "OSTWATCH_BROKER_SASL_MECHANISM is required with a SASL_* protocol"
+            )
+        if self.sasl_mechanism and not sasl:
+            raise PydanticCustomError(
+                "security",
+                "OSTWATCH_BROKER_SASL_MECHANISM needs OSTWATCH_BROKER_SECURITY_PROTOCOL "
+                "SASL_SSL (or SASL_PLAINTEXT on a trusted network)",
+            )
+        if self.sasl_mechanism and (not self.sasl_username or self.sasl_password is None):
+            raise PydanticCustomError(
+                "security",
+                "OSTWATCH_BROKER_SASL_USERNAME and OSTWATCH_BROKER_SASL_PASSWORD are required "
+                "when OSTWATCH_BROKER_SASL_MECHANISM is set",
+            )
+        if self.ssl_cafile is not None and not self.ssl_cafile.is_file():
+            raise PydanticCustomError(
+                "security",
+                "OSTWATCH_BROKER_SSL_CAFILE: no such file {path}",
+                {"path": str(self.ssl_cafile)},
+            )
+        return self
 
     @property
     def is_embedded(self) -> bool:
@@ -201,6 +236,8 @@ def load(cls: type[SettingsT], **overrides: Any) -> SettingsT:
         prefix = cls.model_config.get("env_prefix", "")
         problems = "; ".join(
             f"{prefix}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            if err["loc"]
+            else err["msg"]  # a rule across settings names them itself
             for err in exc.errors(include_input=False)
         )
         raise SettingsError(f"invalid settings: {problems}") from None

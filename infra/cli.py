@@ -352,7 +352,11 @@ def ingest(file: Path, data_dir: Path, timeout: float, progress: bool | None) ->
     total = sum(1 for _ in read_lines(file))
     show = sys.stderr.isatty() if progress is None else progress
     publisher = EventPublisher(
-        bootstrap, topic, source=source, security=broker.kafka_python_security()
+        bootstrap,
+        topic,
+        source=source,
+        security=broker.kafka_python_security(),
+        max_line_bytes=load(StreamSettings).max_line_bytes,
     )
     with Progress(show) as bars:
         sending = bars.add("publishing", total)

@@ -93,6 +93,16 @@ def planted_lines() -> list[bytes]:
         for n, doc in enumerate(docs, start=900)
     ]
     lines.append("Nguyễn Văn An,001085012345,0901234567,12 Lê Lợi".encode())  # not JSON
+    # over the line limit (16 KiB), with a name all along it
+    lines.append(
+        orjson.dumps(
+            {
+                **dose,
+                "event_id": "00000000-0000-4000-8000-000000000999",
+                "note": "Nguyen Van An 0901234567 " * 1000,
+            }
+        )
+    )
     return lines
 
 
@@ -214,9 +224,11 @@ def test_planted_personal_data_is_found_nowhere(tmp_path: Path) -> None:
         }
         rejected = stack.json("report", "rejected")
         assert len(rejected) == len(planted)
+        assert sum(r["reason"].startswith("line too long") for r in rejected) == 1
         reasons = sorted(r["reason"] for r in rejected)
         assert all(
-            "not shown" in reason or reason.startswith(("unknown field", "not JSON"))
+            "not shown" in reason
+            or reason.startswith(("unknown field", "not JSON", "line too long"))
             for reason in reasons
         ), reasons
         reports = {"rejected": json.dumps(rejected, ensure_ascii=False)}

@@ -17,10 +17,11 @@ Two functions carry that, and they are made to agree with each other:
   become ``x``, digits ``0``).
 
 False positives are kept low on purpose: a UUID (``event_id``) is never flagged, nor are lot
-numbers, commune codes or dates; an old 9-digit ID (CMND) is only recognised when it is the
-whole value, a 12-digit ID (CCCD) only with its leading ``0`` (province codes 001–096), a
-phone only with a Vietnamese prefix (``0`` or ``+84`` then 3/5/7/8/9 for mobiles, 2 for
-landlines). This module is a leaf: it imports nothing of ours.
+numbers, commune codes, dates or hex digests used as pseudonyms; an old 9-digit ID (CMND) is
+only recognised when it is the whole value, a 12-digit ID (CCCD) only with its leading ``0``
+(province codes 001–096), a phone only with a Vietnamese prefix (``0`` or ``+84`` then
+3/5/7/8/9 for mobiles, 2 for landlines), and both only as a token of their own, not inside a
+longer run of letters and digits. This module is a leaf: it imports nothing of ours.
 """
 
 from __future__ import annotations
@@ -66,10 +67,12 @@ _TIMESTAMP_RE = re.compile(
 )
 _EMAIL_RE = re.compile(r"[^\s@\"'<>]+@[^\s@\"'<>]+\.[A-Za-z]{2,}")
 # CCCD: 3-digit province code (001–096, so a leading 0), century/sex digit, birth year, 6 more.
-_CCCD_RE = re.compile(r"(?<!\d)0\d{11}(?!\d)")
+# An ID or phone counts only as a token of its own (bounded by no letter or digit): the same
+# digits inside a longer code (a hex digest, "ID001085012345x") are not read as one.
+_CCCD_RE = re.compile(r"(?<![0-9A-Za-z])0\d{11}(?![0-9A-Za-z])")
 _CMND_RE = re.compile(r"\d{9}")
 _PHONE_RE = re.compile(
-    r"(?<![\d+])(?:\+?84|0)[ .-]?(?:[35789](?:[ .-]?\d){8}|2(?:[ .-]?\d){9})(?!\d)"
+    r"(?<![0-9A-Za-z+])(?:\+?84|0)[ .-]?(?:[35789](?:[ .-]?\d){8}|2(?:[ .-]?\d){9})(?![0-9A-Za-z])"
 )
 _SPACE_RE = re.compile(r"\s")
 _LETTER_RE = re.compile(r"[^\W\d_]")

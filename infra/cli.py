@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
@@ -30,6 +30,9 @@ from ostwatch.settings import (
     load,
 )
 from ostwatch.timeutil import LOCAL_TZ
+
+if TYPE_CHECKING:
+    from producers.pseudonym import IdentifierKind
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -396,6 +399,13 @@ def identifier_option(func: F) -> F:
     )(func)
 
 
+def as_kind(identifier: str) -> IdentifierKind:
+    """The --identifier choice as the library's identifier kind (click checked the choice)."""
+    from producers.pseudonym import IDENTIFIER_KINDS
+
+    return next(kind for kind in IDENTIFIER_KINDS if kind == identifier)
+
+
 def pseudonym_keys() -> Any:
     from ostwatch.settings import PseudonymSettings
     from producers.pseudonym import load_keys
@@ -428,7 +438,7 @@ def pseudonymize(export: Path, out: Path, identifier: str, output_format: str) -
 
     key, _ = pseudonym_keys()
     try:
-        result = convert_export(export.read_text(encoding="utf-8-sig"), key, identifier)  # type: ignore[arg-type]
+        result = convert_export(export.read_text(encoding="utf-8-sig"), key, as_kind(identifier))
     except (ExportError, UnicodeDecodeError) as exc:
         raise UserError(f"{export}: {exc}") from exc
     with out.open("wb") as handle:
@@ -489,7 +499,7 @@ def rekey_map_command(export: Path, out: Path, identifier: str, output_format: s
         )
     try:
         text = export.read_text(encoding="utf-8-sig")
-        mapping, refused = rekey_map(identifiers_of(text, identifier), previous, key)  # type: ignore[arg-type]
+        mapping, refused = rekey_map(identifiers_of(text, as_kind(identifier)), previous, key)
     except (ExportError, UnicodeDecodeError) as exc:
         raise UserError(f"{export}: {exc}") from exc
     with out.open("w", encoding="utf-8", newline="") as handle:

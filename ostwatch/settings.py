@@ -149,10 +149,14 @@ class StreamSettings(BaseSettings):
     # Ingest limits (streams/intake/limits.py); the defaults there are the documented ones.
     max_line_bytes: int = Field(default=DEFAULT_MAX_LINE_BYTES, ge=1024, le=1024 * 1024)
     max_batch_items: int = Field(default=1000, ge=1, le=100_000)
+    # Generous by default, so that importing years of one facility's history passes; a
+    # production province tightens them (README "Privacy and security").
     facility_rate_per_s: float = Field(
-        default=500.0, ge=0, description="new events a second per facility; 0 switches it off"
+        default=1000.0, ge=0, description="new events a second per facility; 0 switches it off"
     )
-    facility_burst: int = Field(default=50_000, ge=1, description="events at once per facility")
+    facility_burst: int = Field(
+        default=1_000_000, ge=1, description="new events at once per facility"
+    )
 
 
 class AlertSettings(BaseSettings):

@@ -148,7 +148,9 @@ class StreamSettings(BaseSettings):
     )
     # Ingest limits (streams/intake/limits.py); the defaults there are the documented ones.
     max_line_bytes: int = Field(default=DEFAULT_MAX_LINE_BYTES, ge=1024, le=1024 * 1024)
-    max_batch_items: int = Field(default=1000, ge=1, le=100_000)
+    # Submissions one message may carry: ostwatch's producer packs 500; the intake takes
+    # up to batch_max messages at once, so a message may hold as many as one intake batch.
+    max_batch_items: int = Field(default=5000, ge=1, le=100_000)
     # Generous by default, so that importing years of one facility's history passes; a
     # production province tightens them (README "Privacy and security").
     facility_rate_per_s: float = Field(

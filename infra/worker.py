@@ -25,6 +25,7 @@ from sinks.clickhouse import ClickHouse
 from sinks.store import Store
 from streams.alerts.engine import AlertEngine
 from streams.app import create_app, register_domains
+from streams.intake.limits import IntakeLimits
 from streams.intake.service import IntakeService
 from streams.notify.service import NotifyService, build_notify
 
@@ -62,6 +63,7 @@ def run_worker(
         registry_refresh_s=stream.registry_refresh_s,
         retry_max_s=clickhouse.insert_retry_max_s,
         alerts=AlertEngine(store, alert_settings, live=True) if alert_settings.enabled else None,
+        limits=IntakeLimits.from_settings(stream),
     )
     service.warm_up()
     app = create_app(

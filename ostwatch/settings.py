@@ -19,9 +19,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.alerts import ALERT_KINDS, ChangeKind, Severity
+from schemas.models import DEFAULT_MAX_LINE_BYTES
 
 DEFAULT_DATA_DIR = Path(".ostwatch")
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
@@ -60,6 +62,40 @@ class BrokerSettings(BaseSettings):
         default=None,
         description="apply the Tansu work-arounds (short group timeouts); default: when embedded",
     )
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> BrokerSettings:
+        """Refuse half-configured security at start, naming the settings (never a value)."""
+        sasl = self.security_protocol.startswith("SASL_")
+        if self.is_embedded and self.security_protocol != "PLAINTEXT":
+            raise PydanticCustomError(
+                "security",
+                "the embedded broker (Tansu) speaks PLAINTEXT only; set "
+                "OSTWATCH_BROKER_BOOTSTRAP_SERVERS to a Kafka cluster to use SSL or SASL",
+            )
+        if sasl and not self.sasl_mechanism:
+            raise PydanticCustomError(
+                "security", "OSTWATCH_BROKER_SASL_MECHANISM is required with a SASL_* protocol"
+            )
+        if self.sasl_mechanism and not sasl:
+            raise PydanticCustomError(
+                "security",
+                "OSTWATCH_BROKER_SASL_MECHANISM needs OSTWATCH_BROKER_SECURITY_PROTOCOL "
+                "SASL_SSL (or SASL_PLAINTEXT on a trusted network)",
+            )
+        if self.sasl_mechanism and (not self.sasl_username or self.sasl_password is None):
+            raise PydanticCustomError(
+                "security",
+                "OSTWATCH_BROKER_SASL_USERNAME and OSTWATCH_BROKER_SASL_PASSWORD are required "
+                "when OSTWATCH_BROKER_SASL_MECHANISM is set",
+            )
+        if self.ssl_cafile is not None and not self.ssl_cafile.is_file():
+            raise PydanticCustomError(
+                "security",
+                "OSTWATCH_BROKER_SSL_CAFILE: no such file {path}",
+                {"path": str(self.ssl_cafile)},
+            )
+        return self
 
     @property
     def is_embedded(self) -> bool:
@@ -118,6 +154,19 @@ class StreamSettings(BaseSettings):
         ge=1,
         le=10_000,
         description="longest a consumer fetch may wait for records (Faust fixes 1500)",
+    )
+    # Ingest limits (streams/intake/limits.py); the defaults there are the documented ones.
+    max_line_bytes: int = Field(default=DEFAULT_MAX_LINE_BYTES, ge=1024, le=1024 * 1024)
+    # Submissions one message may carry: ostwatch's producer packs 500; the intake takes
+    # up to batch_max messages at once, so a message may hold as many as one intake batch.
+    max_batch_items: int = Field(default=5000, ge=1, le=100_000)
+    # Generous by default, so that importing years of one facility's history passes; a
+    # production province tightens them (README "Privacy and security").
+    facility_rate_per_s: float = Field(
+        default=1000.0, ge=0, description="new events a second per facility; 0 switches it off"
+    )
+    facility_burst: int = Field(
+        default=1_000_000, ge=1, description="new events at once per facility"
     )
 
 
@@ -279,6 +328,31 @@ class NotifySettings(BaseSettings):
         return self.outbox_path or data_dir / "outbox" / "alerts.jsonl"
 
 
+class PseudonymSettings(BaseSettings):
+    """The province's pseudonymisation key (producers/pseudonym.py), held on the facility side.
+
+    Give the key inline (``KEY``) or, better, as a file readable only by its owner
+    (``KEY_FILE``, e.g. ``openssl rand -base64 48 > key; chmod 600 key``). During a key
+    rotation the previous key is given too (``PREVIOUS_KEY``/``PREVIOUS_KEY_FILE``).
+    """
+
+    # An empty variable (``OSTWATCH_PSEUDONYM_KEY_FILE=``) means unset, not the current directory.
+    model_config = SettingsConfigDict(
+        env_prefix="OSTWATCH_PSEUDONYM_", frozen=True, extra="ignore", env_ignore_empty=True
+    )
+
+    key: SecretStr | None = Field(default=None, description="the key itself (≥ 32 characters)")
+    key_file: Path | None = Field(default=None, description="a file holding the key (chmod 600)")
+    key_id: str = Field(
+        default="1",
+        pattern=r"^[a-z0-9]{1,8}$",
+        description="short name of the key, written into every patient_ref it makes",
+    )
+    previous_key: SecretStr | None = None
+    previous_key_file: Path | None = None
+    previous_key_id: str | None = Field(default=None, pattern=r"^[a-z0-9]{1,8}$")
+
+
 def load(cls: type[SettingsT], **overrides: Any) -> SettingsT:
     """Build a settings class, turning validation errors into a message that names the setting.
 
@@ -290,6 +364,8 @@ def load(cls: type[SettingsT], **overrides: Any) -> SettingsT:
         prefix = cls.model_config.get("env_prefix", "")
         problems = "; ".join(
             f"{prefix}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            if err["loc"]
+            else err["msg"]  # a rule across settings names them itself
             for err in exc.errors(include_input=False)
         )
         raise SettingsError(f"invalid settings: {problems}") from None

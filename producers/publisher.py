@@ -19,7 +19,14 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from schemas.codec import encode_event, encode_raw_submission, encode_submission_batch
-from schemas.models import BaseEvent, EventRejected, parse_event_dict, parse_event_line
+from schemas.models import (
+    DEFAULT_MAX_LINE_BYTES,
+    BaseEvent,
+    EventRejected,
+    parse_event_dict,
+    parse_event_line,
+    redact_rejected_line,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,26 +70,23 @@ class EventPublisher:
         batch_size: int = 512 * 1024,
         compression_type: str | None = None,
         client_id: str = "ostwatch-producer",
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
         self.topic = topic
+        self.max_line_bytes = max_line_bytes
         self.source = source or f"producer:{uuid.uuid4()}"
         self._next_seq = 0
         self._failures: list[tuple[int, str]] = []
         self._lock = threading.Lock()
         self._producer = KafkaProducer(
-            bootstrap_servers=[s.strip() for s in bootstrap_servers.split(",")],
-            client_id=client_id,
-            acks="all",
-            # Kafka's idempotent producer is rejected by the embedded broker (and breaks
-            # after a broker restart); idempotence is end to end by event_id instead.
-            enable_idempotence=False,
-            retries=10,
-            retry_backoff_ms=200,
-            linger_ms=linger_ms,
-            batch_size=batch_size,
-            compression_type=compression_type,
-            max_request_size=4 * 1024 * 1024,
-            **dict(security or {}),
+            **producer_config(
+                bootstrap_servers,
+                security,
+                client_id=client_id,
+                linger_ms=linger_ms,
+                batch_size=batch_size,
+                compression_type=compression_type,
+            )
         )
 
     def publish(self, event: BaseEvent | Mapping[str, Any], seq: int | None = None) -> int:
@@ -102,12 +106,25 @@ class EventPublisher:
         it: nothing a facility sent is dropped on the way.
         """
         try:
-            event = parse_event_line(line)
+            key, value = self._encode_line(line)
         except EventRejected as exc:
-            return self._send(_facility_key(line), encode_raw_submission(line, exc.reason), seq), (
-                exc.reason
-            )
-        return self._send(event.facility_id.encode(), encode_event(event), seq), None
+            key, value = self._refused(line, exc.reason)
+            return self._send(key, value, seq), exc.reason
+        return self._send(key, value, seq), None
+
+    def _encode_line(self, line: bytes) -> tuple[bytes, bytes]:
+        """(key, value) of a valid line; EventRejected with the reason otherwise."""
+        if len(line) > self.max_line_bytes:
+            raise EventRejected(f"line too long: more than {self.max_line_bytes} bytes")
+        event = parse_event_line(line)
+        return event.facility_id.encode(), encode_event(event)
+
+    def _refused(self, line: bytes, reason: str) -> tuple[bytes, bytes]:
+        """(key, value) of a refused line: published so the stream rejects and keeps it, but
+        only as much as may be kept (personal-looking values redacted, a long line cut to
+        just over the limit so the stream still sees it is too long)."""
+        kept = redact_rejected_line(line[: self.max_line_bytes + 1])
+        return _facility_key(kept), encode_raw_submission(kept, reason)
 
     def publish_lines(self, lines: Iterable[tuple[int, bytes]], per_message: int = 500) -> int:
         """Bulk form of :meth:`publish_line` for whole files; returns how many were invalid.
@@ -120,10 +137,9 @@ class EventPublisher:
         invalid = 0
         for seq, line in lines:
             try:
-                event = parse_event_line(line)
-                key, value = event.facility_id.encode(), encode_event(event)
+                key, value = self._encode_line(line)
             except EventRejected as exc:
-                key, value = _facility_key(line), encode_raw_submission(line, exc.reason)
+                key, value = self._refused(line, exc.reason)
                 invalid += 1
             group = pending.setdefault(key, [])
             group.append((seq, value))
@@ -180,6 +196,25 @@ class EventPublisher:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def producer_config(
+    bootstrap_servers: str, security: Mapping[str, Any] | None, **options: Any
+) -> dict[str, Any]:
+    """kafka-python producer settings: acks=all, no idempotence (see below), and the
+    security options of ``BrokerSettings.kafka_python_security`` (SASL/SCRAM, TLS) as given."""
+    return {
+        "bootstrap_servers": [s.strip() for s in bootstrap_servers.split(",")],
+        "acks": "all",
+        # Kafka's idempotent producer is rejected by the embedded broker (and breaks
+        # after a broker restart); idempotence is end to end by event_id instead.
+        "enable_idempotence": False,
+        "retries": 10,
+        "retry_backoff_ms": 200,
+        "max_request_size": 4 * 1024 * 1024,
+        **options,
+        **dict(security or {}),
+    }
 
 
 def _facility_key(line: bytes) -> bytes:

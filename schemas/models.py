@@ -27,7 +27,12 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from schemas.privacy import looks_personal, personal_data_problem, redact_line
+
 __all__ = [
+    "CODE_FIELDS",
+    "CONTRACT_FIELDS",
+    "DEFAULT_MAX_LINE_BYTES",
     "EVENT_TYPES",
     "MODEL_BY_TYPE",
     "BaseEvent",
@@ -56,11 +61,15 @@ __all__ = [
     "format_validation_error",
     "parse_event_dict",
     "parse_event_line",
+    "redact_rejected_line",
 ]
 
 # How much of an offending input value a reason may quote: enough to recognise it, never a
 # whole line pasted into an operator's list.
 _MAX_QUOTED = 60
+# Longest line (or event message) the intake takes: a contract event is well under 1 KiB, so
+# anything near this is not an event; the producer and the stream share the default.
+DEFAULT_MAX_LINE_BYTES: Final = 16 * 1024
 _RULE_ERROR = "contract_rule"
 
 _T = TypeVar("_T")
@@ -97,7 +106,13 @@ TestResult = Literal["positive", "negative", "invalid"]
 
 
 def _quote(value: object) -> str:
-    """Show an offending input value briefly, as JSON would spell it."""
+    """Show an offending input value briefly, as JSON would spell it.
+
+    A value that may be personal data (an ID, a phone, an e-mail, words that may be a name)
+    is described, not shown: reasons are kept, logged and listed to operators.
+    """
+    if isinstance(value, str) and looks_personal(value):
+        return f"a {len(value)}-character text, not shown"
     if value is None:
         text = "null"
     elif isinstance(value, bool):
@@ -479,6 +494,11 @@ MODEL_BY_TYPE: Final[dict[str, type[BaseEvent]]] = {
     for model in get_args(get_args(Event)[0])
 }
 EVENT_TYPES: Final[tuple[str, ...]] = tuple(MODEL_BY_TYPE)
+# Every field name of the contract, and those where a code (not free text) is expected.
+CONTRACT_FIELDS: Final[frozenset[str]] = frozenset(
+    name for model in MODEL_BY_TYPE.values() for name in model.model_fields
+)
+CODE_FIELDS: Final[frozenset[str]] = CONTRACT_FIELDS - {"occurred_at"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -563,6 +583,10 @@ def parse_event_dict(doc: Mapping[str, Any]) -> BaseEvent:
         raise EventRejected(f"not a JSON object: {_json_kind(doc)}")
     if not doc:
         raise EventRejected("empty object: event_type and the envelope fields are required")
+    # Personal data first: it is the most important reason, and no later reason may quote it.
+    problem = personal_data_problem(doc, CODE_FIELDS)
+    if problem:
+        raise EventRejected(problem)
     event_type = doc.get("event_type")
     if event_type is None:
         if "event_type" in doc:
@@ -588,3 +612,12 @@ def parse_event_line(line: bytes | str) -> BaseEvent:
     if not isinstance(doc, dict):
         raise EventRejected(f"not a JSON object: {_json_kind(doc)}")
     return parse_event_dict(doc)
+
+
+def redact_rejected_line(raw: bytes) -> bytes:
+    """What may be kept of a refused line (see ``schemas.privacy``); ``raw`` if nothing to hide.
+
+    Re-validating the kept line gives the same reason as the original, so a producer may
+    publish the kept form and the stream processor still decides it on its own.
+    """
+    return redact_line(raw, CONTRACT_FIELDS, CODE_FIELDS)

@@ -17,13 +17,16 @@ from schemas.codec import (
     HEADER_SIZE,
     RAW_SUBMISSION_SCHEMA_ID,
     SUBMISSION_BATCH_SCHEMA_ID,
+    Decoded,
     UndecodableMessage,
     decode,
+    encode_raw_submission,
     event_from_decoded,
 )
-from schemas.models import BaseEvent, EventRejected, parse_event_line
+from schemas.models import BaseEvent, EventRejected, parse_event_line, redact_rejected_line
 from schemas.reference import RegistrySnapshot, reference_problem
 from sinks.records import Accepted, Duplicate, IntakeBatch, MessageMeta, Rejected
+from streams.intake.limits import FacilityRateLimiter, IntakeLimits
 
 SOURCE_HEADER = "ostwatch-source"
 SEQ_HEADER = "ostwatch-seq"
@@ -40,17 +43,23 @@ class RawMessage:
     partition: int
     offset: int
     timestamp: float | None = None  # Kafka record time (epoch seconds), for freshness
+    refused: str = ""  # set by ``expand`` for the items of a message over a limit
 
 
 _BATCH_PREFIX = b"\x00" + SUBMISSION_BATCH_SCHEMA_ID.to_bytes(4, "big")
 
 
-def expand(messages: Iterable[RawMessage]) -> Iterator[RawMessage]:
+def expand(
+    messages: Iterable[RawMessage], limits: IntakeLimits | None = None
+) -> Iterator[RawMessage]:
     """Unpack SubmissionBatch messages into one RawMessage per submission they carry.
 
     Items keep the container's Kafka coordinates and source; their seq comes from the item.
     A container that cannot be read passes through whole, to be rejected with its reason.
+    The items of a container over ``limits.max_batch_items`` are each marked refused, so
+    every one of them is still accounted for.
     """
+    limits = limits or IntakeLimits()
     for message in messages:
         value = message.value
         if value is None or not value.startswith(_BATCH_PREFIX) or len(value) < HEADER_SIZE:
@@ -65,6 +74,7 @@ def expand(messages: Iterable[RawMessage]) -> Iterator[RawMessage]:
         source = headers.get(SOURCE_HEADER) or (
             f"kafka:{message.topic}:{message.partition}:{message.offset}".encode()
         )
+        refused = limits.batch_too_large(len(items)) or ""
         for item in items:
             yield RawMessage(
                 value=item["value"],
@@ -72,6 +82,7 @@ def expand(messages: Iterable[RawMessage]) -> Iterator[RawMessage]:
                 topic=message.topic,
                 partition=message.partition,
                 offset=message.offset,
+                refused=refused,
             )
 
 
@@ -122,8 +133,15 @@ def _identity_of_raw(raw: bytes) -> dict[str, Any]:
     }
 
 
-def _decode_event(value: bytes | None) -> tuple[BaseEvent | None, bytes, str]:
-    """(event, original bytes, rejection reason) for one message value."""
+def _record_json(decoded: Decoded) -> bytes:
+    """A typed record the contract refused, as readable JSON for the operator's list."""
+    return orjson.dumps(
+        {key: value for key, value in decoded.record.items() if value is not None}, default=str
+    )
+
+
+def _decode_event(value: bytes | None, limits: IntakeLimits) -> tuple[BaseEvent | None, bytes, str]:
+    """(event, submitted line or record as JSON, rejection reason) for one message value."""
     if value is None:
         return None, b"", "empty message (no value)"
     try:
@@ -132,14 +150,55 @@ def _decode_event(value: bytes | None) -> tuple[BaseEvent | None, bytes, str]:
         return None, value, f"undecodable message: {exc.reason}"
     if decoded.schema.schema_id == RAW_SUBMISSION_SCHEMA_ID:
         raw = bytes(decoded.record["raw"])
+        too_long = limits.line_too_long(len(raw))
+        if too_long:
+            return None, raw[: limits.max_line_bytes], too_long
         try:
             return parse_event_line(raw), raw, ""
         except EventRejected as exc:
             return None, raw, exc.reason
+    too_long = limits.line_too_long(len(value))
+    if too_long:
+        return None, b"", too_long
     try:
         return event_from_decoded(decoded), value, ""
     except EventRejected as exc:
-        return None, value, exc.reason
+        return None, _record_json(decoded), exc.reason
+
+
+def _rejected(
+    message: RawMessage,
+    meta: MessageMeta,
+    reason: str,
+    raw: bytes,
+    event: BaseEvent | None,
+) -> Rejected:
+    """A rejection as it may be kept: personal-looking values redacted from the line, and
+    the dead-letter copy redacted too when anything had to be (then as a raw submission)."""
+    reason = reason[:MAX_REASON_CHARS]
+    if event is not None:
+        raw = orjson.dumps(event.to_contract_dict())
+    kept = redact_rejected_line(raw)
+    original = message.value or b""
+    if kept != raw or not original.startswith(b"\x00"):
+        original = encode_raw_submission(kept, reason)
+    identity = (
+        _identity_of_raw(kept)
+        if event is None
+        else {
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "facility_id": event.facility_id,
+        }
+    )
+    return Rejected(
+        meta,
+        reason,
+        kept,
+        original,
+        occurred_at=event.occurred_at_utc if event is not None else None,
+        **identity,
+    )
 
 
 def classify(
@@ -147,42 +206,32 @@ def classify(
     registry: RegistrySnapshot | None,
     seen_event_ids: set[str] | frozenset[str],
     received_at: datetime,
+    *,
+    limits: IntakeLimits | None = None,
+    rate: FacilityRateLimiter | None = None,
 ) -> Classified:
     """Decide every message of a batch: accepted, rejected (with a reason) or duplicate.
 
     ``seen_event_ids`` holds the event_ids already archived; it is not modified. A
     duplicate of an archived event becomes a *suspect*: the caller checks whether it is the
     same submission delivered again (then it is no duplicate, only a redelivery).
+    ``rate`` (per-facility token buckets, kept by the caller across batches) is charged
+    only for new events that would be accepted.
     """
+    limits = limits or IntakeLimits()
+    now = received_at.timestamp()
     result = Classified()
     accepted_here: dict[str, MessageMeta] = {}
-    for message in expand(messages):
+    for message in expand(messages, limits):
         meta = message_meta(message, received_at)
-        event, raw, reason = _decode_event(message.value)
+        if message.refused:
+            event, raw, reason = None, b"", message.refused
+        else:
+            event, raw, reason = _decode_event(message.value, limits)
         if event is not None:
             reason = _reference_reason(event, registry)
         if event is None or reason:
-            if event is not None:
-                raw = orjson.dumps(event.to_contract_dict())
-            identity = (
-                _identity_of_raw(raw)
-                if event is None
-                else {
-                    "event_id": event.event_id,
-                    "event_type": event.event_type,
-                    "facility_id": event.facility_id,
-                }
-            )
-            result.batch.rejected.append(
-                Rejected(
-                    meta,
-                    reason[:MAX_REASON_CHARS],
-                    raw,
-                    message.value or b"",
-                    occurred_at=event.occurred_at_utc if event is not None else None,
-                    **identity,
-                )
-            )
+            result.batch.rejected.append(_rejected(message, meta, reason, raw, event))
             continue
         first = accepted_here.get(event.event_id)
         if first is not None:
@@ -192,6 +241,9 @@ def classify(
                 result.batch.duplicates.append(Duplicate(event, meta))
         elif event.event_id in seen_event_ids:
             result.suspects.append(Duplicate(event, meta))
+        elif rate is not None and not rate.allow(event.facility_id, now):
+            reason = limits.rate_exceeded(event.facility_id)
+            result.batch.rejected.append(_rejected(message, meta, reason, raw, event))
         else:
             accepted_here[event.event_id] = meta
             result.batch.accepted.append(Accepted(event, meta))

@@ -25,6 +25,7 @@ from sinks.records import IntakeBatch
 from sinks.store import Store
 from streams.alerts.engine import AlertEngine
 from streams.intake.classify import RawMessage, classify, settle_suspects
+from streams.intake.limits import FacilityRateLimiter, IntakeLimits
 
 T = TypeVar("T")
 PublishAlerts = Callable[[Sequence[AlertChange]], Awaitable[None]]
@@ -97,12 +98,17 @@ class IntakeService:
         registry_refresh_s: float,
         retry_max_s: float,
         alerts: AlertEngine | None = None,
+        limits: IntakeLimits | None = None,
     ) -> None:
         self.store = store
         self.alerts = alerts
         # Set by the stream agent: sends alert changes to the alerts topic before they are
         # stored (so a crash in between republishes them, never loses them).
         self.publish_alerts: PublishAlerts | None = None
+        self.limits = limits or IntakeLimits()
+        self._rate = FacilityRateLimiter(
+            self.limits.facility_rate_per_s, self.limits.facility_burst
+        )
         self.stats = IntakeStats()
         self._registry_refresh_s = registry_refresh_s
         self._retry_max_s = retry_max_s
@@ -196,7 +202,14 @@ class IntakeService:
     def decide(self, messages: Sequence[RawMessage]) -> IntakeBatch:
         """Classify one batch (blocking: may ask ClickHouse about suspected duplicates)."""
         self.refresh_registry()
-        classified = classify(messages, self._registry, self._seen, utc_now())
+        classified = classify(
+            messages,
+            self._registry,
+            self._seen,
+            utc_now(),
+            limits=self.limits,
+            rate=self._rate,
+        )
         archived = self.store.archived_submission_of(
             [(s.event.facility_id, s.event.event_id) for s in classified.suspects]
         )

@@ -106,3 +106,23 @@ def test_clickhouse_keeps_its_data_in_a_volume(
     mounts = [str(v).split(":", 1) for v in services["clickhouse"]["volumes"]]
     assert ["clickhouse-data", "/var/lib/clickhouse"] in mounts
     assert "clickhouse-data" in compose["volumes"]
+
+
+def test_grafana_reads_clickhouse_as_the_read_only_viewer(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    from dashboards.grafana import DATASOURCE_USER
+    from ostwatch.access import GRAFANA_CLICKHOUSE_USER
+
+    provisioned = yaml.safe_load(
+        (COMPOSE.parent.parent / "dashboards/provisioning/datasources/ostwatch.yaml").read_text(
+            encoding="utf-8"
+        )
+    )
+    (source,) = provisioned["datasources"]
+    # the one name the roles DDL, the dashboards and the provisioning agree on
+    assert source["jsonData"]["username"] == DATASOURCE_USER == GRAFANA_CLICKHOUSE_USER
+    grafana, clickhouse = environment(services["grafana"]), environment(services["clickhouse"])
+    assert GRAFANA_CLICKHOUSE_USER not in clickhouse["CLICKHOUSE_USER"]  # not the writer
+    variable = source["secureJsonData"]["password"].lstrip("$")
+    assert variable in grafana and variable != "CLICKHOUSE_" + "PASSWORD"  # not the writer's

@@ -176,9 +176,12 @@ def test_unknown_field_is_named_first() -> None:
 
 
 def test_reason_quotes_at_most_a_short_excerpt() -> None:
-    reason = _reason(_with(_DOSE, patient_ref="x" * 100_000))
+    reason = _reason(_with(_DOSE, patient_ref="x" * 7))
     assert len(reason) < 200
     assert reason.startswith("patient_ref: must be 8–64 characters")
+    # Longer than any code: refused as free text, and not quoted at all (schemas/privacy.py).
+    reason = _reason(_with(_DOSE, patient_ref="x" * 100_000))
+    assert reason.startswith("patient_ref: looks like free text") and "xxx" not in reason
 
 
 def test_unknown_event_type_is_named() -> None:

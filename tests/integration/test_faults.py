@@ -1,0 +1,291 @@
+"""Fault tests against the real stack (Tansu broker, Faust worker, chDB): things break in the
+middle of an ingest and the counts, reports and alerts must still come out exact.
+
+The reference for "exact" is the same file ingested by a stack nobody disturbed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from infra.broker import EmbeddedBroker, ensure_topics, free_port
+from infra.gateway import StackInfo, http_json
+from ostwatch.settings import BrokerSettings
+from tests.integration.conftest import OSTWATCH, RunningStack
+from tests.support.compare import assert_same_json
+from tests.support.processes import child_pid, kill_hard
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+REPORTS = ("stock", "dispensing", "patients", "tests", "targets", "alerts")
+
+
+@pytest.fixture(scope="module")
+def province(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Three simulated days of a province (events file, registry directory), with every
+    event of the first day sent a second time at the end (a re-sent file)."""
+    root = tmp_path_factory.mktemp("province")
+    events, registry = root / "events.jsonl", root / "registry"
+    subprocess.run(
+        [*OSTWATCH, "simulate", "--out", str(events), "--registry-out", str(registry),
+         "--start", "2024-03-01", "--days", "3", "--seed", "7"],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    lines = events.read_bytes().splitlines()
+    first_day = [line for line in lines if b'"2024-03-01' in line]
+    events.write_bytes(b"\n".join([*lines, *first_day]) + b"\n")
+    return events, registry
+
+
+WALL_CLOCK_FIELDS = ("noticed_at",)  # when this stack happened to notice, not what it found
+
+
+def all_reports(stack: RunningStack) -> dict[str, Any]:
+    """Every report; alerts keyed by ``alert_id`` (stable) without wall-clock fields."""
+    found: dict[str, Any] = {name: stack.json("report", name) for name in REPORTS}
+    found["alerts"] = {
+        row["alert_id"]: {k: v for k, v in row.items() if k not in WALL_CLOCK_FIELDS}
+        for row in found["alerts"]
+    }
+    return found
+
+
+def assert_same_reports(actual: dict[str, Any], expected: dict[str, Any], label: str) -> None:
+    """The five reports and every open alert exactly as in the undisturbed run.
+
+    Alerts that opened and resolved in between are a history of live judgements, and
+    that history depends on which events shared a batch (known issue, see README
+    "Reliability"): a difference there is reported as an expected failure, by name.
+    """
+    got, want = actual["alerts"], expected["alerts"]
+    assert_same_json(
+        {name: rows for name, rows in actual.items() if name != "alerts"},
+        {name: rows for name, rows in expected.items() if name != "alerts"},
+        label,
+    )
+    open_got = {key: row for key, row in got.items() if row["status"] == "open"}
+    open_want = {key: row for key, row in want.items() if row["status"] == "open"}
+    assert open_got.keys() == open_want.keys(), (
+        f"{label}: open alerts differ: extra {[got[k] for k in open_got.keys() - open_want.keys()]}"
+        f"; missing {[want[k] for k in open_want.keys() - open_got.keys()]}"
+    )
+    assert_same_json(open_got, open_want, f"{label}.open_alerts")
+    history = sorted(key for key in got.keys() | want.keys() if got.get(key) != want.get(key))
+    if history:
+        pytest.xfail(
+            f"{label}: resolved-alert history differs (live judgement depends on batching): "
+            f"{[(key, got.get(key), want.get(key)) for key in history[:5]]}"
+        )
+
+
+def started(path: Path, registry: Path) -> RunningStack:
+    stack = RunningStack(path)
+    stack.start()
+    stack.cli("registry", "load", str(registry))
+    return stack
+
+
+def intake_status(stack: RunningStack) -> dict[str, Any]:
+    """The worker's own counters (``/api/status``); empty while it is down."""
+    info = StackInfo.read(stack.data_dir)
+    assert info is not None
+    try:
+        _, doc = http_json(f"{info.api_url}/api/status", timeout=5)
+    except Exception:  # the worker is restarting; its API is not there yet
+        return {}
+    intake: dict[str, Any] = doc.get("intake", {})
+    return intake
+
+
+def ingest_in_background(stack: RunningStack, path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*OSTWATCH, "ingest", str(path), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=stack.env(),
+    )
+
+
+def finished(ingest: subprocess.Popen[str], timeout: float = 600) -> dict[str, int]:
+    out, err = ingest.communicate(timeout=timeout)
+    assert ingest.returncode == 0, err[-2000:]
+    counts: dict[str, int] = orjson.loads(out)
+    return counts
+
+
+@pytest.fixture(scope="module")
+def undisturbed(
+    province: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, int], dict[str, Any]]:
+    """Counts and every report from a stack that ingested the province without trouble."""
+    events, registry = province
+    stack = started(tmp_path_factory.mktemp("undisturbed") / "data", registry)
+    try:
+        return stack.ingest(events), all_reports(stack)
+    finally:
+        stack.stop()
+
+
+def test_worker_killed_mid_ingest_loses_nothing_and_counts_nothing_twice(
+    province: tuple[Path, Path],
+    undisturbed: tuple[dict[str, int], dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    events, registry = province
+    expected_counts, expected_reports = undisturbed
+    assert expected_counts["duplicates"] > 0 and expected_counts["accepted"] > 1000
+    stack = started(tmp_path / "data", registry)
+    try:
+        info = StackInfo.read(stack.data_dir)
+        assert info is not None
+        worker = child_pid(info.supervisor_pid, "worker")
+        ingest = ingest_in_background(stack, events)
+        # Kill once part of the file is in ClickHouse and the rest is not.
+        while intake_status(stack).get("accepted", 0) == 0:
+            assert ingest.poll() is None, "the ingest finished before the worker could be killed"
+        kill_hard(worker)
+        counts = finished(ingest)
+        assert counts == expected_counts
+        assert child_pid(info.supervisor_pid, "worker") != worker  # a new worker did the rest
+        assert_same_reports(all_reports(stack), expected_reports, "after kill -9")
+    finally:
+        stack.stop()
+
+
+class BareWorker:
+    """A broker and one worker started by the test itself (no supervisor), so the test
+    chooses when the worker stops and starts. The CLI reaches it through the usual stack
+    file, which names this test process as the supervisor."""
+
+    def __init__(self, data_dir: Path, switch: Path) -> None:
+        self.data_dir = data_dir
+        self.switch = switch
+        data_dir.mkdir(parents=True)
+        (data_dir / "logs").mkdir()
+        self.broker = EmbeddedBroker(log_path=data_dir / "logs" / "broker.log")
+        self.api_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stack = RunningStack(data_dir)
+
+    def start_broker(self) -> None:
+        self.broker.start()
+        settings = BrokerSettings()
+        topics = [settings.events_topic, settings.dead_letter_topic, settings.alerts_topic]
+        ensure_topics(self.broker.bootstrap, dict.fromkeys(topics, settings.partitions))
+        StackInfo(
+            api_url=f"http://127.0.0.1:{self.api_port}",
+            bootstrap=self.broker.bootstrap,
+            supervisor_pid=os.getpid(),
+            events_topic=settings.events_topic,
+        ).write(self.data_dir)
+
+    def start_worker(self) -> None:
+        env = self.stack.env()
+        env.update(
+            OSTWATCH_API_PORT=str(self.api_port),
+            OSTWATCH_BROKER_BOOTSTRAP_SERVERS=self.broker.bootstrap,
+            OSTWATCH_BROKER_EMBEDDED_QUIRKS="true",
+            OSTWATCH_CLICKHOUSE_INSERT_RETRY_MAX_S=str(RETRY_CAP_S),
+            OSTWATCH_STREAM_BATCH_MAX="500",  # many batches: an outage can land mid-file
+            OSTWATCH_TEST_CLICKHOUSE_DOWN=str(self.switch),
+        )
+        with (self.data_dir / "logs" / "worker.out").open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tests.support.faulty_worker"],
+                env=env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        assert self.stack.cli("status", "--wait", "120", check=False).returncode == 0
+
+    def stop_worker(self) -> int:
+        """SIGTERM, as the supervisor stops a worker; returns its exit status."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(60)
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.broker.stop()
+
+
+RETRY_CAP_S = 1.6
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def retry_delays(data_dir: Path) -> list[float]:
+    """The back-off delays the worker logged, in order."""
+    delays = []
+    for line in (data_dir / "logs" / "worker.jsonl").read_text().splitlines():
+        found = RETRY_LOG.search(line)
+        if found:
+            delays.append(float(found.group(1)))
+    return delays
+
+
+RETRY_LOG = re.compile(r"ClickHouse unavailable, retrying batch of \d+ in ([0-9.]+) s")
+
+
+def test_clickhouse_outage_holds_offsets_and_catches_up(
+    province: tuple[Path, Path],
+    undisturbed: tuple[dict[str, int], dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    events, registry = province
+    expected_counts, expected_reports = undisturbed
+    switch = tmp_path / "clickhouse-down"
+    bare = BareWorker(tmp_path / "data", switch)
+    try:
+        bare.start_broker()
+        bare.start_worker()
+        bare.stack.cli("registry", "load", str(registry))
+
+        lines = events.read_bytes().splitlines(keepends=True)
+        first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+        first.write_bytes(b"".join(lines[: len(lines) // 2]))
+        second.write_bytes(b"".join(lines[len(lines) // 2 :]))
+
+        # 1. ClickHouse fails from the first batch on; the worker is stopped (SIGTERM) while
+        #    it still retries. It must stop, and must not commit what it never wrote.
+        switch.touch()
+        ingest = ingest_in_background(bare.stack, first)
+        wait_for(lambda: intake_status(bare.stack).get("write_retries", 0) >= 5, "retries")
+        status = intake_status(bare.stack)
+        assert status["accepted"] == 0 and not status["store_healthy"]
+        assert bare.stop_worker() == 0
+        switch.unlink()
+        bare.start_worker()  # resumes from the committed offsets
+        counts = finished(ingest)
+
+        # 2. ClickHouse fails again under a running worker and comes back: it catches up.
+        switch.touch()
+        ingest = ingest_in_background(bare.stack, second)
+        wait_for(lambda: intake_status(bare.stack).get("write_retries", 0) >= 5, "retries")
+        switch.unlink()
+        more = finished(ingest)
+        assert {key: counts[key] + more[key] for key in counts} == expected_counts
+        assert_same_reports(all_reports(bare.stack), expected_reports, "after outages")
+
+        delays = retry_delays(bare.data_dir)
+        assert delays[:5] == [0.2, 0.4, 0.8, RETRY_CAP_S, RETRY_CAP_S]  # backs off, capped
+    finally:
+        switch.unlink(missing_ok=True)
+        bare.close()

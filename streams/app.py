@@ -107,10 +107,6 @@ def create_app(
         "topic_replication_factor": broker.replication_factor,
         "topic_disable_leader": True,
         "broker_commit_interval": 1.0,
-        # On SIGTERM, do not wait for in-flight batches to be acked: while ClickHouse is down
-        # the intake retries forever and the worker would never stop (the supervisor then
-        # kills it). Cancelled batches are withheld from the commit and redelivered.
-        "stream_wait_empty": False,
         "stream_buffer_maxsize": max(4096, 2 * stream.batch_max),
         "web_enabled": True,
         "web_bind": web_host,

@@ -20,10 +20,12 @@ import orjson
 import pytest
 
 from infra.broker import EmbeddedBroker, ensure_topics, free_port
-from infra.gateway import StackInfo, http_json
+from infra.gateway import GatewayError, HttpGateway, StackInfo, http_json
 from ostwatch.settings import BrokerSettings
-from tests.integration.conftest import OSTWATCH, RunningStack
+from producers.publisher import EventPublisher
+from tests.integration.conftest import FIXTURES, OSTWATCH, RunningStack
 from tests.support.compare import assert_same_json
+from tests.support.events import contract_event
 from tests.support.processes import child_pid, kill_hard
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -209,10 +211,18 @@ class BareWorker:
         assert self.stack.cli("status", "--wait", "120", check=False).returncode == 0
 
     def stop_worker(self) -> int:
-        """SIGTERM, as the supervisor stops a worker; returns its exit status."""
+        """Stop it as ``ostwatch up`` does: SIGTERM, then SIGKILL if it does not stop.
+
+        While ClickHouse is down it does not stop on SIGTERM (Faust waits for the batch in
+        flight to be acked); the supervisor kills it after ``WORKER_STOP_TIMEOUT_S``.
+        """
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(60)
+        try:
+            return self.process.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
 
     def close(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -222,6 +232,7 @@ class BareWorker:
 
 
 RETRY_CAP_S = 1.6
+STOP_GRACE_S = 10.0  # the supervisor waits 30 s; shorter here, the outcome is the same
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
@@ -263,14 +274,14 @@ def test_clickhouse_outage_holds_offsets_and_catches_up(
         first.write_bytes(b"".join(lines[: len(lines) // 2]))
         second.write_bytes(b"".join(lines[len(lines) // 2 :]))
 
-        # 1. ClickHouse fails from the first batch on; the worker is stopped (SIGTERM) while
-        #    it still retries. It must stop, and must not commit what it never wrote.
+        # 1. ClickHouse fails from the first batch on; the worker is stopped while it still
+        #    retries. It must not commit the offsets of what it never wrote.
         switch.touch()
         ingest = ingest_in_background(bare.stack, first)
         wait_for(lambda: intake_status(bare.stack).get("write_retries", 0) >= 5, "retries")
         status = intake_status(bare.stack)
         assert status["accepted"] == 0 and not status["store_healthy"]
-        assert bare.stop_worker() == 0
+        bare.stop_worker()
         switch.unlink()
         bare.start_worker()  # resumes from the committed offsets
         counts = finished(ingest)
@@ -289,3 +300,76 @@ def test_clickhouse_outage_holds_offsets_and_catches_up(
     finally:
         switch.unlink(missing_ok=True)
         bare.close()
+
+
+def decided(gateway: HttpGateway, source: str, total: int, timeout: float = 180) -> dict[str, int]:
+    """Wait until every submission of ``source`` is decided; the worker may be restarting."""
+    deadline = time.monotonic() + timeout
+    counts: dict[str, int] = {}
+    while sum(counts.values()) < total:
+        assert time.monotonic() < deadline, f"{source}: only {counts} of {total} decided"
+        time.sleep(0.2)
+        try:
+            counts = gateway.call("submission_counts", source=source)
+        except GatewayError:
+            continue
+    return counts
+
+
+def doses(patient: str, day: str, n: int) -> list[dict[str, Any]]:
+    return [
+        contract_event("dose.dispensed", f"{day}T{8 + i:02d}:00:00+07:00", "TF-01",
+                       patient_ref=patient, item="MET10", dose_mg=60, mode="observed")
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_broker_restart_under_a_running_producer_loses_nothing_accepted(tmp_path: Path) -> None:
+    stack = started(tmp_path / "data", FIXTURES / "registry")
+    try:
+        info = StackInfo.read(stack.data_dir)
+        assert info is not None
+        gateway = HttpGateway(info.api_url)
+        before, after = (
+            doses("pat-broker-01", "2024-03-10", 6),
+            doses("pat-broker-02", "2024-03-11", 6),
+        )
+        with EventPublisher(info.bootstrap, info.events_topic) as publisher:
+            for event in before:
+                publisher.publish(event)
+            publisher.flush()
+            assert decided(gateway, publisher.source, 6)["accepted"] == 6
+
+            broker = child_pid(info.supervisor_pid, "tansu")
+            kill_hard(broker)  # memory only: every topic and committed offset is gone
+            assert stack.cli("status", "--wait", "120", check=False).returncode == 0
+            assert child_pid(info.supervisor_pid, "tansu") != broker
+
+            # The same producer, still running, reconnects to the new broker.
+            for event in after:
+                publisher.publish(event)
+            publisher.flush(timeout=60)
+            assert decided(gateway, publisher.source, 12)["accepted"] == 12
+
+        # ClickHouse kept everything accepted before the restart: a full re-send of those
+        # events finds them all duplicates, and the reports count each dose once.
+        path = tmp_path / "again.jsonl"
+        path.write_bytes(b"\n".join(orjson.dumps(e) for e in before) + b"\n")
+        assert stack.ingest(path) == {"accepted": 0, "rejected": 0, "duplicates": 6}
+        rows = {
+            r["date"]: r for r in stack.json("report", "dispensing") if r["facility_id"] == "TF-01"
+        }
+        assert rows["2024-03-10"]["observed_doses"] == 6
+        assert rows["2024-03-11"]["observed_doses"] == 6
+    finally:
+        stack.stop()
+
+
+def test_an_unwritable_data_directory_is_one_clear_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"  # root may write anywhere; a file in the path stops anyone
+    blocker.write_text("keep me")
+    result = RunningStack(blocker / "data").cli("up", "--no-live", check=False, timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("ostwatch: ") and str(blocker) in result.stderr
+    assert blocker.read_text() == "keep me"  # nothing was damaged

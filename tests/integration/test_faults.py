@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -373,3 +374,48 @@ def test_an_unwritable_data_directory_is_one_clear_line(tmp_path: Path) -> None:
     assert result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith("ostwatch: ") and str(blocker) in result.stderr
     assert blocker.read_text() == "keep me"  # nothing was damaged
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 300 MB tmpfs to fill up (needs root, as on the project's machines and CI)."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=300M", "tmpfs", str(mount_point)],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_holds_the_intake_until_space_returns(
+    province: tuple[Path, Path], small_disk: Path, tmp_path: Path
+) -> None:
+    events, registry = province
+    lines = events.read_bytes().splitlines(keepends=True)
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_bytes(b"".join(lines[:1000]))
+    second.write_bytes(b"".join(lines[1000:2000]))
+    stack = started(small_disk / "data", registry)
+    filler = small_disk / "filler"
+    try:
+        assert stack.ingest(first)["accepted"] == 1000
+        free = shutil.disk_usage(small_disk).free
+        subprocess.run(["fallocate", "-l", str(free - 4096), str(filler)], check=True)
+        ingest = ingest_in_background(stack, second)
+        wait_for(lambda: intake_status(stack).get("write_retries", 0) >= 3, "retries")
+        status = stack.cli("status", check=False)
+        assert status.returncode != 0  # not ready while it cannot write
+        assert ingest.poll() is None
+        filler.unlink()
+        counts = finished(ingest)
+        assert sum(counts.values()) == 1000 and counts["duplicates"] == 0
+        assert stack.json("report", "patients")  # the store reads fine afterwards
+    finally:
+        filler.unlink(missing_ok=True)
+        stack.stop()

@@ -158,6 +158,7 @@ def test_worker_killed_mid_ingest_loses_nothing_and_counts_nothing_twice(
         # Kill once part of the file is in ClickHouse and the rest is not.
         while intake_status(stack).get("accepted", 0) == 0:
             assert ingest.poll() is None, "the ingest finished before the worker could be killed"
+            time.sleep(0.05)
         kill_hard(worker)
         counts = finished(ingest)
         assert counts == expected_counts

@@ -6,9 +6,9 @@ The reference for "exact" is the same file ingested by a stack nobody disturbed.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -394,6 +394,21 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
+def fill(path: Path) -> None:
+    """Write ``path`` until its disk is full (the worker keeps writing meanwhile)."""
+    chunk = b"\0" * (1 << 20)
+    with path.open("wb", buffering=0) as handle:
+        while True:
+            try:
+                handle.write(chunk)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                if len(chunk) == 1:
+                    return
+                chunk = chunk[: len(chunk) // 2]
+
+
 def test_a_full_disk_holds_the_intake_until_space_returns(
     province: tuple[Path, Path], small_disk: Path, tmp_path: Path
 ) -> None:
@@ -406,8 +421,7 @@ def test_a_full_disk_holds_the_intake_until_space_returns(
     filler = small_disk / "filler"
     try:
         assert stack.ingest(first)["accepted"] == 1000
-        free = shutil.disk_usage(small_disk).free
-        subprocess.run(["fallocate", "-l", str(free - 4096), str(filler)], check=True)
+        fill(filler)
         ingest = ingest_in_background(stack, second)
         wait_for(lambda: intake_status(stack).get("write_retries", 0) >= 3, "retries")
         status = stack.cli("status", check=False)

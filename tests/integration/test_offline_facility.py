@@ -4,6 +4,7 @@ burst; the platform then reports and alerts in event time, as if they had arrive
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from kafka import KafkaConsumer
 
 from infra.broker import free_port
-from infra.gateway import HttpGateway, StackInfo
+from infra.gateway import HttpGateway, StackInfo, http_json
 from producers.outbox import Outbox
 from tests.integration.conftest import FIXTURES, RunningStack
 from tests.support.events import contract_event
@@ -107,5 +108,18 @@ def test_three_days_offline_then_one_burst(tmp_path: Path) -> None:
         assert alerts[("inactive_patient_dosed", P3)]["raised_at"] == "2024-03-06T02:00:00Z"
         notices = {s for k, s in alerts if k == "commune_notification"}
         assert {P1, P2} <= notices
+
+        # After a broker restart lost what it had acknowledged, the facility sends the last
+        # days again: the same submissions, recognised as redeliveries and counted once.
+        with Outbox(outbox_dir, info.bootstrap, info.events_topic) as outbox:
+            assert outbox.resend_since(datetime(2000, 1, 1, tzinfo=UTC)) == total
+            assert outbox.deliver() == total
+        deadline = time.monotonic() + 120
+        while http_json(f"{info.api_url}/api/status")[1]["intake"]["redelivered"] < total:
+            assert time.monotonic() < deadline, "the re-sent events were not decided"
+            time.sleep(0.2)
+        assert gateway.call("submission_counts", source=source) == counts
+        again = [r for r in stack.json("report", "dispensing") if r["facility_id"] == FACILITY]
+        assert again == dispensing
     finally:
         stack.stop()

@@ -36,14 +36,14 @@ EXAMPLES = int(os.environ.get("OSTWATCH_FUZZ_EXAMPLES", "60"))
 JUNK_VALUES = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),  # what a JSON encoder can write
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=40),
     st.text(
         alphabet=st.sampled_from("\u0000\u200f\u202e\ufeff\U0001f48a\u0301Đđ\ud7ff"), max_size=20
     ),
-    st.lists(st.integers(), max_size=3),
-    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+    st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(min_value=0, max_value=2**63 - 1), max_size=3),
 )
 
 
@@ -72,6 +72,9 @@ PAYLOADS: st.SearchStrategy[Payload] = st.one_of(
     st.integers(min_value=100_000, max_value=2_000_000).map(lambda size: b'{"x":"' + b"y" * size),
     one_field_broken(),
     st.sampled_from(VALID_EVENTS).map(lambda e: dict(e, event_id=str(uuid.uuid4()))),
+    st.integers(min_value=2**64, max_value=2**90).map(
+        lambda n: b'{"event_type":"dose.dispensed","dose_mg":%d,"take_home_days":-%d}' % (n, n)
+    ),
     st.sampled_from([b"", b"null", b"[]", b"{}", b'"text"', b"1e999", b"\xff\xfe\x00"]),
 )
 

@@ -371,8 +371,9 @@ def ingest(file: Path, data_dir: Path, timeout: float, progress: bool | None) ->
         gateway = HttpGateway(info.api_url) if info else open_gateway(data_dir)
         deciding = bars.add("accepted/rejected", total)
         deadline = time.monotonic() + timeout
+        counts: dict[str, int] = {}
         while True:
-            counts = gateway.call("submission_counts", source=source)
+            counts = _counts_while_worker_restarts(gateway, source, data_dir, counts)
             decided = sum(counts.values())
             bars.update(deciding, decided)
             if decided >= total:
@@ -566,6 +567,26 @@ def security_clickhouse_roles(provinces: tuple[str, ...]) -> None:
 
     database = load(ClickHouseSettings).database
     click.echo(render_clickhouse_roles(database, provinces), nl=False)
+
+
+def _counts_while_worker_restarts(
+    gateway: Any, source: str, data_dir: Path, last: dict[str, int]
+) -> dict[str, int]:
+    """The decided counts of ``source``; the last known ones while the worker is away.
+
+    ``ostwatch up`` restarts a worker that died (kill -9, out of memory) and it resumes
+    from the broker's committed offsets, so an ingest keeps waiting through a restart;
+    only a stack that is gone altogether ends it.
+    """
+    from infra.gateway import GatewayError, HttpGateway, StackInfo
+
+    try:
+        counts: dict[str, int] = gateway.call("submission_counts", source=source)
+    except GatewayError:
+        if not isinstance(gateway, HttpGateway) or StackInfo.read(data_dir) is None:
+            raise
+        return last  # the supervisor is restarting the worker; its API port stays the same
+    return counts
 
 
 # -- simulate -------------------------------------------------------------------------------

@@ -149,6 +149,10 @@ class EventPublisher:
             self._send_group(key, group)
         return invalid
 
+    def publish_encoded(self, key: bytes, value: bytes, seq: int) -> int:
+        """Send a message already validated and encoded (e.g. kept in an outbox)."""
+        return self._send(key, value, seq)
+
     def _send_group(self, key: bytes, group: list[tuple[int, bytes]]) -> None:
         if len(group) == 1:
             self._send(key, group[0][1], group[0][0])

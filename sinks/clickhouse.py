@@ -185,6 +185,10 @@ def _is_retriable(exc: BaseException) -> bool:
         "TOO_MANY_SIMULTANEOUS_QUERIES",
         "NETWORK_ERROR",
         "SOCKET_TIMEOUT",
+        # A full disk: retry until space is freed, rather than crash the intake agent
+        # (which left a worker that looked healthy and consumed nothing).
+        "NOT_ENOUGH_SPACE",
+        "No space left on device",
         "Injected",
     )
     return any(marker in text for marker in markers)

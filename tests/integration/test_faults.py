@@ -1,0 +1,409 @@
+"""Fault tests against the real stack (Tansu broker, Faust worker, chDB): things break in the
+middle of an ingest and the counts, reports and alerts must still come out exact.
+
+The reference for "exact" is the same file ingested by a stack nobody disturbed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from infra.broker import EmbeddedBroker, ensure_topics, free_port
+from infra.gateway import GatewayError, HttpGateway, StackInfo, http_json
+from ostwatch.settings import BrokerSettings
+from producers.publisher import EventPublisher
+from tests.integration.conftest import FIXTURES, OSTWATCH, RunningStack
+from tests.support.compare import assert_same_json
+from tests.support.events import contract_event
+from tests.support.processes import child_pid, kill_hard
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+REPORTS = ("stock", "dispensing", "patients", "tests", "targets", "alerts")
+
+
+@pytest.fixture(scope="module")
+def province(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Three simulated days of a province (events file, registry directory), with every
+    event of the first day sent a second time at the end (a re-sent file)."""
+    root = tmp_path_factory.mktemp("province")
+    events, registry = root / "events.jsonl", root / "registry"
+    subprocess.run(
+        [*OSTWATCH, "simulate", "--out", str(events), "--registry-out", str(registry),
+         "--start", "2024-03-01", "--days", "3", "--seed", "7"],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    lines = events.read_bytes().splitlines()
+    first_day = [line for line in lines if b'"2024-03-01' in line]
+    events.write_bytes(b"\n".join([*lines, *first_day]) + b"\n")
+    return events, registry
+
+
+WALL_CLOCK_FIELDS = ("noticed_at",)  # when this stack happened to notice, not what it found
+
+
+def all_reports(stack: RunningStack) -> dict[str, Any]:
+    """Every report; alerts keyed by ``alert_id`` (stable) without wall-clock fields."""
+    found: dict[str, Any] = {name: stack.json("report", name) for name in REPORTS}
+    found["alerts"] = {
+        row["alert_id"]: {k: v for k, v in row.items() if k not in WALL_CLOCK_FIELDS}
+        for row in found["alerts"]
+    }
+    return found
+
+
+def assert_same_reports(actual: dict[str, Any], expected: dict[str, Any], label: str) -> None:
+    """The five reports and every open alert exactly as in the undisturbed run.
+
+    Alerts that opened and resolved in between are a history of live judgements, and
+    that history depends on which events shared a batch (known issue, see README
+    "Reliability"): a difference there is reported as an expected failure, by name.
+    """
+    got, want = actual["alerts"], expected["alerts"]
+    assert_same_json(
+        {name: rows for name, rows in actual.items() if name != "alerts"},
+        {name: rows for name, rows in expected.items() if name != "alerts"},
+        label,
+    )
+    open_got = {key: row for key, row in got.items() if row["status"] == "open"}
+    open_want = {key: row for key, row in want.items() if row["status"] == "open"}
+    assert open_got.keys() == open_want.keys(), (
+        f"{label}: open alerts differ: extra {[got[k] for k in open_got.keys() - open_want.keys()]}"
+        f"; missing {[want[k] for k in open_want.keys() - open_got.keys()]}"
+    )
+    assert_same_json(open_got, open_want, f"{label}.open_alerts")
+    history = sorted(key for key in got.keys() | want.keys() if got.get(key) != want.get(key))
+    if history:
+        pytest.xfail(
+            f"{label}: resolved-alert history differs (live judgement depends on batching): "
+            f"{[(key, got.get(key), want.get(key)) for key in history[:5]]}"
+        )
+
+
+def started(path: Path, registry: Path) -> RunningStack:
+    stack = RunningStack(path)
+    stack.start()
+    stack.cli("registry", "load", str(registry))
+    return stack
+
+
+def intake_status(stack: RunningStack) -> dict[str, Any]:
+    """The worker's own counters (``/api/status``); empty while it is down."""
+    info = StackInfo.read(stack.data_dir)
+    assert info is not None
+    try:
+        _, doc = http_json(f"{info.api_url}/api/status", timeout=5)
+    except Exception:  # the worker is restarting; its API is not there yet
+        return {}
+    intake: dict[str, Any] = doc.get("intake", {})
+    return intake
+
+
+def ingest_in_background(stack: RunningStack, path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*OSTWATCH, "ingest", str(path), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=stack.env(),
+    )
+
+
+def finished(ingest: subprocess.Popen[str], timeout: float = 600) -> dict[str, int]:
+    out, err = ingest.communicate(timeout=timeout)
+    assert ingest.returncode == 0, err[-2000:]
+    counts: dict[str, int] = orjson.loads(out)
+    return counts
+
+
+@pytest.fixture(scope="module")
+def undisturbed(
+    province: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, int], dict[str, Any]]:
+    """Counts and every report from a stack that ingested the province without trouble."""
+    events, registry = province
+    stack = started(tmp_path_factory.mktemp("undisturbed") / "data", registry)
+    try:
+        return stack.ingest(events), all_reports(stack)
+    finally:
+        stack.stop()
+
+
+class BareWorker:
+    """A broker and one worker started by the test itself (no supervisor), so the test
+    chooses when the worker stops and starts. The CLI reaches it through the usual stack
+    file, which names this test process as the supervisor."""
+
+    def __init__(self, data_dir: Path, switch: Path) -> None:
+        self.data_dir = data_dir
+        self.switch = switch
+        data_dir.mkdir(parents=True)
+        (data_dir / "logs").mkdir()
+        self.broker = EmbeddedBroker(log_path=data_dir / "logs" / "broker.log")
+        self.api_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stack = RunningStack(data_dir)
+
+    def start_broker(self) -> None:
+        self.broker.start()
+        settings = BrokerSettings()
+        topics = [settings.events_topic, settings.dead_letter_topic, settings.alerts_topic]
+        ensure_topics(self.broker.bootstrap, dict.fromkeys(topics, settings.partitions))
+        StackInfo(
+            api_url=f"http://127.0.0.1:{self.api_port}",
+            bootstrap=self.broker.bootstrap,
+            supervisor_pid=os.getpid(),
+            events_topic=settings.events_topic,
+        ).write(self.data_dir)
+
+    def start_worker(self) -> None:
+        env = self.stack.env()
+        env.update(
+            OSTWATCH_API_PORT=str(self.api_port),
+            OSTWATCH_BROKER_BOOTSTRAP_SERVERS=self.broker.bootstrap,
+            OSTWATCH_BROKER_EMBEDDED_QUIRKS="true",
+            OSTWATCH_CLICKHOUSE_INSERT_RETRY_MAX_S=str(RETRY_CAP_S),
+            OSTWATCH_STREAM_BATCH_MAX="500",  # many batches: an outage can land mid-file
+            OSTWATCH_TEST_CLICKHOUSE_DOWN=str(self.switch),
+        )
+        with (self.data_dir / "logs" / "worker.out").open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tests.support.faulty_worker"],
+                env=env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        assert self.stack.cli("status", "--wait", "120", check=False).returncode == 0
+
+    def stop_worker(self) -> int:
+        """Stop it as ``ostwatch up`` does: SIGTERM, then SIGKILL if it does not stop.
+
+        While ClickHouse is down it does not stop on SIGTERM (Faust waits for the batch in
+        flight to be acked); the supervisor kills it after ``WORKER_STOP_TIMEOUT_S``.
+        """
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.broker.stop()
+
+
+RETRY_CAP_S = 1.6
+STOP_GRACE_S = 10.0  # the supervisor waits 30 s; shorter here, the outcome is the same
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def retry_delays(data_dir: Path) -> list[float]:
+    """The back-off delays the worker logged, in order."""
+    delays = []
+    for line in (data_dir / "logs" / "worker.jsonl").read_text().splitlines():
+        found = RETRY_LOG.search(line)
+        if found:
+            delays.append(float(found.group(1)))
+    return delays
+
+
+RETRY_LOG = re.compile(r"ClickHouse unavailable, retrying batch of \d+ in ([0-9.]+) s")
+
+
+def test_clickhouse_outage_holds_offsets_and_catches_up(
+    province: tuple[Path, Path],
+    undisturbed: tuple[dict[str, int], dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    events, registry = province
+    expected_counts, expected_reports = undisturbed
+    switch = tmp_path / "clickhouse-down"
+    bare = BareWorker(tmp_path / "data", switch)
+    try:
+        bare.start_broker()
+        bare.start_worker()
+        bare.stack.cli("registry", "load", str(registry))
+
+        lines = events.read_bytes().splitlines(keepends=True)
+        first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+        first.write_bytes(b"".join(lines[: len(lines) // 2]))
+        second.write_bytes(b"".join(lines[len(lines) // 2 :]))
+
+        # 1. ClickHouse fails from the first batch on; the worker is stopped while it still
+        #    retries. It must not commit the offsets of what it never wrote.
+        switch.touch()
+        ingest = ingest_in_background(bare.stack, first)
+        wait_for(lambda: intake_status(bare.stack).get("write_retries", 0) >= 5, "retries")
+        status = intake_status(bare.stack)
+        assert status["accepted"] == 0 and not status["store_healthy"]
+        bare.stop_worker()
+        switch.unlink()
+        bare.start_worker()  # resumes from the committed offsets
+        counts = finished(ingest)
+
+        # 2. ClickHouse fails again under a running worker and comes back: it catches up.
+        switch.touch()
+        ingest = ingest_in_background(bare.stack, second)
+        wait_for(lambda: intake_status(bare.stack).get("write_retries", 0) >= 5, "retries")
+        switch.unlink()
+        more = finished(ingest)
+        assert {key: counts[key] + more[key] for key in counts} == expected_counts
+        assert_same_reports(all_reports(bare.stack), expected_reports, "after outages")
+
+        delays = retry_delays(bare.data_dir)
+        assert delays[:5] == [0.2, 0.4, 0.8, RETRY_CAP_S, RETRY_CAP_S]  # backs off, capped
+    finally:
+        switch.unlink(missing_ok=True)
+        bare.close()
+
+
+def decided(gateway: HttpGateway, source: str, total: int, timeout: float = 180) -> dict[str, int]:
+    """Wait until every submission of ``source`` is decided; the worker may be restarting."""
+    deadline = time.monotonic() + timeout
+    counts: dict[str, int] = {}
+    while sum(counts.values()) < total:
+        assert time.monotonic() < deadline, f"{source}: only {counts} of {total} decided"
+        time.sleep(0.2)
+        try:
+            counts = gateway.call("submission_counts", source=source)
+        except GatewayError:
+            continue
+    return counts
+
+
+def doses(patient: str, day: str, n: int) -> list[dict[str, Any]]:
+    return [
+        contract_event("dose.dispensed", f"{day}T{8 + i:02d}:00:00+07:00", "TF-01",
+                       patient_ref=patient, item="MET10", dose_mg=60, mode="observed")
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_broker_restart_under_a_running_producer_loses_nothing_accepted(tmp_path: Path) -> None:
+    stack = started(tmp_path / "data", FIXTURES / "registry")
+    try:
+        info = StackInfo.read(stack.data_dir)
+        assert info is not None
+        gateway = HttpGateway(info.api_url)
+        before, after = (
+            doses("pat-broker-01", "2024-03-10", 6),
+            doses("pat-broker-02", "2024-03-11", 6),
+        )
+        with EventPublisher(info.bootstrap, info.events_topic) as publisher:
+            for event in before:
+                publisher.publish(event)
+            publisher.flush()
+            assert decided(gateway, publisher.source, 6)["accepted"] == 6
+
+            broker = child_pid(info.supervisor_pid, "tansu")
+            kill_hard(broker)  # memory only: every topic and committed offset is gone
+            assert stack.cli("status", "--wait", "120", check=False).returncode == 0
+            assert child_pid(info.supervisor_pid, "tansu") != broker
+
+            # The same producer, still running, reconnects to the new broker.
+            for event in after:
+                publisher.publish(event)
+            publisher.flush(timeout=60)
+            assert decided(gateway, publisher.source, 12)["accepted"] == 12
+
+        # ClickHouse kept everything accepted before the restart: a full re-send of those
+        # events finds them all duplicates, and the reports count each dose once.
+        path = tmp_path / "again.jsonl"
+        path.write_bytes(b"\n".join(orjson.dumps(e) for e in before) + b"\n")
+        assert stack.ingest(path) == {"accepted": 0, "rejected": 0, "duplicates": 6}
+        rows = {
+            r["date"]: r for r in stack.json("report", "dispensing") if r["facility_id"] == "TF-01"
+        }
+        assert rows["2024-03-10"]["observed_doses"] == 6
+        assert rows["2024-03-11"]["observed_doses"] == 6
+    finally:
+        stack.stop()
+
+
+def test_an_unwritable_data_directory_is_one_clear_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"  # root may write anywhere; a file in the path stops anyone
+    blocker.write_text("keep me")
+    result = RunningStack(blocker / "data").cli("up", "--no-live", check=False, timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("ostwatch: ") and str(blocker) in result.stderr
+    assert blocker.read_text() == "keep me"  # nothing was damaged
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 300 MB tmpfs to fill up (needs root, as on the project's machines and CI)."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=300M", "tmpfs", str(mount_point)],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def fill(path: Path) -> None:
+    """Write ``path`` until its disk is full (the worker keeps writing meanwhile)."""
+    chunk = b"\0" * (1 << 20)
+    with path.open("wb", buffering=0) as handle:
+        while True:
+            try:
+                handle.write(chunk)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                if len(chunk) == 1:
+                    return
+                chunk = chunk[: len(chunk) // 2]
+
+
+def test_a_full_disk_holds_the_intake_until_space_returns(
+    province: tuple[Path, Path], small_disk: Path, tmp_path: Path
+) -> None:
+    events, registry = province
+    lines = events.read_bytes().splitlines(keepends=True)
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_bytes(b"".join(lines[:1000]))
+    second.write_bytes(b"".join(lines[1000:2000]))
+    stack = started(small_disk / "data", registry)
+    filler = small_disk / "filler"
+    try:
+        assert stack.ingest(first)["accepted"] == 1000
+        fill(filler)
+        ingest = ingest_in_background(stack, second)
+        wait_for(lambda: intake_status(stack).get("write_retries", 0) >= 3, "retries")
+        status = stack.cli("status", check=False)
+        assert status.returncode != 0  # not ready while it cannot write
+        assert ingest.poll() is None
+        filler.unlink()
+        counts = finished(ingest)
+        assert sum(counts.values()) == 1000 and counts["duplicates"] == 0
+        assert stack.json("report", "patients")  # the store reads fine afterwards
+    finally:
+        filler.unlink(missing_ok=True)
+        stack.stop()

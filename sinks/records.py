@@ -70,6 +70,12 @@ class IntakeBatch:
     duplicates: list[Duplicate] = field(default_factory=list)
     redelivered: list[Accepted] = field(default_factory=list)
 
+    @property
+    def archived(self) -> list[Accepted]:
+        """The accepted and the redelivered: every event of the batch that is in the archive
+        (a redelivery may have died before its aggregates and alerts, so both are judged)."""
+        return [*self.accepted, *self.redelivered]
+
     def __len__(self) -> int:
         return (
             len(self.accepted) + len(self.rejected) + len(self.duplicates) + len(self.redelivered)

@@ -272,8 +272,7 @@ class Store:
         """One row per message decided: accepted, redelivered, duplicate or rejected."""
         decided_at = utc_now()
         submissions = [
-            _submission_row(a.meta, "accepted", decided_at, event=a.event)
-            for a in (*batch.accepted, *batch.redelivered)
+            _submission_row(a.meta, "accepted", decided_at, event=a.event) for a in batch.archived
         ]
         submissions += [
             _submission_row(d.meta, "duplicate", decided_at, event=d.event)

@@ -121,6 +121,18 @@ def create_app(
     return faust.App(stream.group_id, **options)
 
 
+def raw_topic(app: faust.App, broker: BrokerSettings, name: str) -> Any:
+    """A topic of raw bytes (keys and values are encoded by ostwatch itself), laid out as
+    the broker settings say; every domain module declares its topics through this."""
+    return app.topic(
+        name,
+        partitions=broker.partitions,
+        replicas=broker.replication_factor,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+
 def register_domains(app: faust.App, context: dict[str, Any]) -> None:
     """Import each domain module and let it declare its agents/views on the app."""
     for name in DOMAIN_MODULES:

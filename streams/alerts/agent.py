@@ -15,6 +15,7 @@ import faust
 
 from ostwatch.settings import BrokerSettings
 from schemas.alerts import AlertChange
+from streams.app import raw_topic
 from streams.intake.service import IntakeService
 
 log = logging.getLogger(__name__)
@@ -27,13 +28,7 @@ def register(app: faust.App, service: IntakeService, broker: BrokerSettings) -> 
     engine = service.alerts
     if engine is None:
         return
-    topic = app.topic(
-        broker.alerts_topic,
-        partitions=broker.partitions,
-        replicas=broker.replication_factor,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    topic = raw_topic(app, broker, broker.alerts_topic)
 
     async def publish(changes: Sequence[AlertChange]) -> None:
         """Send every change and wait for the broker's acknowledgement of each."""

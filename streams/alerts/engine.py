@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,7 @@ from streams.alerts.rules import (
     Condition,
     count_conditions,
     deadline_conditions,
+    escalation,
     patient_conditions,
     stock_conditions,
     supervision_conditions,
@@ -55,13 +56,17 @@ INCIDENT_KINDS = frozenset({*PATIENT_KINDS, "count_discrepancy"})
 
 @dataclass
 class AlertScope:
-    """What a batch touched: patients, stock keys (facility, item), and the earliest local
-    day per stock key (counts after the last count before it are judged again)."""
+    """What a batch touched: patients, and per stock key (facility, item) the earliest
+    movement (counts after the last count before its local day are judged again)."""
 
     patients: set[str] = field(default_factory=set)
-    stock: dict[tuple[str, str], date] = field(default_factory=dict)
     stock_from: dict[tuple[str, str], datetime] = field(default_factory=dict)
     clock: bool = False
+
+    @property
+    def stock(self) -> dict[tuple[str, str], date]:
+        """Per stock key, the local day of its earliest movement."""
+        return {key: at.astimezone(LOCAL_TZ).date() for key, at in self.stock_from.items()}
 
     def add(self, event_type: str, facility: str, item: str, patient: str, at: datetime) -> None:
         if patient:
@@ -69,12 +74,11 @@ class AlertScope:
         if event_type in STOCK_EVENT_TYPES and item:
             key = (facility, item)
             self.stock_from[key] = min(at, self.stock_from.get(key, at))
-            self.stock[key] = self.stock_from[key].astimezone(LOCAL_TZ).date()
         if event_type in ("report.submitted", "supervision.visited"):
             self.clock = True
 
     def __bool__(self) -> bool:
-        return bool(self.patients or self.stock or self.clock)
+        return bool(self.patients or self.stock_from or self.clock)
 
 
 def scope_of(events: Iterable[BaseEvent]) -> AlertScope:
@@ -163,7 +167,7 @@ class AlertEngine:
             " %d changes (%.1f s)",
             reindexed,
             len(scope.patients),
-            len(scope.stock),
+            len(scope.stock_from),
             len(changes),
             time.monotonic() - started,
         )
@@ -233,8 +237,8 @@ class AlertEngine:
             mine = self.table.stored(kinds=PATIENT_KINDS, subjects=some)
             found = self._patient_conditions(some, None, now, acks)
             changes += self._reconcile(found, mine, resolve_at=at.at, now=now, acks=acks)
-        if scope.stock:
-            keys = set(scope.stock)
+        if scope.stock_from:
+            keys = set(scope.stock_from)
             items = {item for _, item in keys}
             stored = self.table.stored(kinds=STOCK_KINDS, subjects=items, open_only=True)
             # Incidents: resolved ones too, so that an acknowledged one is not raised again.
@@ -323,7 +327,7 @@ class AlertEngine:
                 raised_at = existing.raised_at
             else:
                 occurrence, raised_at = at.isoformat(), at
-            named.append(_replace(condition, occurrence=occurrence, raised_at=raised_at))
+            named.append(replace(condition, occurrence=occurrence, raised_at=raised_at))
         return named
 
     def _count_conditions(
@@ -375,14 +379,7 @@ class AlertEngine:
             if now - alert.raised_at <= after:
                 continue
             days = self.settings.commune_escalation_days
-            escalated = alert.model_copy(
-                update={
-                    "severity": "warning",
-                    "escalated": True,
-                    "message": f"{alert.message} — not acknowledged after {days:g} days",
-                    "message_vi": f"{alert.message_vi} — chưa xác nhận sau {days:g} ngày",
-                }
-            )
+            escalated = alert.model_copy(update=escalation(alert.message, alert.message_vi, days))
             changes.append(AlertChange(change="updated", sequence=sequence + 1, alert=escalated))
         return changes
 
@@ -482,10 +479,6 @@ def _only(
     stored: Mapping[str, tuple[int, Alert]], kinds: Sequence[str]
 ) -> dict[str, tuple[int, Alert]]:
     return {k: v for k, v in stored.items() if v[1].kind in kinds}
-
-
-def _replace(condition: Condition, **changes: Any) -> Condition:
-    return Condition(**{**condition.__dict__, **changes})
 
 
 def _dispensing_parents(registry: RegistrySnapshot | None) -> dict[str, str]:

@@ -15,7 +15,7 @@ import calendar
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -376,17 +376,20 @@ def _commune_notifications(
     return found
 
 
+def escalation(message: str, message_vi: str, days: float) -> dict[str, Any]:
+    """What escalating an unacknowledged commune notification changes, for a condition
+    judged afresh and for a stored alert alike."""
+    return {
+        "severity": "warning",
+        "escalated": True,
+        "message": f"{message} — not acknowledged after {days:g} days",
+        "message_vi": f"{message_vi} — chưa xác nhận sau {days:g} ngày",
+    }
+
+
 def _escalated(condition: Condition) -> Condition:
     days = condition.details["escalate_after_days"]
-    return Condition(
-        **{
-            **condition.__dict__,
-            "severity": "warning",
-            "escalated": True,
-            "message": f"{condition.message} — not acknowledged after {days:g} days",
-            "message_vi": f"{condition.message_vi} — chưa xác nhận sau {days:g} ngày",
-        }
-    )
+    return replace(condition, **escalation(condition.message, condition.message_vi, days))
 
 
 # -- stock -----------------------------------------------------------------------------
@@ -518,7 +521,7 @@ def count_conditions(
 
 
 def _resolved(condition: Condition, at: datetime) -> Condition:
-    return Condition(**{**condition.__dict__, "resolved_at": at})
+    return replace(condition, resolved_at=at)
 
 
 # -- deadlines and supervision -----------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any, cast
 import faust
 
 from ostwatch.settings import BrokerSettings, StreamSettings
+from streams.app import raw_topic
 from streams.intake.classify import SEQ_HEADER, SOURCE_HEADER, RawMessage
 from streams.intake.service import IntakeService
 
@@ -53,17 +54,8 @@ def register(
 ) -> None:
     """Declare the intake's topics and agent on the one ostwatch Faust app."""
 
-    def raw_topic(name: str) -> Any:
-        return app.topic(
-            name,
-            partitions=broker.partitions,
-            replicas=broker.replication_factor,
-            key_serializer="raw",
-            value_serializer="raw",
-        )
-
-    events_topic = raw_topic(broker.events_topic)
-    dead_letters = raw_topic(broker.dead_letter_topic)
+    events_topic = raw_topic(app, broker, broker.events_topic)
+    dead_letters = raw_topic(app, broker, broker.dead_letter_topic)
 
     async def intake(stream: faust.StreamT) -> None:
         # take_events is on Stream, missing from the StreamT protocol faust types agents with.

@@ -155,12 +155,12 @@ class IntakeService:
         them and before refreshing, and a refresh is idempotent.
         """
         self.store.write_archive(batch)
-        events = [item.event for item in (*batch.accepted, *batch.redelivered)]
+        events = [item.event for item in batch.archived]
         touched = touched_by(events)
         if touched:
             self.store.aggregates.refresh(touched)
         if self.alerts is not None and events:
-            self.alerts.index([*batch.accepted, *batch.redelivered])
+            self.alerts.index(batch.archived)
 
     def judge_alerts(self, events: Sequence[BaseEvent]) -> list[AlertChange]:
         """The alert changes an archived batch causes (blocking; not yet stored)."""
@@ -177,12 +177,12 @@ class IntakeService:
         if self.alerts is None:
             return
         loop = asyncio.get_running_loop()
-        events = [item.event for item in (*batch.accepted, *batch.redelivered)]
+        events = [item.event for item in batch.archived]
         try:
             changes = [*self._pending_alerts]
             changes += await loop.run_in_executor(None, self.judge_alerts, events)
             await self.deliver_alerts(changes)
-            received = [item.meta.received_at for item in (*batch.accepted, *batch.redelivered)]
+            received = [item.meta.received_at for item in batch.archived]
             if received:
                 await loop.run_in_executor(None, self.alerts.table.advance, max(received))
             self._pending_alerts = []

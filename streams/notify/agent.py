@@ -13,6 +13,7 @@ from typing import Any, cast
 import faust
 
 from ostwatch.settings import BrokerSettings, StreamSettings
+from streams.app import raw_topic
 from streams.intake.agent import withhold_commit
 from streams.notify.service import NotifyService, RawAlert
 
@@ -40,13 +41,7 @@ def register(
     """Declare the alerts consumer and the dispatcher task (nothing when delivery is off)."""
     if notify is None:
         return
-    alerts_topic = app.topic(
-        broker.alerts_topic,
-        partitions=broker.partitions,
-        replicas=broker.replication_factor,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    alerts_topic = raw_topic(app, broker, broker.alerts_topic)
 
     async def record_alert_changes(stream: faust.StreamT) -> None:
         async for events in cast(faust.Stream, stream).take_events(

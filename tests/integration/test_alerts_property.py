@@ -5,27 +5,23 @@ day) miss nothing and invent nothing."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from ostwatch.settings import AlertSettings
 from streams.alerts.engine import INCIDENT_KINDS
 from tests.fixtures.strategies import VIETNAM, EventStream, event_streams
-from tests.integration.test_reports_property import describe
 from tests.support.events import contract_event
 from tests.support.intake import IntakeHarness
+from tests.support.properties import play, property_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
-
-IN_CI = bool(os.environ.get("CI"))
-EXAMPLES = int(os.environ.get("OSTWATCH_PROPERTY_EXAMPLES", "25"))
 
 
 @pytest.fixture(scope="module")
@@ -36,25 +32,12 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IntakeHarness]
     instance.drop()
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=IN_CI,
-    database=None if IN_CI else settings().database,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.function_scoped_fixture],
-)  # fmt: skip
+@property_settings(25, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture)
 @given(stream=event_streams())
 def test_live_incidents_equal_a_fresh_judgement(
     harness: IntakeHarness, stream: EventStream
 ) -> None:
-    harness.reset()
-    note(describe(stream))
-    for batch in stream.batches:
-        harness.send([submission.payload for submission in batch.submissions], batch.framing)
-        if batch.redeliver is not None:
-            harness.redeliver(batch.redeliver)
+    play(harness, stream)
     engine = harness.service.alerts
     assert engine is not None
     assert harness.service.stats.alert_failures == 0
@@ -125,14 +108,7 @@ def stock_streams(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
     return [list(order[start:end]) for start, end in bounds if order[start:end]]
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=IN_CI,
-    database=None if IN_CI else settings().database,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@property_settings(25, HealthCheck.function_scoped_fixture)
 @given(batches=stock_streams())
 def test_live_count_discrepancies_equal_a_fresh_judgement(
     harness: IntakeHarness, batches: list[list[dict[str, Any]]]

@@ -4,29 +4,25 @@ balances to the digit, its closing balance is `report stock` at the month's last
 millisecond, December closes where January opens, and the hash chain covers every archived
 event exactly once and verifies.
 
-``OSTWATCH_PROPERTY_EXAMPLES`` sets the number of examples; with ``CI`` set they are
-derandomised, as in test_reports_property.
+Examples: ``OSTWATCH_PROPERTY_EXAMPLES`` (default 15), derandomised in CI
+(tests/support/properties.py).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, given
 
 from sinks.ledger import LINES, SUBTRACTED, Ledger
 from tests.fixtures.strategies import STOCK_FACILITIES, EventStream, event_streams
-from tests.integration.test_reports_property import describe
 from tests.support.intake import IntakeHarness
+from tests.support.properties import play, property_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-IN_CI = bool(os.environ.get("CI"))
-EXAMPLES = int(os.environ.get("OSTWATCH_PROPERTY_EXAMPLES", "15"))
 
 
 @pytest.fixture(scope="module")
@@ -36,24 +32,12 @@ def harness(chdb_dir: Path) -> Iterator[IntakeHarness]:
     intake.drop()
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=IN_CI,
-    database=None if IN_CI else settings().database,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@property_settings(15, HealthCheck.data_too_large)
 @given(stream=event_streams())
 def test_ledgers_reconcile_and_the_chain_verifies(
     harness: IntakeHarness, stream: EventStream
 ) -> None:
-    harness.reset()
-    note(describe(stream))
-    for batch in stream.batches:
-        harness.send([submission.payload for submission in batch.submissions], batch.framing)
-        if batch.redeliver is not None:
-            harness.redeliver(batch.redeliver)
+    play(harness, stream)
 
     ledger = Ledger(harness.db, harness.store.registry, harness.store.chain)
     for facility in STOCK_FACILITIES:

@@ -3,23 +3,19 @@ rejected lines, in random batches and framings, some batches redelivered — eve
 from the live aggregates equals the same report recomputed from the archive alone, and
 both equal a plain Python recomputation (tests/support/oracle.py), at several moments T.
 
-``OSTWATCH_PROPERTY_EXAMPLES`` sets the number of examples (default below; 500 for a long
-run). With ``CI`` set the examples are derandomised (the same every run, no example
-database), so a red build is reproducible; locally they are random, and a failure is
-replayed from ``.hypothesis/`` until it is fixed.
+Examples: ``OSTWATCH_PROPERTY_EXAMPLES`` (default 20), derandomised in CI
+(tests/support/properties.py).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from tests.fixtures.strategies import (
@@ -34,11 +30,10 @@ from tests.fixtures.strategies import (
 from tests.support.compare import assert_same_json
 from tests.support.intake import REGISTRY, IntakeHarness
 from tests.support.oracle import recompute
+from tests.support.properties import play, property_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-IN_CI = bool(os.environ.get("CI"))
-EXAMPLES = int(os.environ.get("OSTWATCH_PROPERTY_EXAMPLES", "20"))
 _MS = timedelta(milliseconds=1)
 
 
@@ -67,37 +62,12 @@ def moments(stream: EventStream) -> st.SearchStrategy[datetime]:
     return st.tuples(st.one_of(choices), offsets).map(lambda pair: pair[0].astimezone(pair[1]))
 
 
-def describe(stream: EventStream) -> str:
-    """The stream as it arrived, batch by batch, for reproducing a failure by hand."""
-    lines = []
-    for index, batch in enumerate(stream.batches):
-        again = f", then batch {batch.redeliver} again" if batch.redeliver is not None else ""
-        lines.append(f"# batch {index} ({batch.framing}{again})")
-        for submission in batch.submissions:
-            payload = submission.payload
-            text = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-            lines.append(text.decode(errors="replace") + ("" if submission.valid else "  # bad"))
-    return "\n".join(lines)
-
-
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=IN_CI,
-    database=None if IN_CI else settings().database,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@property_settings(20, HealthCheck.data_too_large)
 @given(stream=event_streams(), data=st.data())
 def test_aggregates_archive_and_recomputation_agree(
     harness: IntakeHarness, stream: EventStream, data: st.DataObject
 ) -> None:
-    harness.reset()
-    note(describe(stream))
-    for batch in stream.batches:
-        harness.send([submission.payload for submission in batch.submissions], batch.framing)
-        if batch.redeliver is not None:
-            harness.redeliver(batch.redeliver)
+    play(harness, stream)
 
     accepted = stream.valid_docs  # in arrival order; the oracle keeps each event_id's first
     assert harness.accepted_ids() == {doc["event_id"].lower() for doc in accepted}

@@ -21,18 +21,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.report_latency import generate, registry_files, settle
+from bench.report_latency import fill_payloads, generate, registry_files, settle, year_arguments
 from sinks.chain import CONTENT_HASH_SQL
 from sinks.clickhouse import ClickHouse
 from sinks.store import Store, as_utc
 
 RESULTS = Path(__file__).parent / "results" / "chain_verify.json"
 BATCH = 5_000
-PAYLOAD = (
-    "formatRowNoNewline('JSONEachRow', event_id, event_type, schema_version, "
-    "occurred_at_text, facility_id, patient_ref, item, dose_mg, mode, take_home_days, "
-    "quantity, quantity_on_hand, programme, results)"
-)
 
 
 def timed(call: Any, runs: int) -> tuple[Any, list[float]]:
@@ -87,11 +82,8 @@ def tamper(db: ClickHouse) -> set[tuple[str, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--patients", type=int, default=6_000)
-    parser.add_argument("--facilities", type=int, default=300)
-    parser.add_argument("--days", type=int, default=366)
+    year_arguments(parser, 6_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--data-dir", type=Path, help="Keep the data here (default: a temp dir).")
     args = parser.parse_args()
     from ostwatch.settings import ClickHouseSettings
 
@@ -106,8 +98,7 @@ def main() -> None:
 
     started = time.perf_counter()
     counts = generate(db, args.patients, args.facilities, args.days)
-    db.command(f"ALTER TABLE events_archive UPDATE payload = {PAYLOAD} WHERE 1 "
-               "SETTINGS mutations_sync = 2")  # fmt: skip
+    fill_payloads(db)
     events = sum(counts.values())
     print(f"generated {events:,} events in {time.perf_counter() - started:.1f} s")
     settle(db)

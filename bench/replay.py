@@ -35,7 +35,7 @@ from typing import Any
 
 import fastavro
 
-from bench.report_latency import generate, registry_files, settle
+from bench.report_latency import fill_payloads, generate, registry_files, settle, year_arguments
 from ostwatch.settings import ClickHouseSettings
 from sinks.archive import Filters, event_files, export, import_archive
 from sinks.clickhouse import ClickHouse
@@ -44,13 +44,6 @@ from sinks.store import ARCHIVE_COLUMNS, Store
 
 RESULTS = Path(__file__).parent / "results" / "replay.json"
 BATCH = 50_000
-PAYLOAD_SQL = (
-    'concat(\'{"event_id":"\', toString(event_id), \'","event_type":"\', event_type, '
-    '\'","schema_version":1,"occurred_at":"\', occurred_at_text, '
-    '\'","facility_id":"\', facility_id, \'","patient_ref":"\', patient_ref, '
-    '\'","item":"\', item, \'","dose_mg":\', toString(dose_mg), '
-    "',\"mode\":\"', mode, '\",\"take_home_days\":', toString(take_home_days), '}')"
-)
 FINGERPRINT = (
     "SELECT count(), sum(cityHash64(toString(event_id), occurred_at, payload, facility_id)) "
     "FROM events_archive"
@@ -136,11 +129,8 @@ def timed(call: Callable[[], Any]) -> tuple[Any, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--patients", type=int, default=3_400)
-    parser.add_argument("--facilities", type=int, default=300)
-    parser.add_argument("--days", type=int, default=366)
+    year_arguments(parser, 3_400)
     parser.add_argument("--baseline-events", type=int, default=300_000)
-    parser.add_argument("--data-dir", type=Path, help="Keep the data here (default: a temp dir).")
     args = parser.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="ostwatch-bench-replay-"))
     print(f"data in {data_dir}")
@@ -151,10 +141,7 @@ def main() -> None:
     _, generation_s, _ = timed(
         lambda: generate(source.db, args.patients, args.facilities, args.days)
     )
-    source.db.command(
-        f"ALTER TABLE events_archive UPDATE payload = {PAYLOAD_SQL} WHERE 1 "
-        "SETTINGS mutations_sync = 2"
-    )
+    fill_payloads(source.db)
     events = int(source.db.query_rows("SELECT count() FROM events_archive")[0][0])
     print(f"generated {events:,} events in {generation_s:.1f} s")
     settle(source.db)

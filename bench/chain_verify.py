@@ -16,12 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.report_latency import fill_payloads, generate, registry_files, settle, year_arguments
+from bench.report_latency import (
+    fill_payloads,
+    generate,
+    settle,
+    year_arguments,
+    year_store,
+)
 from sinks.chain import CONTENT_HASH_SQL
 from sinks.clickhouse import ClickHouse
 from sinks.store import Store, as_utc
@@ -85,16 +90,8 @@ def main() -> None:
     year_arguments(parser, 6_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    from ostwatch.settings import ClickHouseSettings
-
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="ostwatch-bench-chain-"))
-    print(f"data in {data_dir}")
-    db = ClickHouse.connect(ClickHouseSettings(database="bench_chain"), data_dir)
-    db.command("DROP DATABASE IF EXISTS bench_chain")
-    db.command("CREATE DATABASE bench_chain")
-    store = Store(db)
-    store.migrate()
-    store.load_registry(registry_files(args.facilities), "bench")
+    store = year_store(args, "bench_chain")
+    db = store.db
 
     started = time.perf_counter()
     counts = generate(db, args.patients, args.facilities, args.days)

@@ -182,6 +182,20 @@ def year_arguments(parser: argparse.ArgumentParser, patients: int) -> None:
     parser.add_argument("--data-dir", type=Path, help="Keep the data here (default: a temp dir).")
 
 
+def year_store(args: argparse.Namespace, database: str) -> Store:
+    """An empty, migrated store with the generated registry, in ``--data-dir`` (or a
+    temporary directory), ready for ``generate``."""
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix=f"ostwatch-{database}-"))
+    print(f"data in {data_dir}")
+    db = ClickHouse.connect(ClickHouseSettings(database=database), data_dir)
+    db.command(f"DROP DATABASE IF EXISTS {database}")
+    db.command(f"CREATE DATABASE {database}")
+    store = Store(db)
+    store.migrate()
+    store.load_registry(registry_files(args.facilities), "bench")
+    return store
+
+
 def settle(db: ClickHouse, limit_s: float = 600) -> float:
     """Wait for the merges the bulk load started: a live system never sees 18M rows at once,
     and measuring while two cores merge them would time the merges, not the reports."""
@@ -245,14 +259,8 @@ def main() -> None:
     year_arguments(parser, 50_000)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="ostwatch-bench-"))
-    print(f"data in {data_dir}")
-    db = ClickHouse.connect(ClickHouseSettings(database="bench_reports"), data_dir)
-    db.command("DROP DATABASE IF EXISTS bench_reports")
-    db.command("CREATE DATABASE bench_reports")
-    store = Store(db)
-    store.migrate()
-    store.load_registry(registry_files(args.facilities), "bench")
+    store = year_store(args, "bench_reports")
+    db = store.db
 
     started = time.perf_counter()
     counts = generate(db, args.patients, args.facilities, args.days)

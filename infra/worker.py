@@ -64,6 +64,7 @@ def run_worker(
         retry_max_s=clickhouse.insert_retry_max_s,
         alerts=AlertEngine(store, alert_settings, live=True) if alert_settings.enabled else None,
         limits=IntakeLimits.from_settings(stream),
+        duplicate_filter=(stream.duplicate_filter_capacity, stream.duplicate_filter_error_rate),
     )
     service.warm_up()
     app = create_app(

@@ -168,6 +168,11 @@ class StreamSettings(BaseSettings):
     facility_burst: int = Field(
         default=1_000_000, ge=1, description="new events at once per facility"
     )
+    # The duplicate filter (streams/intake/seen.py): a Bloom filter of fixed size, so the
+    # worker's memory does not grow with the archive. Sized at start for this many ids or
+    # twice the archive, whichever is larger; 10 million at 1e-4 take 24 MB.
+    duplicate_filter_capacity: int = Field(default=10_000_000, ge=1000)
+    duplicate_filter_error_rate: float = Field(default=1e-4, gt=0, lt=0.5)
 
 
 class AlertSettings(BaseSettings):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -295,22 +295,45 @@ class Store:
                 dedup_token=_token("submissions", metas),
             )
 
-    def archived_event_ids(self) -> set[str]:
-        """Every accepted event_id: the duplicate filter's memory, rebuilt at start."""
-        rows = self.db.query_rows("SELECT toString(event_id) FROM events_archive")
-        return {row[0] for row in rows}
+    def archived_count(self) -> int:
+        return int(self.db.query_rows("SELECT count() FROM events_archive")[0][0])
+
+    def archived_event_ids(self, slice_size: int = 1_000_000) -> Iterator[list[str]]:
+        """Every accepted event_id, in slices of about ``slice_size`` (the duplicate
+        filter's warm-up), so that a national archive never sits in memory at once."""
+        slices = max(1, -(-self.archived_count() // slice_size))
+        for index in range(slices):
+            rows = self.db.query_rows(
+                "SELECT toString(event_id) FROM events_archive "
+                "WHERE modulo(cityHash64(event_id), %(slices)s) = %(index)s",
+                {"slices": slices, "index": index},
+            )
+            yield [row[0] for row in rows]
 
     def archived_submission_of(self, keys: Sequence[tuple[str, str]]) -> dict[str, tuple[str, int]]:
-        """For (facility_id, event_id) pairs: the (source, seq) under which each was archived."""
+        """For (facility_id, event_id) pairs: the (source, seq) under which each event_id was
+        archived, at whichever facility; event_ids never archived are absent.
+
+        Looked up by facility first (the archive's sort key, so cheap); the rest, an event
+        re-sent under another facility or a false positive of the duplicate filter, by
+        event_id alone (the archive's bloom-filter index).
+        """
         if not keys:
             return {}
+        wanted = sorted({event_id for _, event_id in keys})
+        found = self._archived_under(
+            "facility_id IN %(facilities)s AND event_id IN %(ids)s",
+            {"facilities": sorted({facility for facility, _ in keys}), "ids": wanted},
+        )
+        missing = [event_id for event_id in wanted if event_id not in found]
+        if missing:
+            found.update(self._archived_under("event_id IN %(ids)s", {"ids": missing}))
+        return found
+
+    def _archived_under(self, where: str, parameters: dict[str, Any]) -> dict[str, tuple[str, int]]:
         rows = self.db.query_rows(
-            "SELECT toString(event_id), source, seq FROM events_archive "
-            "WHERE facility_id IN %(facilities)s AND event_id IN %(ids)s",
-            {
-                "facilities": sorted({facility for facility, _ in keys}),
-                "ids": sorted({event_id for _, event_id in keys}),
-            },
+            f"SELECT toString(event_id), source, seq FROM events_archive WHERE {where}",  # noqa: S608 (constant clauses)
+            parameters,
         )
         return {event_id: (source, int(seq)) for event_id, source, seq in rows}
 

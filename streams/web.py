@@ -42,6 +42,7 @@ def register(app: faust.App, service: IntakeService, events_topic: str) -> None:
                 "store": {"healthy": service.stats.store_healthy, "dsn": service.store.db.dsn},
                 "registry_version": service.registry_version,
                 "intake": service.stats.as_dict(),
+                "duplicate_filter": service.duplicate_filter.summary(),
             }
             return self.json(body, status=200 if body["ready"] else 503)
 

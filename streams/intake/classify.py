@@ -6,7 +6,7 @@ the store (telling a redelivered submission from a real duplicate) and the write
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -204,7 +204,7 @@ def _rejected(
 def classify(
     messages: Iterable[RawMessage],
     registry: RegistrySnapshot | None,
-    seen_event_ids: set[str] | frozenset[str],
+    seen_event_ids: Container[str],
     received_at: datetime,
     *,
     limits: IntakeLimits | None = None,
@@ -212,9 +212,11 @@ def classify(
 ) -> Classified:
     """Decide every message of a batch: accepted, rejected (with a reason) or duplicate.
 
-    ``seen_event_ids`` holds the event_ids already archived; it is not modified. A
-    duplicate of an archived event becomes a *suspect*: the caller checks whether it is the
-    same submission delivered again (then it is no duplicate, only a redelivery).
+    ``seen_event_ids`` answers whether an event_id may already be archived (a set, or the
+    worker's Bloom filter, which may answer yes wrongly but never no wrongly); it is not
+    modified. Such an event becomes a *suspect*: the caller looks it up in the archive
+    (``settle_suspects``): not there, it is new; archived under the same submission, a
+    redelivery; otherwise a duplicate.
     ``rate`` (per-facility token buckets, kept by the caller across batches) is charged
     only for new events that would be accepted.
     """
@@ -259,10 +261,24 @@ def _reference_reason(event: BaseEvent, registry: RegistrySnapshot | None) -> st
 def settle_suspects(
     classified: Classified, archived_under: dict[str, tuple[str, int]]
 ) -> IntakeBatch:
-    """Split suspects into redeliveries (same submission archived) and real duplicates."""
+    """Split suspects into redeliveries (same submission archived), real duplicates, and
+    new events (not archived at all: the duplicate filter's false positives).
+
+    A new event found this way is accepted without charging its facility's rate bucket
+    (false positives are about one in ten thousand events).
+    """
     batch = classified.batch
+    accepted_here = {item.event.event_id: item.meta for item in batch.accepted}
     for suspect in classified.suspects:
-        origin = archived_under.get(suspect.event.event_id)
+        event_id = suspect.event.event_id
+        origin = archived_under.get(event_id)
+        if origin is None:
+            first = accepted_here.get(event_id)
+            if first is None:
+                accepted_here[event_id] = suspect.meta
+                batch.accepted.append(Accepted(suspect.event, suspect.meta))
+                continue
+            origin = (first.source, first.seq)
         if origin == (suspect.meta.source, suspect.meta.seq):
             batch.redelivered.append(Accepted(suspect.event, suspect.meta))
         else:

@@ -26,6 +26,7 @@ from sinks.store import Store
 from streams.alerts.engine import AlertEngine
 from streams.intake.classify import RawMessage, classify, settle_suspects
 from streams.intake.limits import FacilityRateLimiter, IntakeLimits
+from streams.intake.seen import SeenEventIds
 
 T = TypeVar("T")
 PublishAlerts = Callable[[Sequence[AlertChange]], Awaitable[None]]
@@ -99,6 +100,7 @@ class IntakeService:
         retry_max_s: float,
         alerts: AlertEngine | None = None,
         limits: IntakeLimits | None = None,
+        duplicate_filter: tuple[int, float] = (10_000_000, 1e-4),
     ) -> None:
         self.store = store
         self.alerts = alerts
@@ -112,7 +114,8 @@ class IntakeService:
         self.stats = IntakeStats()
         self._registry_refresh_s = registry_refresh_s
         self._retry_max_s = retry_max_s
-        self._seen: set[str] = set()
+        self._duplicate_filter = duplicate_filter
+        self._seen = SeenEventIds.for_archive(0, *duplicate_filter)
         self._registry: RegistrySnapshot | None = None
         self.registry_version = 0
         self._registry_checked = 0.0
@@ -122,7 +125,10 @@ class IntakeService:
         """Load the duplicate filter and the registry from ClickHouse, and bring the live
         aggregates and the archive's hash chain level with the archive (blocking)."""
         started = time.monotonic()
-        self._seen = self.store.archived_event_ids()
+        capacity, error_rate = self._duplicate_filter
+        self._seen = SeenEventIds.for_archive(self.store.archived_count(), capacity, error_rate)
+        for event_ids in self.store.archived_event_ids():
+            self._seen.update(event_ids)
         self.refresh_registry(force=True)
         repaired = self.store.aggregates.reconcile()
         chained = self.store.chain.repair()
@@ -131,12 +137,16 @@ class IntakeService:
         log.info(
             "intake warm: %d archived event ids, registry v%d, %d aggregate keys repaired, "
             "%d unchained events chained (%.1f s)",
-            len(self._seen),
+            self._seen.added,
             self.registry_version,
             repaired,
             chained,
             time.monotonic() - started,
         )
+
+    @property
+    def duplicate_filter(self) -> SeenEventIds:
+        return self._seen
 
     def refresh_registry(self, force: bool = False) -> None:
         """Pick up a newer registry version; cheap, checked at most every few seconds."""
@@ -228,7 +238,7 @@ class IntakeService:
         for message in messages:
             if message.timestamp:
                 self.stats.freshness.record(visible_at - message.timestamp)
-        self._seen.update(item.event.event_id for item in batch.accepted)
+        self._seen.update([item.event.event_id for item in batch.accepted])
         await self.settle_alerts(batch)
         await self._retrying(messages, lambda: self.store.write_submissions(batch))
         self.stats.record(batch)

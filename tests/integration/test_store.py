@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,7 +45,30 @@ def test_a_retried_batch_does_not_double_anything(store: Store) -> None:
         "rejected": 0,
         "duplicates": 0,
     }
-    assert store.archived_event_ids() == {parse_event_dict(d).event_id for d in VALID_EVENTS}
+    assert archived_ids(store) == {parse_event_dict(d).event_id for d in VALID_EVENTS}
+
+
+def archived_ids(store: Store, slice_size: int = 1_000_000) -> set[str]:
+    slices = list(store.archived_event_ids(slice_size))
+    found = {event_id for ids in slices for event_id in ids}
+    assert sum(map(len, slices)) == len(found)  # no id in two slices
+    return found
+
+
+def test_archived_ids_come_in_slices_that_cover_the_archive_once(store: Store) -> None:
+    store.write_intake(batch_of("ingest:slices", VALID_EVENTS))
+    expected = {parse_event_dict(d).event_id for d in VALID_EVENTS}
+    assert len(list(store.archived_event_ids(slice_size=2))) == -(-len(expected) // 2)
+    assert archived_ids(store, slice_size=2) == expected
+
+
+def test_an_event_archived_under_another_facility_is_found(store: Store) -> None:
+    """A re-send under another facility_id is still the same event_id: a duplicate."""
+    store.write_intake(batch_of("ingest:first", VALID_EVENTS[:1]))
+    event = parse_event_dict(VALID_EVENTS[0])
+    never_sent = str(uuid.uuid4())
+    found = store.archived_submission_of([("ELSEWHERE", event.event_id), ("X", never_sent)])
+    assert found == {event.event_id: ("ingest:first", 1)}
 
 
 def test_archive_keeps_event_time_local_day_and_arrival(store: Store) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from streams.intake.classify import (
     message_meta,
     settle_suspects,
 )
+from streams.intake.seen import SeenEventIds
 from tests.fixtures.contract_cases import UNKNOWN_REFERENCE_EVENTS, VALID_EVENTS
 
 NOW = datetime(2024, 3, 6, tzinfo=UTC)
@@ -116,6 +118,35 @@ def test_archived_event_id_is_a_suspect_until_settled(registry: RegistrySnapshot
     batch = settle_suspects(again, {event_id: ("ingest:a", 5)})
     assert [r.meta.source for r in batch.redelivered] == ["ingest:a"]
     assert [d.meta.source for d in batch.duplicates] == ["ingest:b"]
+
+
+def test_a_suspect_the_archive_does_not_know_is_new(registry: RegistrySnapshot) -> None:
+    """The duplicate filter's false positive: "maybe seen", but nowhere in the archive. It
+    is accepted once; the same event again in the batch is a duplicate or a redelivery."""
+    doc = VALID_EVENTS[0]
+    event_id = parse_event_dict(doc).event_id
+    suspects = classify(
+        [typed(doc, 5, "ingest:a"), typed(doc, 5, "ingest:a"), typed(doc, 6, "ingest:b")],
+        registry,
+        {event_id},
+        NOW,
+    )
+    batch = settle_suspects(suspects, {})
+    assert [(a.meta.source, a.meta.seq) for a in batch.accepted] == [("ingest:a", 5)]
+    assert [(r.meta.source, r.meta.seq) for r in batch.redelivered] == [("ingest:a", 5)]
+    assert [(d.meta.source, d.meta.seq) for d in batch.duplicates] == [("ingest:b", 6)]
+
+
+def test_the_bloom_filter_never_forgets_an_archived_id() -> None:
+    seen = SeenEventIds.for_archive(0, capacity=2000, error_rate=1e-3)
+    archived = [str(uuid.UUID(int=n)) for n in range(1500)]
+    seen.update(archived)
+    assert all(event_id in seen for event_id in archived)
+    others = [str(uuid.UUID(int=n)) for n in range(10_000, 30_000)]
+    false_positives = sum(event_id in seen for event_id in others)
+    assert false_positives < len(others) * 1e-3 * 3  # within three times the rate asked for
+    assert seen.summary()["ids"] == 1500
+    assert SeenEventIds.for_archive(5000, 2000, 1e-3).capacity == 10_000
 
 
 def test_a_submission_batch_is_expanded_item_by_item(registry: RegistrySnapshot) -> None:

@@ -1,0 +1,68 @@
+"""The duplicate filter's memory: which event_ids may already be archived.
+
+A set of every archived event_id grows without bound (a national year is ~18 million ids,
+about 2 GB of Python strings) and takes minutes to load at start. A Bloom filter of fixed
+size answers the same question in bounded memory with one-sided error: "not seen" is
+certain, "seen" may be a false positive. The intake treats "seen" as a *suspect* and asks
+the archive (``Store.archived_submission_of``), so a false positive costs one lookup and
+never a wrong decision.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+
+from rbloom import Bloom
+
+log = logging.getLogger(__name__)
+
+
+class SeenEventIds:
+    """A fixed-size, probabilistic set of archived event_ids (see the module docstring).
+
+    Sized at start for ``capacity`` ids at ``error_rate`` false positives; when more ids
+    than that are added the false-positive rate rises (decisions stay exact, lookups grow)
+    and a warning is logged once; the next start sizes it from the archive again.
+    """
+
+    def __init__(self, capacity: int, error_rate: float) -> None:
+        self.capacity = capacity
+        self.error_rate = error_rate
+        self._bloom = Bloom(capacity, error_rate)
+        self.added = 0
+        self._warned = False
+
+    @classmethod
+    def for_archive(cls, archived: int, capacity: int, error_rate: float) -> SeenEventIds:
+        """Room for the configured capacity, or twice what is archived already if larger."""
+        return cls(max(capacity, 2 * archived, 1), error_rate)
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._bloom
+
+    def update(self, event_ids: Collection[str]) -> None:
+        """Add newly archived ids (each is new, so counting them counts the filter's fill)."""
+        self._bloom.update(event_ids)
+        self.added += len(event_ids)
+        if self.added > self.capacity and not self._warned:
+            self._warned = True
+            log.warning(
+                "duplicate filter holds more ids than it was sized for (%d > %d): more "
+                "archive lookups until the next start (OSTWATCH_STREAM_DUPLICATE_FILTER_CAPACITY)",
+                self.added,
+                self.capacity,
+            )
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self._bloom.size_in_bits // 8)
+
+    def summary(self) -> dict[str, float | int]:
+        """For ``/api/status``: how full it is and what it costs."""
+        return {
+            "ids": self.added,
+            "capacity": self.capacity,
+            "error_rate": self.error_rate,
+            "memory_mb": round(self.memory_bytes / 1e6, 1),
+        }

@@ -368,7 +368,7 @@ def ingest(file: Path, data_dir: Path, timeout: float, progress: bool | None) ->
             publisher.flush(timeout=120)
         finally:
             publisher.close()
-        gateway = HttpGateway(info.api_url) if info else open_gateway(data_dir)
+        gateway = HttpGateway.of(info) if info else open_gateway(data_dir)
         deciding = bars.add("accepted/rejected", total)
         deadline = time.monotonic() + timeout
         counts: dict[str, int] = {}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -29,6 +31,10 @@ LONG_TIMEOUT_S = 3600.0
 
 class GatewayError(RuntimeError):
     """The request failed; the message is meant for the user as it is."""
+
+
+class WorkerAway(GatewayError):
+    """Nothing listens on the worker's port: it is down, or restarting."""
 
 
 class Gateway(Protocol):
@@ -89,18 +95,56 @@ def http_json(url: str, body: Any | None = None, timeout: float = 60.0) -> tuple
         except orjson.JSONDecodeError:
             return exc.code, {"error": payload.decode("utf-8", errors="replace")[:300]}
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        raise GatewayError(f"the stack at {url} did not answer: {exc}") from exc
+        refused = isinstance(getattr(exc, "reason", exc), ConnectionRefusedError)
+        error = WorkerAway if refused else GatewayError
+        raise error(f"the stack at {url} did not answer: {exc}") from exc
 
 
 class HttpGateway:
-    """Operations run by the stack's worker (which owns the embedded ClickHouse)."""
+    """Operations run by the stack's worker (which owns the embedded ClickHouse).
 
-    def __init__(self, api_url: str) -> None:
+    Given the supervisor's pid, a refused connection while that supervisor lives means its
+    worker is restarting (``ostwatch up`` restarts a worker that died, on the same port):
+    the call waits up to ``restart_wait_s`` for it instead of failing. A refused request
+    never reached the worker, so sending it again is safe for every operation.
+    """
+
+    def __init__(
+        self, api_url: str, supervisor_pid: int | None = None, restart_wait_s: float = 120.0
+    ) -> None:
         self.api_url = api_url.rstrip("/")
+        self.supervisor_pid = supervisor_pid
+        self.restart_wait_s = restart_wait_s
+
+    @classmethod
+    def of(cls, info: StackInfo) -> HttpGateway:
+        return cls(info.api_url, info.supervisor_pid)
 
     def call(self, operation: str, **kwargs: Any) -> Any:
         timeout = LONG_TIMEOUT_S if operation in api.LONG_OPERATIONS else 60.0
-        status, doc = http_json(f"{self.api_url}/api/op/{operation}", kwargs, timeout)
+        url = f"{self.api_url}/api/op/{operation}"
+        deadline = time.monotonic() + self.restart_wait_s
+        waiting = False
+        while True:
+            try:
+                status, doc = http_json(url, kwargs, timeout)
+                break
+            except WorkerAway:
+                if self.supervisor_pid is None or not _alive(self.supervisor_pid):
+                    raise
+                if not waiting:
+                    waiting = True
+                    print(
+                        f"the stream worker is restarting; waiting up to "
+                        f"{self.restart_wait_s:.0f} s for it",
+                        file=sys.stderr,
+                    )
+                if time.monotonic() > deadline:
+                    raise GatewayError(
+                        f"the stream worker at {self.api_url} did not come back within "
+                        f"{self.restart_wait_s:.0f} s; see the stack's logs/worker.jsonl"
+                    ) from None
+                time.sleep(0.5)
         if status != 200:
             message = doc.get("error") if isinstance(doc, dict) else doc
             raise GatewayError(str(message))
@@ -146,5 +190,5 @@ def open_gateway(
     """The running stack's API if there is one for this data directory, else the store."""
     info = StackInfo.read(data_dir)
     if info is not None:
-        return HttpGateway(info.api_url)
+        return HttpGateway.of(info)
     return LocalGateway.open(clickhouse, data_dir, reconcile=reconcile)

@@ -141,6 +141,33 @@ def undisturbed(
         stack.stop()
 
 
+def test_worker_killed_mid_ingest_loses_nothing_and_counts_nothing_twice(
+    province: tuple[Path, Path],
+    undisturbed: tuple[dict[str, int], dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    events, registry = province
+    expected_counts, expected_reports = undisturbed
+    assert expected_counts["duplicates"] > 0 and expected_counts["accepted"] > 1000
+    stack = started(tmp_path / "data", registry)
+    try:
+        info = StackInfo.read(stack.data_dir)
+        assert info is not None
+        worker = child_pid(info.supervisor_pid, "worker")
+        ingest = ingest_in_background(stack, events)
+        # Kill once part of the file is in ClickHouse and the rest is not.
+        while intake_status(stack).get("accepted", 0) == 0:
+            assert ingest.poll() is None, "the ingest finished before the worker could be killed"
+            time.sleep(0.05)
+        kill_hard(worker)
+        counts = finished(ingest)
+        assert counts == expected_counts
+        assert child_pid(info.supervisor_pid, "worker") != worker  # a new worker did the rest
+        assert_same_reports(all_reports(stack), expected_reports, "after kill -9")
+    finally:
+        stack.stop()
+
+
 class BareWorker:
     """A broker and one worker started by the test itself (no supervisor), so the test
     chooses when the worker stops and starts. The CLI reaches it through the usual stack

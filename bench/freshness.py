@@ -24,11 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -36,15 +32,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.stack import fresh_stack
 from infra.gateway import HttpGateway, StackInfo, http_json
 from ostwatch.timeutil import LOCAL_TZ
 from producers.publisher import EventPublisher
 from producers.simulator.generator import generate
 from producers.simulator.province import build_province
-from producers.simulator.registry_files import write_registry
 
 RESULTS = Path(__file__).parent / "results" / "freshness.json"
-REGISTRY_FILES = ("facilities.csv", "items.csv", "targets.csv", "deadlines.csv")
 PROBE_FACILITY = "BG-PSY"  # the psychiatric hospital doses nobody in the simulation
 MORNING_DAY = date(2024, 3, 4)
 
@@ -204,25 +199,8 @@ def bench_stack(
     args: argparse.Namespace, events: list[dict[str, Any]], alerts: bool
 ) -> list[dict[str, Any]]:
     """Every rate against one fresh stack, with the alert engine on or off."""
-    data_dir = Path(tempfile.mkdtemp(prefix="ostwatch-fresh-")) / "data"
-    cli = [sys.executable, "-m", "infra.cli"]
-    env = {**os.environ, "OSTWATCH_ALERT_ENABLED": "true" if alerts else "false"}
-    stack = subprocess.Popen(
-        [*cli, "up", "--data-dir", str(data_dir), "--no-live"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    try:
-        subprocess.run([*cli, "status", "--data-dir", str(data_dir), "--wait", "180"], check=True)
-        info = StackInfo.read(data_dir)
-        assert info is not None
-        with tempfile.TemporaryDirectory() as tmp:
-            write_registry(build_province(scale=args.scale, seed=1), Path(tmp))
-            files = {n: (Path(tmp) / n).read_text(encoding="utf-8") for n in REGISTRY_FILES}
-        HttpGateway(info.api_url).call("registry_load", files=files, source="bench")
-        time.sleep(3)  # the worker picks the registry up within its refresh interval
-        results = []
+    results = []
+    with fresh_stack("ostwatch-fresh-", scale=args.scale, alerts=alerts) as info:
         for run, text in enumerate(args.rates.split(",")):
             rate = None if text == "max" else float(text)
             result = one_run(info, renamed(events, run + 1), rate, run, alerts)
@@ -238,10 +216,7 @@ def bench_stack(
                 f"decided p50 {baseline['p50_ms']} p99 {baseline['p99_ms']} ms | "
                 f"alert visible p50 {alert['p50_ms']} p99 {alert['p99_ms']} ms"
             )
-        return results
-    finally:
-        stack.terminate()
-        stack.wait(60)
+    return results
 
 
 def main() -> None:

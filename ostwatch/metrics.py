@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -54,3 +56,12 @@ class LatencyHistogram:
             "max_ms": round(self.max_ms, 1),
             "mean_ms": round(self.total_ms / self.count, 1) if self.count else None,
         }
+
+
+def resident_memory_mb() -> float | None:
+    """This process's resident memory now (not its peak), for ``/api/status``; Linux only."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 1e6, 1)

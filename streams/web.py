@@ -11,6 +11,7 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
+from ostwatch.metrics import resident_memory_mb
 from schemas.alerts import AlertChange
 from sinks import api
 from sinks.clickhouse import StoreUnavailable
@@ -43,6 +44,7 @@ def register(app: faust.App, service: IntakeService, events_topic: str) -> None:
                 "registry_version": service.registry_version,
                 "intake": service.stats.as_dict(),
                 "duplicate_filter": service.duplicate_filter.summary(),
+                "memory_mb": resident_memory_mb(),
             }
             return self.json(body, status=200 if body["ready"] else 503)
 

@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PACKAGES := ostwatch schemas producers streams sinks dashboards infra
 
-.PHONY: help demo test lint typecheck unit integration browser bench bench-reports bench-freshness bench-replay bench-audit clean
+.PHONY: help demo test lint typecheck unit integration browser bench bench-reports bench-freshness bench-load bench-replay bench-audit clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ bench-reports: $(BIN)/.installed ## Report latency over a national year (~18M do
 
 bench-freshness: $(BIN)/.installed ## Freshness p50/p99: published event → visible in reports
 	$(BIN)/python -m bench.freshness
+
+bench-load: $(BIN)/.installed ## Sustained load: national mornings compressed 60x for 10+ min; memory, backlog, freshness
+	$(BIN)/python -m bench.load
 
 bench-replay: $(BIN)/.installed ## Replay throughput on ≥1M events: archive rebuild and Avro import, vs Python
 	$(BIN)/python -m bench.replay

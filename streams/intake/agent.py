@@ -11,7 +11,7 @@ import faust
 from ostwatch.settings import BrokerSettings, StreamSettings
 from streams.app import raw_topic
 from streams.intake.classify import SEQ_HEADER, SOURCE_HEADER, RawMessage
-from streams.intake.service import IntakeService
+from streams.intake.service import IntakeService, WorkerStopping
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ def register(
     """Declare the intake's topics and agent on the one ostwatch Faust app."""
 
     events_topic = raw_topic(app, broker, broker.events_topic)
+    service.should_stop = lambda: bool(app.should_stop)
     dead_letters = raw_topic(app, broker, broker.dead_letter_topic)
 
     async def intake(stream: faust.StreamT) -> None:
@@ -64,6 +65,10 @@ def register(
         ):
             try:
                 batch = await service.process([raw_message(e) for e in events])
+            except WorkerStopping as stopping:
+                withhold_commit(events)
+                log.warning("%s", stopping)
+                return
             except BaseException:
                 withhold_commit(events)
                 raise

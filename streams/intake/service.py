@@ -89,6 +89,10 @@ class IntakeStats:
         }
 
 
+class WorkerStopping(Exception):
+    """The worker stops while a batch is still unwritten: the batch is left for redelivery."""
+
+
 class IntakeService:
     """Classifies batches and writes them, retrying ClickHouse until it has the data."""
 
@@ -120,6 +124,8 @@ class IntakeService:
         self.registry_version = 0
         self._registry_checked = 0.0
         self._pending_alerts: list[AlertChange] = []
+        # Set by the stream agent to the app's "stopping" state (see ``_retrying``).
+        self.should_stop: Callable[[], bool] = lambda: False
 
     def warm_up(self) -> None:
         """Load the duplicate filter and the registry from ClickHouse, and bring the live
@@ -258,7 +264,12 @@ class IntakeService:
         return batch
 
     async def _retrying(self, messages: Sequence[RawMessage], step: Callable[[], T]) -> T:
-        """Run a blocking step until ClickHouse takes it, backing off while it cannot."""
+        """Run a blocking step until ClickHouse takes it, backing off while it cannot.
+
+        When the worker is asked to stop (``should_stop``) it stops retrying and raises
+        ``WorkerStopping``: Faust waits for the batch in flight before it leaves, so
+        retrying on would ignore SIGTERM for as long as ClickHouse stays away.
+        """
         loop = asyncio.get_running_loop()
         delay = 0.2
         while True:
@@ -280,5 +291,19 @@ class IntakeService:
                         "offset": messages[0].offset if messages else None,
                     },
                 )
-                await asyncio.sleep(delay)
+                await self._pause_unless_stopping(delay, len(messages))
                 delay = min(delay * 2, self._retry_max_s)
+
+    async def _pause_unless_stopping(self, delay: float, pending: int) -> None:
+        """Sleep ``delay`` seconds, checking twice a second whether the worker is stopping."""
+        deadline = time.monotonic() + delay
+        while True:
+            if self.should_stop():
+                raise WorkerStopping(
+                    f"stopping with a batch of {pending} unwritten (ClickHouse unavailable); "
+                    "its offsets stay uncommitted, so the next worker reads it again"
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(0.5, remaining))

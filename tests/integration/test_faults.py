@@ -213,11 +213,8 @@ class BareWorker:
         assert self.stack.cli("status", "--wait", "120", check=False).returncode == 0
 
     def stop_worker(self) -> int:
-        """Stop it as ``ostwatch up`` does: SIGTERM, then SIGKILL if it does not stop.
-
-        While ClickHouse is down it does not stop on SIGTERM (Faust waits for the batch in
-        flight to be acked); the supervisor kills it after ``WORKER_STOP_TIMEOUT_S``.
-        """
+        """Stop it as ``ostwatch up`` does: SIGTERM, then SIGKILL if it does not stop
+        (the supervisor waits ``WORKER_STOP_TIMEOUT_S``); returns its exit status."""
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
         try:
@@ -283,7 +280,8 @@ def test_clickhouse_outage_holds_offsets_and_catches_up(
         wait_for(lambda: intake_status(bare.stack).get("write_retries", 0) >= 5, "retries")
         status = intake_status(bare.stack)
         assert status["accepted"] == 0 and not status["store_healthy"]
-        bare.stop_worker()
+        assert bare.stop_worker() != -signal.SIGKILL, "SIGTERM ignored while ClickHouse is down"
+        assert "stopping with a batch of" in (bare.data_dir / "logs" / "worker.jsonl").read_text()
         switch.unlink()
         bare.start_worker()  # resumes from the committed offsets
         counts = finished(ingest)

@@ -569,6 +569,59 @@ def security_clickhouse_roles(provinces: tuple[str, ...]) -> None:
     click.echo(render_clickhouse_roles(database, provinces), nl=False)
 
 
+@main.command("schema")
+@click.option(
+    "--cluster",
+    envvar="OSTWATCH_CLICKHOUSE_CLUSTER",
+    show_envvar=True,
+    default="",
+    help="Render for this cluster of remote_servers (Replicated + Distributed tables, "
+    "ON CLUSTER); empty prints the single-node migrations exactly as they are applied.",
+)
+@click.option(
+    "--database",
+    envvar="OSTWATCH_CLICKHOUSE_DATABASE",
+    show_envvar=True,
+    default="ostwatch",
+    show_default=True,
+    help="Database the Distributed tables point at.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["sql", "json"]),
+    default="sql",
+    show_default=True,
+    help="sql: a script for clickhouse-client --multiquery; json: one JSON document.",
+)
+@friendly_errors
+def schema_command(cluster: str, database: str, output_format: str) -> None:
+    """Print the DDL `migrate` applies: every migration, in order (infra/cluster/README.md)."""
+    from sinks.clickhouse import schema_statements
+    from sinks.cluster import ClusterRenderError
+
+    settings = load(ClickHouseSettings, cluster=cluster, database=database)
+    try:
+        rendered = schema_statements(settings.cluster, settings.database)
+    except ClusterRenderError as exc:
+        raise UserError(str(exc)) from exc
+    if output_format == "json":
+        emit_json(
+            {
+                "cluster": settings.cluster or None,
+                "database": settings.database,
+                "migrations": [{"name": n, "statements": s} for n, s in rendered],
+            }
+        )
+        return
+    mode = f"cluster {settings.cluster}" if settings.cluster else "one node"
+    click.echo(f"-- ostwatch DDL for {mode}, database {settings.database} (`ostwatch schema`)")
+    for name, statements in rendered:
+        click.echo(f"\n-- {name}")
+        for statement in statements:
+            click.echo(f"{statement};")
+
+
 def _counts_while_worker_restarts(
     gateway: Any, source: str, data_dir: Path, last: dict[str, int]
 ) -> dict[str, int]:

@@ -137,6 +137,12 @@ class ClickHouseSettings(BaseSettings):
     password: SecretStr = SecretStr("")
     database: str = Field(default="ostwatch", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
     insert_retry_max_s: float = Field(default=30.0, gt=0, description="cap of the retry back-off")
+    cluster: str = Field(
+        default="",
+        pattern=r"^([A-Za-z_][A-Za-z0-9_]{0,63})?$",
+        description="a cluster in remote_servers: migrations create Replicated tables ON CLUSTER "
+        "behind Distributed ones (sinks/cluster.py); empty = one node",
+    )
 
 
 class StreamSettings(BaseSettings):

@@ -21,6 +21,7 @@ from clickhouse_connect.driver.binding import DT64Param
 
 from ostwatch.settings import ClickHouseSettings
 from ostwatch.timeutil import utc_now
+from sinks.cluster import render_statement, render_statements
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,17 @@ class ClickHouse:
     """A clickhouse-connect client bound to the ostwatch database, safe to share across threads."""
 
     def __init__(
-        self, client: Any, database: str, dsn: str, options: dict[str, Any] | None = None
+        self,
+        client: Any,
+        database: str,
+        dsn: str,
+        options: dict[str, Any] | None = None,
+        cluster: str = "",
     ) -> None:
         self._client = client
         self.database = database
         self.dsn = dsn
+        self.cluster = cluster
         self._options = options or {"dsn": dsn}
         self._lock = threading.RLock()
 
@@ -93,7 +100,12 @@ class ClickHouse:
             )
         try:
             bootstrap = clickhouse_connect.get_client(**options)
-            bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{settings.database}`")
+            for statement in render_statement(
+                f"CREATE DATABASE IF NOT EXISTS `{settings.database}`",
+                settings.cluster,
+                settings.database,
+            ):
+                bootstrap.command(statement)
             client = clickhouse_connect.get_client(**options, database=settings.database)
         except Exception as exc:  # clickhouse-connect and chDB raise many unrelated types
             text = str(exc)
@@ -104,13 +116,15 @@ class ClickHouse:
                     "(is `ostwatch up` running for this data directory?)"
                 ) from exc
             raise StoreUnavailable(f"cannot open ClickHouse at {_redact(dsn)}: {exc}") from exc
-        return cls(client, settings.database, dsn, options)
+        return cls(client, settings.database, dsn, options, settings.cluster)
 
     def sibling(self, database: str) -> ClickHouse:
         """A client for another database of the same ClickHouse, created if missing.
 
         chDB allows one data directory per process, so a scratch store (replay) lives as
-        another database beside the live one rather than in another directory.
+        another database beside the live one rather than in another directory. On a cluster
+        the sibling is a plain database of the node this client talks to (a throwaway scratch
+        store needs no replicas), so it is opened without the cluster.
         """
         with self._guard() as client:
             client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
@@ -224,19 +238,35 @@ def split_statements(sql: str) -> list[str]:
     return statements
 
 
+SCHEMA_MIGRATIONS = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations "
+    "(version UInt32, name String, applied_at DateTime64(3, 'UTC')) "
+    "ENGINE = MergeTree ORDER BY version"
+)
+
+
+def schema_statements(cluster: str, database: str) -> list[tuple[str, list[str]]]:
+    """(migration name, statements) as ``migrate`` runs them, schema_migrations first.
+
+    With an empty ``cluster`` every statement is exactly the migration's text; with a cluster
+    each is rendered by sinks/cluster.py (``ostwatch schema --cluster NAME`` prints these).
+    """
+    rendered = [("schema_migrations", render_statement(SCHEMA_MIGRATIONS, cluster, database))]
+    for _, name, sql in migration_files():
+        rendered.append((name, render_statements(split_statements(sql), cluster, database)))
+    return rendered
+
+
 def migrate(db: ClickHouse) -> list[str]:
     """Apply every migration not yet recorded; return the names applied now."""
-    db.command(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version UInt32, name String, applied_at DateTime64(3, 'UTC')) "
-        "ENGINE = MergeTree ORDER BY version"
-    )
+    for statement in render_statement(SCHEMA_MIGRATIONS, db.cluster, db.database):
+        db.command(statement)
     done = {row[0] for row in db.query_rows("SELECT version FROM schema_migrations")}
     applied = []
     for version, name, sql in migration_files():
         if version in done:
             continue
-        for statement in split_statements(sql):
+        for statement in render_statements(split_statements(sql), db.cluster, db.database):
             db.command(statement)
         db.insert_columns(
             "schema_migrations", [[version], [name], [utc_now()]], ["version", "name", "applied_at"]

@@ -7,6 +7,7 @@ non-zero with a one-line reason on stderr.
 from __future__ import annotations
 
 import functools
+import re
 import sys
 import threading
 import time
@@ -620,6 +621,48 @@ def schema_command(cluster: str, database: str, output_format: str) -> None:
         click.echo(f"\n-- {name}")
         for statement in statements:
             click.echo(f"{statement};")
+
+
+@main.group("cluster")
+def cluster_group() -> None:
+    """The multi-node deployment: Kafka KRaft, replicated ClickHouse, Keeper (infra/cluster)."""
+
+
+@cluster_group.command("config")
+@click.option(
+    "--out",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory to write the ClickHouse and Keeper XML into (e.g. infra/cluster).",
+)
+@click.option("--cluster", "name", default="ostwatch", show_default=True, help="Cluster name.")
+@click.option("--shards", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--replicas", type=click.IntRange(1, 9), default=3, show_default=True)
+@click.option(
+    "--keepers",
+    type=click.Choice(["3", "5"]),
+    default="3",
+    show_default=True,
+    help="ClickHouse Keeper nodes (an odd quorum).",
+)
+@format_option
+@friendly_errors
+def cluster_config(
+    directory: Path, name: str, shards: int, replicas: int, keepers: str, output_format: str
+) -> None:
+    """Render every ClickHouse node's config.d (remote_servers, macros, Keeper list), the
+    shared users.d profile and each Keeper node's keeper_config from one description."""
+    from infra.cluster_config import Topology, write
+
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name):
+        raise UserError(f"--cluster: not a ClickHouse identifier: {name!r}")
+    topology = Topology(cluster=name, shards=shards, replicas=replicas, keepers=int(keepers))
+    written = [str(path) for path in write(topology, directory)]
+    if output_format == "json":
+        emit_json({"written": written})
+    else:
+        click.echo("\n".join(written))
 
 
 def _counts_while_worker_restarts(

@@ -7,7 +7,6 @@ non-zero with a one-line reason on stderr.
 from __future__ import annotations
 
 import functools
-import re
 import sys
 import threading
 import time
@@ -654,9 +653,12 @@ def cluster_config(
     """Render every ClickHouse node's config.d (remote_servers, macros, Keeper list), the
     shared users.d profile and each Keeper node's keeper_config from one description."""
     from infra.cluster_config import Topology, write
+    from sinks.cluster import ClusterRenderError, identifier
 
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name):
-        raise UserError(f"--cluster: not a ClickHouse identifier: {name!r}")
+    try:
+        identifier(name)
+    except ClusterRenderError as exc:
+        raise UserError(f"--cluster: {exc}") from exc
     topology = Topology(cluster=name, shards=shards, replicas=replicas, keepers=int(keepers))
     written = [str(path) for path in write(topology, directory)]
     if output_format == "json":

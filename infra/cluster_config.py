@@ -155,8 +155,21 @@ def clickhouse_config(topology: Topology, host: str, shard: int, replica: int) -
     <distributed_ddl>
         <path>/clickhouse/task_queue/ddl</path>
     </distributed_ddl>
+{_system_log_ttls()}
 </clickhouse>
 """
+
+
+# ClickHouse's own logs grow without bound and, at ostwatch's small data volume, would
+# outgrow the data (docs/capacity.md §3): keep 30 days of each.
+SYSTEM_LOGS = ("query_log", "part_log", "metric_log", "asynchronous_metric_log", "trace_log")
+
+
+def _system_log_ttls() -> str:
+    return "\n".join(
+        f"    <{log}>\n        <ttl>event_date + INTERVAL 30 DAY DELETE</ttl>\n    </{log}>"
+        for log in SYSTEM_LOGS
+    )
 
 
 def clickhouse_profile() -> str:

@@ -62,7 +62,8 @@ class ClusterTable:
         return self.name + LOCAL_SUFFIX
 
 
-def _identifier(text: str) -> str:
+def identifier(text: str) -> str:
+    """``text`` if it is a plain ClickHouse identifier (names are pasted into DDL)."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
         raise ClusterRenderError(f"not a plain ClickHouse identifier: {text!r}")
     return text
@@ -121,7 +122,7 @@ def render_statement(statement: str, cluster: str, database: str) -> list[str]:
     """The statements to run instead of ``statement``; itself alone when ``cluster`` is empty."""
     if not cluster:
         return [statement]
-    cluster, database = _identifier(cluster), _identifier(database)
+    cluster, database = identifier(cluster), identifier(database)
     text = statement.strip()
     if parse_table(text) is not None:
         return _replicated_create(text, cluster, database)

@@ -11,6 +11,8 @@ single-node migration actually created.
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +22,7 @@ from sinks.store import Store
 pytestmark = pytest.mark.integration
 
 CLUSTER = "ostwatch_national"
+PROFILE = Path(__file__).resolve().parents[2] / "infra/cluster/clickhouse/users.d/ostwatch.xml"
 
 
 def parsed(store: Store, statement: str) -> str:
@@ -76,3 +79,17 @@ def test_parser_sees_replicated_tables_with_distributed_twins(store: Store) -> N
     for name, replicated in locals_.items():
         assert replicated == "Replicated" + engines[name], name
         assert twins[name][1] in columns[name], (name, twins[name])
+
+
+def test_cluster_profile_names_only_real_settings(store: Store) -> None:
+    """infra/cluster's users.d profile: a misspelt setting would stop every node at start."""
+    profile = ET.parse(PROFILE).getroot().find("profiles/default")  # noqa: S314 - our file
+    assert profile is not None
+    names = [child.tag for child in profile]
+    known = {
+        row[0]
+        for row in store.db.query_rows(
+            "SELECT name FROM system.settings WHERE name IN %(names)s", {"names": names}
+        )
+    }
+    assert names and known == set(names), set(names) - known

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from infra.cli import main
 from infra.cluster_config import (
     CLICKHOUSE_IMAGE,
     GRAFANA_IMAGE,
@@ -44,10 +46,10 @@ def xml(relative: str) -> ET.Element:
     return ET.parse(CLUSTER_DIR / relative).getroot()  # noqa: S314 - our own committed files
 
 
-def clickhouse_configs() -> dict[str, ET.Element]:
+def clickhouse_configs(directory: Path = CLUSTER_DIR) -> dict[str, ET.Element]:
     return {
-        path.parent.parent.name: ET.parse(path).getroot()  # noqa: S314 - committed files
-        for path in sorted(CLUSTER_DIR.glob("clickhouse/*/config.d/ostwatch.xml"))
+        path.parent.parent.name: ET.parse(path).getroot()  # noqa: S314 - files we wrote
+        for path in sorted(directory.glob("clickhouse/*/config.d/ostwatch.xml"))
     }
 
 
@@ -67,9 +69,7 @@ def test_committed_files_are_what_the_topology_renders() -> None:
     assert committed == rendered, "run `ostwatch cluster config --out infra/cluster`"
 
 
-def test_macros_agree_with_remote_servers() -> None:
-    configs = clickhouse_configs()
-    assert len(configs) == 3
+def assert_macros_agree_with_remote_servers(configs: dict[str, ET.Element]) -> None:
     for host, root in configs.items():
         macros = {child.tag: child.text for child in root.find("macros")}  # type: ignore[union-attr]
         (cluster,) = list(root.find("remote_servers"))  # type: ignore[arg-type]
@@ -86,6 +86,23 @@ def test_macros_agree_with_remote_servers() -> None:
         assert set(placement) == set(configs)
         for shard in cluster.findall("shard"):
             assert shard.findtext("internal_replication") == "true"
+
+
+def test_macros_agree_with_remote_servers() -> None:
+    configs = clickhouse_configs()
+    assert len(configs) == 3
+    assert_macros_agree_with_remote_servers(configs)
+
+
+def test_config_command_renders_other_layouts(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["cluster", "config", "--out", str(tmp_path), "--shards", "2", "--replicas", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    configs = clickhouse_configs(tmp_path)
+    assert sorted(configs) == ["ch-s1r1", "ch-s1r2", "ch-s2r1", "ch-s2r2"]
+    assert_macros_agree_with_remote_servers(configs)
+    assert {c.findtext("macros/shard") for c in configs.values()} == {"1", "2"}
 
 
 def test_replica_names_are_unique_within_each_shard() -> None:

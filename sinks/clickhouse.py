@@ -61,6 +61,12 @@ def _exact_time(value: Any) -> Any:
     return value
 
 
+# A batch's keys are bound into its queries as literal IN lists (thousands of event ids or
+# patients in a bulk import); ClickHouse's default 256 KiB query limit made such a batch fail
+# as a syntax error, which no retry can mend. The data of an INSERT does not count here.
+SESSION_SETTINGS = {"max_query_size": 64 * 1024 * 1024}
+
+
 def is_embedded(dsn: str) -> bool:
     return dsn.startswith("chdb:")
 
@@ -89,7 +95,7 @@ class ClickHouse:
         dsn = resolve_dsn(settings, data_dir)
         if is_embedded(dsn):
             Path(dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
-        options: dict[str, Any] = {"dsn": dsn}
+        options: dict[str, Any] = {"dsn": dsn, "settings": SESSION_SETTINGS}
         if not is_embedded(dsn):
             options.update(
                 username=settings.username,

@@ -1,0 +1,44 @@
+"""A bulk import in one intake batch: thousands of patients and event ids in one go.
+
+Every query of a batch binds its keys as literal IN lists; with ClickHouse's default
+256 KiB query limit a batch of a few thousand enrolments failed as a syntax error (not
+retriable), which crashed the intake agent. The re-send makes every event a duplicate
+suspect, the other long list.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ostwatch.settings import AlertSettings
+from tests.support.events import contract_event
+from tests.support.intake import IntakeHarness
+
+pytestmark = pytest.mark.integration
+
+PATIENTS = 7000
+
+
+def cohort() -> list[dict]:
+    return [
+        contract_event("patient.enrolled", "2024-03-01T09:00:00+07:00", "TF-01",
+                       patient_ref=f"bulkpatient-{n:06d}", programme="methadone",
+                       residence_commune="BG-LN-BIENDONG")
+        for n in range(PATIENTS)
+    ]  # fmt: skip
+
+
+def test_a_national_cohort_in_one_batch_and_its_resend(tmp_path: Path) -> None:
+    harness = IntakeHarness(tmp_path / "chdb", alert_settings=AlertSettings())
+    try:
+        events = cohort()
+        first = harness.send(events)
+        assert len(first.accepted) == PATIENTS and not first.rejected
+        timeline = harness.db.query_rows("SELECT uniqExact(patient_ref) FROM patient_timeline")
+        assert timeline[0][0] == PATIENTS
+        again = harness.send(events)
+        assert len(again.duplicates) == PATIENTS and not again.accepted
+    finally:
+        harness.drop()

@@ -38,7 +38,7 @@ def register(app: faust.App, service: IntakeService, events_topic: str) -> None:
         async def get(self, request: Request) -> Response:
             assigned = intake_assigned(app, events_topic)
             body: dict[str, Any] = {
-                "ready": assigned and service.stats.store_healthy,
+                "ready": assigned and service.stats.store_healthy and service.stats.failure is None,
                 "intake_assigned": assigned,
                 "store": {"healthy": service.stats.store_healthy, "dsn": service.store.db.dsn},
                 "registry_version": service.registry_version,

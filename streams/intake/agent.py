@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -46,6 +49,19 @@ def withhold_commit(events: Sequence[Any]) -> None:
         event.message.acked = True
 
 
+def leave_after_failure(service: IntakeService, exc: Exception) -> None:
+    """Stop this worker after an error no retry covers (a bug, a refused statement).
+
+    Faust would restart the agent and go on with the next batches; their commits cannot
+    pass the failed batch, so it would wait unread until some later restart while the
+    worker looked healthy. Stopping makes ``ostwatch up`` restart the worker at once,
+    and the new one reads the batch again from the committed offset.
+    """
+    service.stats.failure = f"{type(exc).__name__}: {str(exc)[:300]}"
+    log.exception("the intake failed on a batch; stopping this worker so that it is restarted")
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def register(
     app: faust.App,
     service: IntakeService,
@@ -69,8 +85,12 @@ def register(
                 withhold_commit(events)
                 log.warning("%s", stopping)
                 return
-            except BaseException:
+            except asyncio.CancelledError:
                 withhold_commit(events)
+                raise
+            except Exception as exc:
+                withhold_commit(events)
+                leave_after_failure(service, exc)
                 raise
             for item in batch.rejected:
                 await dead_letters.send(

@@ -47,6 +47,7 @@ class IntakeStats:
     write_retries: int = 0
     last_batch_at: float | None = None
     store_healthy: bool = True
+    failure: str | None = None  # why the intake agent stopped; the worker is then leaving
     recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=120))
     rejected_reasons: Counter[str] = field(default_factory=Counter)
     freshness: LatencyHistogram = field(default_factory=LatencyHistogram)
@@ -82,6 +83,7 @@ class IntakeStats:
             "write_retries": self.write_retries,
             "events_per_s": round(self.rate(), 1),
             "store_healthy": self.store_healthy,
+            "failure": self.failure,
             "top_rejection_reasons": dict(self.rejected_reasons.most_common(5)),
             "freshness": self.freshness.summary(),
             "alert_changes": self.alert_changes,

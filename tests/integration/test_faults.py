@@ -302,6 +302,36 @@ def test_clickhouse_outage_holds_offsets_and_catches_up(
         bare.close()
 
 
+def test_an_error_no_retry_covers_restarts_the_worker_and_loses_nothing(
+    province: tuple[Path, Path],
+    undisturbed: tuple[dict[str, int], dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """A statement ClickHouse refuses (a bug, a limit) must not leave a worker that looks
+    ready and reads nothing: it stops, and its replacement reads the batch again."""
+    events, registry = province
+    expected_counts, expected_reports = undisturbed
+    switch = tmp_path / "clickhouse-refuses"
+    bare = BareWorker(tmp_path / "data", switch)
+    try:
+        bare.start_broker()
+        bare.start_worker()
+        bare.stack.cli("registry", "load", str(registry))
+        switch.write_text("refuse")
+        ingest = ingest_in_background(bare.stack, events)
+        assert bare.process is not None
+        assert bare.process.wait(120) is not None  # it left by itself, no signal from us
+        log = (bare.data_dir / "logs" / "worker.jsonl").read_text()
+        assert "the intake failed on a batch; stopping this worker" in log
+        switch.unlink()
+        bare.start_worker()  # what `ostwatch up` does when its worker exits
+        assert finished(ingest) == expected_counts
+        assert_same_reports(all_reports(bare.stack), expected_reports, "after a refused batch")
+    finally:
+        switch.unlink(missing_ok=True)
+        bare.close()
+
+
 def decided(gateway: HttpGateway, source: str, total: int, timeout: float = 180) -> dict[str, int]:
     """Wait until every submission of ``source`` is decided; the worker may be restarting."""
     deadline = time.monotonic() + timeout

@@ -2,7 +2,9 @@
 
 While the file named by ``OSTWATCH_TEST_CLICKHOUSE_DOWN`` exists, every statement the worker
 sends to ClickHouse fails as a lost connection does (``StoreUnavailable``), before it reaches
-the engine. Everything else is the real worker: the real broker, Faust, chDB and retry loop.
+the engine; if the file says ``refuse``, every statement fails as one ClickHouse refuses
+does (an error no retry covers). Everything else is the real worker: the real broker,
+Faust, chDB and retry loop.
 Run as ``python -m tests.support.faulty_worker`` with the worker's usual environment.
 """
 
@@ -22,9 +24,13 @@ SWITCH_ENV = "OSTWATCH_TEST_CLICKHOUSE_DOWN"
 def _failing_while_down(method: Callable[..., Any], switch: Path) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: ClickHouse, *args: Any, **kwargs: Any) -> Any:
-        if switch.exists():
-            raise StoreUnavailable("Injected failure: connection refused (ClickHouse down)")
-        return method(self, *args, **kwargs)
+        try:
+            mode = switch.read_text().strip()
+        except FileNotFoundError:
+            return method(self, *args, **kwargs)
+        if mode == "refuse":
+            raise RuntimeError("Injected failure: Code: 62. a statement ClickHouse refuses")
+        raise StoreUnavailable("Injected failure: connection refused (ClickHouse down)")
 
     return wrapper
 

@@ -310,6 +310,14 @@ class Store:
             )
             yield [row[0] for row in rows]
 
+    def archived_event_ids_since(self, since: datetime) -> list[str]:
+        """The event_ids archived (by any worker) since ``since``, by arrival time."""
+        rows = self.db.query_rows(
+            "SELECT toString(event_id) FROM events_archive WHERE received_at >= %(since)s",
+            {"since": since},
+        )
+        return [row[0] for row in rows]
+
     def archived_submission_of(self, keys: Sequence[tuple[str, str]]) -> dict[str, tuple[str, int]]:
         """For (facility_id, event_id) pairs: the (source, seq) under which each event_id was
         archived, at whichever facility; event_ids never archived are absent.

@@ -104,3 +104,16 @@ def register(
                 )
 
     app.agent(events_topic, name="ostwatch.intake")(intake)
+
+    async def level_duplicate_filter(
+        sender: Any, *args: Any, signal: Any = None, **kwargs: Any
+    ) -> None:
+        """Before reading partitions another worker may have owned (see the service)."""
+        assigned: set[Any] = args[0] if args else kwargs.get("assigned", set())
+        if any(tp.topic == broker.events_topic for tp in assigned):
+            loop = asyncio.get_running_loop()
+            read = await loop.run_in_executor(None, service.level_duplicate_filter)
+            log.info("duplicate filter levelled with the archive: %d recent event ids", read)
+
+    # mode types the handler as a plain function; the signal awaits coroutine handlers.
+    app.on_partitions_assigned.connect(cast(Any, level_duplicate_filter))

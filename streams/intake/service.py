@@ -12,6 +12,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from ostwatch.metrics import LatencyHistogram
@@ -91,6 +92,9 @@ class IntakeStats:
         }
 
 
+DUPLICATE_FILTER_MARGIN = timedelta(minutes=10)
+
+
 class WorkerStopping(Exception):
     """The worker stops while a batch is still unwritten: the batch is left for redelivery."""
 
@@ -121,6 +125,7 @@ class IntakeService:
         self._registry_refresh_s = registry_refresh_s
         self._retry_max_s = retry_max_s
         self._duplicate_filter = duplicate_filter
+        self._filter_level_at = utc_now()
         self._seen = SeenEventIds.for_archive(0, *duplicate_filter)
         self._registry: RegistrySnapshot | None = None
         self.registry_version = 0
@@ -133,6 +138,7 @@ class IntakeService:
         """Load the duplicate filter and the registry from ClickHouse, and bring the live
         aggregates and the archive's hash chain level with the archive (blocking)."""
         started = time.monotonic()
+        self._filter_level_at = utc_now()
         capacity, error_rate = self._duplicate_filter
         self._seen = SeenEventIds.for_archive(self.store.archived_count(), capacity, error_rate)
         for event_ids in self.store.archived_event_ids():
@@ -155,6 +161,21 @@ class IntakeService:
     @property
     def duplicate_filter(self) -> SeenEventIds:
         return self._seen
+
+    def level_duplicate_filter(self) -> int:
+        """Add the event_ids other workers archived since this filter was last level with
+        the archive; returns how many were read (blocking).
+
+        Called whenever this worker is assigned partitions: until then another worker
+        may have owned them, and a redelivered or re-sent event it archived must still be
+        a duplicate here. ``DUPLICATE_FILTER_MARGIN`` covers batches still being written
+        and clocks that differ between machines.
+        """
+        since = self._filter_level_at - DUPLICATE_FILTER_MARGIN
+        self._filter_level_at = utc_now()
+        event_ids = self.store.archived_event_ids_since(since)
+        self._seen.update(event_ids)
+        return len(event_ids)
 
     def refresh_registry(self, force: bool = False) -> None:
         """Pick up a newer registry version; cheap, checked at most every few seconds."""

@@ -8,13 +8,15 @@ suspect, the other long list.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from ostwatch.settings import AlertSettings
+from streams.intake.service import IntakeService
 from tests.support.events import contract_event
-from tests.support.intake import IntakeHarness
+from tests.support.intake import IntakeHarness, frame
 
 pytestmark = pytest.mark.integration
 
@@ -40,5 +42,25 @@ def test_a_national_cohort_in_one_batch_and_its_resend(tmp_path: Path) -> None:
         assert timeline[0][0] == PATIENTS
         again = harness.send(events)
         assert len(again.duplicates) == PATIENTS and not again.accepted
+    finally:
+        harness.drop()
+
+
+def test_a_partition_taken_over_from_another_worker_keeps_its_duplicates(tmp_path: Path) -> None:
+    """Two workers on one ClickHouse: B started before A archived the events, then is
+    assigned A's partition and gets them again (a redelivery after the rebalance, or a
+    producer's retry). Levelled on assignment, B counts them as duplicates, not twice."""
+    harness = IntakeHarness(tmp_path / "chdb")
+    try:
+        worker_b = IntakeService(harness.store, registry_refresh_s=0.0, retry_max_s=1.0)
+        worker_b.warm_up()
+        events = cohort()[:50]
+        assert len(harness.send(events).accepted) == 50  # worker A archives them
+        resent = frame(events, framing="line", source="producer-retry", first_seq=1, offset=0)
+        assert worker_b.level_duplicate_filter() >= 50  # what B does when assigned
+        outcome = asyncio.run(worker_b.process(resent))
+        assert len(outcome.duplicates) == 50 and not outcome.accepted
+        archived = harness.db.query_rows("SELECT count() FROM events_archive")[0][0]
+        assert archived == 50
     finally:
         harness.drop()

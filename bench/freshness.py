@@ -97,6 +97,7 @@ class Prober(threading.Thread):
         self.decided_ms: list[float] = []
         self.visible_ms: list[float] = []
         self.alert_ms: list[float] = []
+        self.sent = 0
 
     def _visible(self) -> int:
         rows = self.gateway.call(
@@ -118,9 +119,9 @@ class Prober(threading.Thread):
         return any(row["subject"] == patient for row in rows)
 
     def run(self) -> None:
-        sent = 0
         while not self.stop.is_set():
-            sent += 1
+            self.sent += 1
+            sent = self.sent
             at = datetime(2030, 1, 1, 8, tzinfo=LOCAL_TZ) + timedelta(days=self.day.day - 1)
             started = time.perf_counter()
             self.publisher.publish(

@@ -26,6 +26,7 @@ import json
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -66,7 +67,7 @@ class Sampler(threading.Thread):
     """Every few seconds: what the worker decided and its resident memory."""
 
     info: StackInfo
-    published: list[int]
+    published: Callable[[], int]
     started: float = field(default_factory=time.perf_counter)
     samples: list[Sample] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -81,7 +82,7 @@ class Sampler(threading.Thread):
             self.samples.append(
                 Sample(
                     round(time.perf_counter() - self.started, 1),
-                    self.published[0],
+                    self.published(),
                     intake["accepted"] + intake["rejected"] + intake["duplicates"],
                     status["memory_mb"],
                 )
@@ -177,9 +178,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"cohort decided in {cohort_s:.0f} s; worker at rest {at_rest} MB")
 
         http_json(f"{info.api_url}/api/freshness/reset", body={})
-        sampler = Sampler(info, counter)
-        sampler.start()
         prober = Prober(info, 0, alerts=False)
+        # Everything decided counts against everything sent: the cohort, mornings, probes.
+        sampler = Sampler(info, lambda: counter[0] + prober.sent)
+        sampler.start()
         prober.start()
         morning_s = 4 * 3600 / args.compression
         mornings = max(1, -(-int(args.minutes * 60) // int(morning_s)))
@@ -192,7 +194,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 publish(info, events, f"load:morning-{number}", counter, args.compression)
                 progress.advance(task)
         sustained_s = time.perf_counter() - sampler.started
-        behind_s = wait_decided(info, len(cohort) + len(sustained) + len(prober.visible_ms))
+        behind_s = wait_decided(info, len(cohort) + len(sustained) + prober.sent)
         prober.stop.set()
         prober.join()
         worker = worker_status(info)["intake"]["freshness"]
@@ -202,7 +204,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         burst_started = time.perf_counter()
         publish(info, burst, "load:burst", counter, None)
         burst_published_s = time.perf_counter() - burst_started
-        total = len(cohort) + len(sustained) + len(burst) + len(prober.visible_ms)
+        total = len(cohort) + len(sustained) + len(burst) + prober.sent
         burst_s = burst_published_s + wait_decided(info, total)
         sampler.stop.set()
         sampler.join()

@@ -32,6 +32,22 @@ from streams.notify.service import NotifyService, build_notify
 log = logging.getLogger(__name__)
 
 
+def intake_service(
+    store: Store, stream: StreamSettings, clickhouse: ClickHouseSettings
+) -> IntakeService:
+    """The intake as the worker runs it (limits, refresh, retries from the settings; the alert
+    engine as OSTWATCH_ALERT_ENABLED says), so that benchmarks drive exactly the same one."""
+    alert_settings = load(AlertSettings)
+    return IntakeService(
+        store,
+        registry_refresh_s=stream.registry_refresh_s,
+        retry_max_s=clickhouse.insert_retry_max_s,
+        alerts=AlertEngine(store, alert_settings, live=True) if alert_settings.enabled else None,
+        limits=IntakeLimits.from_settings(stream),
+        duplicate_filter=(stream.duplicate_filter_capacity, stream.duplicate_filter_error_rate),
+    )
+
+
 def run_worker(
     stack: StackSettings,
     broker: BrokerSettings,
@@ -57,15 +73,7 @@ def run_worker(
     applied = store.migrate()
     if applied:
         log.info("migrations applied: %s", ", ".join(applied))
-    alert_settings = load(AlertSettings)
-    service = IntakeService(
-        store,
-        registry_refresh_s=stream.registry_refresh_s,
-        retry_max_s=clickhouse.insert_retry_max_s,
-        alerts=AlertEngine(store, alert_settings, live=True) if alert_settings.enabled else None,
-        limits=IntakeLimits.from_settings(stream),
-        duplicate_filter=(stream.duplicate_filter_capacity, stream.duplicate_filter_error_rate),
-    )
+    service = intake_service(store, stream, clickhouse)
     service.warm_up()
     app = create_app(
         broker,

@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PACKAGES := ostwatch schemas producers streams sinks dashboards infra
 
-.PHONY: help demo test lint typecheck unit integration browser bench bench-reports bench-freshness bench-load bench-replay bench-audit clean
+.PHONY: help demo test lint typecheck unit integration browser bench bench-reports bench-freshness bench-load bench-replay bench-audit bench-compare clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ bench-freshness: $(BIN)/.installed ## Freshness p50/p99: published event → vis
 
 bench-load: $(BIN)/.installed ## Sustained load: national mornings compressed 60x for 10+ min; memory, backlog, freshness
 	$(BIN)/python -m bench.load
+
+bench-compare: $(BIN)/.installed ## Throughput and freshness p50/p99 vs a plain consumer and Quix Streams
+	$(BIN)/python -m bench.compare
 
 bench-replay: $(BIN)/.installed ## Replay throughput on ≥1M events: archive rebuild and Avro import, vs Python
 	$(BIN)/python -m bench.replay

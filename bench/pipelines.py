@@ -47,6 +47,7 @@ from typing import Any
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from quixstreams import Application
 from quixstreams.sinks import BatchingSink, SinkBatch
+from quixstreams.sinks.base.item import SinkItem
 
 from infra.worker import intake_service
 from ostwatch.metrics import LatencyHistogram
@@ -146,14 +147,12 @@ def run_plain(
         while not stopping.is_set():
             for partition, records in consumer.poll(timeout_ms=100).items():
                 for record in records:
-                    message = RawMessage(
-                        value=record.value,
-                        headers=[(str(k), bytes(v or b"")) for k, v in record.headers or []],
-                        topic=record.topic,
-                        partition=record.partition,
-                        offset=record.offset,
-                        timestamp=record.timestamp / 1000,
-                    )
+                    if stopping.is_set():  # a poll may bring thousands of events
+                        return
+                    message = raw(
+                        record.topic, record.partition, record.offset, record.value,
+                        record.headers, record.timestamp,
+                    )  # fmt: skip
                     batch = service.decide([message])
                     for item in batch.accepted:
                         row = archive_row(item)
@@ -188,13 +187,13 @@ class IntakeSink(BatchingSink):
 
     def write(self, batch: SinkBatch) -> None:
         """One partition's batch (``flush`` below writes all partitions at once instead)."""
-        self.process([_raw(batch.topic, batch.partition, item) for item in batch])
+        self.process([_item(batch.topic, batch.partition, item) for item in batch])
 
     def flush(self) -> None:
         """Every partition's messages of this checkpoint in one intake batch."""
         try:
             messages = [
-                _raw(topic, partition, item)
+                _item(topic, partition, item)
                 for (topic, partition), batch in self._batches.items()
                 for item in batch
             ]
@@ -208,14 +207,26 @@ class IntakeSink(BatchingSink):
         self.status.count(len(decided))
 
 
-def _raw(topic: str, partition: int, item: Any) -> RawMessage:
+def _item(topic: str, partition: int, item: SinkItem) -> RawMessage:
+    return raw(topic, partition, item.offset, item.value, item.headers, item.timestamp)
+
+
+def raw(
+    topic: str,
+    partition: int,
+    offset: int,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]] | None,
+    timestamp_ms: int,
+) -> RawMessage:
+    """A consumed record (kafka-python or Quix) as the intake sees it."""
     return RawMessage(
-        value=item.value,
-        headers=[(str(k), bytes(v or b"")) for k, v in item.headers or []],
+        value=value,
+        headers=[(str(k), bytes(v or b"")) for k, v in headers or []],
         topic=topic,
         partition=partition,
-        offset=item.offset,
-        timestamp=item.timestamp / 1000,
+        offset=offset,
+        timestamp=timestamp_ms / 1000,
     )
 
 

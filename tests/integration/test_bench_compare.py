@@ -16,9 +16,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("kind", ["plain", "quix"])
-def test_pipeline_archives_a_small_file_exactly(
-    kind: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pipeline_archives_a_small_file_exactly(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OSTWATCH_ALERT_ENABLED", "false")  # as bench.compare runs them
     lines = make_events(240, seed=5)
     with fresh(kind) as pipeline:
@@ -28,7 +26,8 @@ def test_pipeline_archives_a_small_file_exactly(
         with EventPublisher(pipeline.bootstrap, pipeline.topic, source="test") as publisher:
             publisher.publish_lines(enumerate(lines, start=1), per_message=40)  # 3 facilities: 6
             publisher.flush()
-        decided, _ = wait_decided(pipeline, before + len(lines), time.monotonic() + 45, lambda n: None)
+        deadline = time.monotonic() + 45
+        decided, _ = wait_decided(pipeline, before + len(lines), deadline, lambda n: None)
         assert decided == before + len(lines)
         freshness = pipeline.freshness()
         assert pipeline.archived("test") == len(lines)

@@ -356,8 +356,8 @@ def table(results: dict[str, dict[str, Any]], rate: float) -> str:
     for kind in partial:
         tp = results[kind]["throughput"]
         rows.append(
-            f"* {LABELS[kind]}: {tp['decided']:,} of {tp['events']:,} events in the "
-            f"{tp['seconds']:,.0f} s cap; the rate is over those"
+            f"* {LABELS[kind]}: cut at the time cap, {tp['decided']:,} of {tp['events']:,} "
+            f"events decided in {tp['seconds']:,.0f} s; the rate is over those"
         )
     return "\n".join(rows)
 

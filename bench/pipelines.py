@@ -216,13 +216,13 @@ def raw(
     partition: int,
     offset: int,
     value: bytes | None,
-    headers: Sequence[tuple[str, bytes | None]] | None,
+    headers: Sequence[tuple[str, str | bytes | None]] | None,
     timestamp_ms: int,
 ) -> RawMessage:
     """A consumed record (kafka-python or Quix) as the intake sees it."""
     return RawMessage(
         value=value,
-        headers=[(str(k), bytes(v or b"")) for k, v in headers or []],
+        headers=[(k, v.encode() if isinstance(v, str) else v or b"") for k, v in headers or []],
         topic=topic,
         partition=partition,
         offset=offset,

@@ -46,4 +46,5 @@ def test_table_ratios_and_bounds() -> None:
     assert cells[1:] == ["8,000", "1.50", "1,990/s", "600 ms", "1,500 ms", "1.50"]
     cells = [cell.strip() for cell in plain.split("|")]
     assert cells[1:] == ["100*", "120.00", "90/s", "> 30 s", "> 30 s", "> 30.00"]
-    assert lines[-1].startswith("* plain consumer") and "6,000 of 100,000 events decided in 60 s" in lines[-1]
+    assert lines[-1].startswith("* plain consumer")
+    assert "6,000 of 100,000 events decided in 60 s" in lines[-1]

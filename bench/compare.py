@@ -54,7 +54,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -217,14 +217,13 @@ def warm_up(pipeline: Pipeline) -> int:
 
 @dataclass
 class Bars:
-    """One progress bar per measurement on a terminal, one line per step otherwise."""
+    """One progress bar per measurement on a terminal, one line per step otherwise (both on
+    stderr, so that ``--format json`` keeps stdout to its one document)."""
 
     progress: Progress
-    quiet: bool
-    _made: list[str] = field(default_factory=list)
 
     def task(self, description: str, total: int) -> Callable[[int], None]:
-        if not self.quiet and not sys.stderr.isatty():
+        if not sys.stderr.isatty():
             print(f"compare: {description} …", file=sys.stderr, flush=True)
         bar = self.progress.add(description, total)
         return lambda done: self.progress.update(bar, min(done, total))
@@ -386,7 +385,7 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {kind: {} for kind in kinds}
     load_before = os.getloadavg()
     with Progress(sys.stderr.isatty()) as progress:
-        bars = Bars(progress, quiet=args.format == "json" and not sys.stderr.isatty())
+        bars = Bars(progress)
         for kind in kinds:
             results[kind]["throughput"] = measure_throughput(kind, lines, args.cap, bars)
         for kind in kinds:

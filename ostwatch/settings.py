@@ -143,6 +143,13 @@ class ClickHouseSettings(BaseSettings):
         description="a cluster in remote_servers: migrations create Replicated tables ON CLUSTER "
         "behind Distributed ones (sinks/cluster.py); empty = one node",
     )
+    embedded_cache_mb: int = Field(
+        default=64,
+        ge=8,
+        le=65536,
+        description="size of each of the embedded engine's caches (marks, primary index, "
+        "skip-index marks, query conditions); ClickHouse's server defaults are 5 GiB each",
+    )
 
 
 class StreamSettings(BaseSettings):

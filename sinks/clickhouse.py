@@ -67,6 +67,19 @@ def _exact_time(value: Any) -> Any:
 SESSION_SETTINGS = {"max_query_size": 64 * 1024 * 1024}
 
 
+def embedded_engine_options(settings: ClickHouseSettings) -> dict[str, int]:
+    """Server settings for the engine chDB runs inside the worker's own process.
+
+    ClickHouse sizes its caches for a dedicated server (5 GiB each by default), so an
+    embedded engine's share of the worker's memory would grow with the data it reads.
+    Capped, the worker's memory stays near a bound (README "Measured here", load).
+    Only the first connection of a process starts the engine, so these apply to it.
+    """
+    size = settings.embedded_cache_mb * 1024 * 1024
+    names = ("mark_cache_size", "primary_index_cache_size", "index_mark_cache_size")
+    return {**dict.fromkeys(names, size), "query_condition_cache_size": size}
+
+
 def is_embedded(dsn: str) -> bool:
     return dsn.startswith("chdb:")
 
@@ -93,9 +106,10 @@ class ClickHouse:
     def connect(cls, settings: ClickHouseSettings, data_dir: Path) -> ClickHouse:
         """Open the store, creating the database if needed; raise StoreLocked/StoreUnavailable."""
         dsn = resolve_dsn(settings, data_dir)
+        options: dict[str, Any] = {"dsn": dsn, "settings": SESSION_SETTINGS}
         if is_embedded(dsn):
             Path(dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
-        options: dict[str, Any] = {"dsn": dsn, "settings": SESSION_SETTINGS}
+            options["chdb_options"] = embedded_engine_options(settings)
         if not is_embedded(dsn):
             options.update(
                 username=settings.username,

@@ -214,6 +214,18 @@ class AlertSettings(BaseSettings):
     clock_interval_s: float = Field(
         default=30, gt=0, description="how often deadlines and escalations are re-judged"
     )
+    sweep_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="with several workers: how often the judging worker reads what the others "
+        "archived (streams/alerts/judge.py)",
+    )
+    sweep_margin_s: float = Field(
+        default=60,
+        gt=0,
+        description="how far the judge looks back past the newest event it judged, for "
+        "batches other workers were still writing and clocks that differ",
+    )
 
     @model_validator(mode="after")
     def _critical_below_warning(self) -> AlertSettings:

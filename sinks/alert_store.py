@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -15,6 +15,20 @@ from schemas.alerts import Alert
 from sinks.clickhouse import ClickHouse
 from sinks.records import Accepted
 from sinks.store import ARCHIVE_COLUMNS, archive_row, as_utc
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class ReceivedEvent(NamedTuple):
+    """What the alert judge needs of one archived event to know what it touched."""
+
+    event_id: str
+    received_at: datetime
+    event_type: str
+    facility_id: str
+    item: str
+    patient_ref: str
+    occurred_at: datetime
 
 
 @dataclass(frozen=True)
@@ -289,10 +303,19 @@ class AlertStore:
     # -- alerts ----------------------------------------------------------------------------
 
     def acknowledgements(self) -> dict[str, datetime]:
+        """alert_id → when a person first acknowledged it. The cache takes in the versions an
+        acknowledgement wrote elsewhere (``ostwatch alerts ack`` goes through any worker's
+        API), so that the judge's next version of such an alert follows them."""
         rows = self.db.query_rows(
             "SELECT alert_id, min(acknowledged_at) FROM alert_acks GROUP BY alert_id"
         )
-        return {alert_id: as_utc(at) for alert_id, at in rows}
+        acks = {alert_id: as_utc(at) for alert_id, at in rows}
+        if self._cache is not None:
+            behind = [i for i in acks if i in self._cache and not self._cache[i][1].acknowledged_at]
+            if behind:
+                fresh = self._read("FROM alerts FINAL WHERE alert_id IN %(ids)s", {"ids": behind})
+                self._remember(fresh.values())
+        return acks
 
     def acknowledge(self, alert_id: str, at: datetime, note: str) -> None:
         self.db.insert_columns(
@@ -338,6 +361,12 @@ class AlertStore:
         if open_only:
             clauses.append("status = 'open'")
         return self._read(f"FROM alerts FINAL WHERE {' AND '.join(clauses)}", parameters)
+
+    def forget(self) -> None:
+        """Drop the cache: another worker may have written alerts since it was read (this
+        worker has just become the judge, see ``streams.alerts.judge``)."""
+        self._cache = None
+        self._by_subject = {}
 
     def _fresh_cache(self) -> dict[str, tuple[int, Alert]]:
         """The cache: read whole once, then kept by ``write``. Acknowledgements made by the
@@ -391,12 +420,17 @@ class AlertStore:
         ]
         columns = [list(column) for column in zip(*rows, strict=True)]
         self.db.insert_columns("alerts", columns, ALERT_COLUMNS)
-        if self._cache is not None:
-            for sequence, alert in versions:
-                known = self._cache.get(alert.alert_id)
-                if known is None or sequence > known[0]:
-                    self._cache[alert.alert_id] = (sequence, alert)
-                    self._by_subject.setdefault(alert.subject, set()).add(alert.alert_id)
+        self._remember(versions)
+
+    def _remember(self, versions: Iterable[tuple[int, Alert]]) -> None:
+        """Keep newer versions in the cache, if there is one."""
+        if self._cache is None:
+            return
+        for sequence, alert in versions:
+            known = self._cache.get(alert.alert_id)
+            if known is None or sequence > known[0]:
+                self._cache[alert.alert_id] = (sequence, alert)
+                self._by_subject.setdefault(alert.subject, set()).add(alert.alert_id)
 
     # -- progress --------------------------------------------------------------------------
 
@@ -410,13 +444,28 @@ class AlertStore:
             "INSERT INTO alert_progress VALUES (0, %(at)s)", {"at": received_at.astimezone(UTC)}
         )
 
-    def received_since(self, since: datetime | None) -> list[tuple[str, str, str, str, datetime]]:
-        """(event_type, facility_id, item, patient_ref, earliest occurred_at) of the events
-        archived after ``since`` (all: None): what a stopped worker may not have judged."""
+    def received_since(
+        self, since: datetime | None
+    ) -> list[tuple[str, str, str, str, datetime, datetime]]:
+        """(event_type, facility_id, item, patient_ref, earliest occurred_at, latest
+        received_at) of the events archived after ``since`` (all: None): what no judge may
+        have judged yet, grouped so that a whole archive stays a short list."""
         rows = self.db.query_rows(
-            "SELECT event_type, facility_id, item, patient_ref, min(occurred_at) "
-            "FROM events_archive WHERE received_at > %(since)s "
+            "SELECT event_type, facility_id, item, patient_ref, min(occurred_at), "
+            "max(received_at) FROM events_archive WHERE received_at > %(since)s "
             "GROUP BY event_type, facility_id, item, patient_ref",
-            {"since": since or datetime(1970, 1, 1, tzinfo=UTC)},
+            {"since": since or EPOCH},
         )
-        return [(str(a), str(b), str(c), str(d), as_utc(e)) for a, b, c, d, e in rows]
+        return [(str(a), str(b), str(c), str(d), as_utc(e), as_utc(f)) for a, b, c, d, e, f in rows]
+
+    def received_events(self, since: datetime) -> list[ReceivedEvent]:
+        """Each event archived after ``since``: the judge's sweep, a minute at a time."""
+        rows = self.db.query_rows(
+            "SELECT toString(event_id), received_at, event_type, facility_id, item, patient_ref, "
+            "occurred_at FROM events_archive WHERE received_at > %(since)s",
+            {"since": since},
+        )
+        return [
+            ReceivedEvent(str(a), as_utc(b), str(c), str(d), str(e), str(f), as_utc(g))
+            for a, b, c, d, e, f, g in rows
+        ]

@@ -44,6 +44,7 @@ def register(app: faust.App, service: IntakeService, events_topic: str) -> None:
                 "registry_version": service.registry_version,
                 "intake": service.stats.as_dict(),
                 "duplicate_filter": service.duplicate_filter.summary(),
+                "alert_role": service.alert_role.as_dict() if service.alerts else None,
                 "memory_mb": resident_memory_mb(),
             }
             return self.json(body, status=200 if body["ready"] else 503)

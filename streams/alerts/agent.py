@@ -1,15 +1,19 @@
-"""The alerts on the Faust app: publishing changes on the alerts topic, and the clock.
+"""The alerts on the Faust app: publishing changes on the alerts topic, who judges, the clock.
 
-The intake agent judges alerts for every batch (``IntakeService.settle_alerts``); this
-module gives it the topic to publish on, and adds a timer that judges what only the passing
-of time changes (deadlines, supervision, escalation, days of supply).
+The judging worker judges alerts for every batch it takes (``IntakeService.settle_alerts``);
+this module gives it the topic to publish on, sets the worker's role from each partition
+assignment (``streams.alerts.judge``: the holder of the events topic's partition 0 judges),
+and adds two timers: one that sweeps for what other workers archived and catches up after a
+new assignment, and one that judges what only the passing of time changes (deadlines,
+supervision, escalation, days of supply). Workers that are not the judge let both pass.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
 
 import faust
 
@@ -24,11 +28,13 @@ REGISTER_NEEDS = ("service", "broker")
 
 
 def register(app: faust.App, service: IntakeService, broker: BrokerSettings) -> None:
-    """Declare the alerts topic and the clock timer (when the service judges alerts)."""
+    """Declare the alerts topic, the judge's role and its timers (when alerts are on)."""
     engine = service.alerts
     if engine is None:
         return
     topic = raw_topic(app, broker, broker.alerts_topic)
+    # Nothing is judged before Faust says which partitions this worker holds.
+    service.alert_role.revoked()
 
     async def publish(changes: Sequence[AlertChange]) -> None:
         """Send every change and wait for the broker's acknowledgement of each."""
@@ -40,12 +46,33 @@ def register(app: faust.App, service: IntakeService, broker: BrokerSettings) -> 
 
     service.publish_alerts = publish
 
-    @app.timer(interval=engine.settings.clock_interval_s, on_leader=False)
-    async def judge_the_clock() -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            changes = await loop.run_in_executor(None, engine.on_clock)
-            await service.deliver_alerts(changes)
-        except Exception:
-            service.stats.alert_failures += 1
-            log.exception("alerts: judging deadlines and stock by the clock failed")
+    async def on_assigned(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        assigned: set[Any] = args[0] if args else kwargs.get("assigned", set())
+        mine = {tp.partition for tp in assigned if tp.topic == broker.events_topic}
+        service.alert_role.assigned(mine, broker.partitions)
+        log.info("alert role after assignment", extra=service.alert_role.as_dict())
+
+    async def on_revoked(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        service.alert_role.revoked()
+
+    # mode types the handlers as plain functions; the signal awaits coroutine handlers.
+    app.on_partitions_assigned.connect(cast(Any, on_assigned))
+    app.on_partitions_revoked.connect(cast(Any, on_revoked))
+
+    def guarded(what: str, judge: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            try:
+                await judge()
+            except Exception:
+                service.stats.alert_failures += 1
+                log.exception("alerts: %s failed", what)
+
+        run.__name__ = judge.__name__
+        return run
+
+    app.timer(interval=engine.settings.sweep_interval_s, on_leader=False)(
+        guarded("judging what other workers archived", service.judge_between_batches)
+    )
+    app.timer(interval=engine.settings.clock_interval_s, on_leader=False)(
+        guarded("judging deadlines and stock by the clock", service.judge_clock)
+    )

@@ -1,13 +1,14 @@
 """The alert engine: judges the rules over what changed, and keeps the stored alerts in step.
 
-Live, the intake worker calls ``after_intake`` with every batch it archived (before it
-commits the offsets), and a timer calls ``on_clock`` for what the wall clock changes
-(deadlines, supervision, escalation, stock as days pass). Both return ``AlertChange``s: the
-worker publishes them on the alerts topic, then ``commit``s them to the alerts table. If it
-dies in between, the batch is redelivered, judged again against the unchanged table, and the
-same changes (same ``alert_id`` and ``sequence``) are published again: notifiers deduplicate
-on that key. Reports read the table (``current``) or judge everything afresh as of T
-(``as_of``), which never writes.
+Live, the judging worker (``streams.alerts.judge``) calls ``after_intake`` with every batch it
+archived (before it commits the offsets), ``sweep`` for what other workers archived, and a
+timer calls ``on_clock`` for what the wall clock changes (deadlines, supervision, escalation,
+stock as days pass). Each returns ``AlertChange``s: the worker publishes them on the alerts
+topic, then ``commit``s them to the alerts table. If it dies in between, the batch is
+redelivered, judged again against the unchanged table, and the same changes (same
+``alert_id`` and ``sequence``) are published again: notifiers deduplicate on that key.
+Reports read the table (``current``) or judge everything afresh as of T (``as_of``), which
+never writes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from ostwatch.settings import AlertSettings
@@ -24,10 +25,11 @@ from ostwatch.timeutil import LOCAL_TZ, utc_now
 from schemas.alerts import SEVERITY_RANK, Alert, AlertChange
 from schemas.models import BaseEvent
 from schemas.reference import RegistrySnapshot
-from sinks.alert_store import STOCK_EVENT_TYPES, AlertStore, PatientFact
+from sinks.alert_store import EPOCH, STOCK_EVENT_TYPES, AlertStore, PatientFact
 from sinks.records import Accepted
 from sinks.reports import Reports, Scope
 from sinks.store import Store
+from streams.alerts.judge import Sweep
 from streams.alerts.rules import (
     Condition,
     count_conditions,
@@ -153,14 +155,20 @@ class AlertEngine:
         changes += self._escalations(notices, now)
         return changes
 
-    def catch_up(self) -> list[AlertChange]:
-        """At start: index and judge whatever was archived after the last judged batch."""
+    def catch_up(self, margin: timedelta) -> tuple[list[AlertChange], datetime | None]:
+        """On becoming the judge: index and judge whatever was archived after the last judged
+        event, less ``margin`` (batches other workers were still writing then). Returns the
+        changes and the newest ``received_at`` judged."""
         started = time.monotonic()
+        self.table.forget()
         reindexed = self.table.reindex_missing()
-        since = self.table.progress()
+        progress = self.table.progress()
+        newest = progress
         scope = AlertScope()
-        for event_type, facility, item, patient, at in self.table.received_since(since):
+        rows = self.table.received_since(progress - margin if progress else None)
+        for event_type, facility, item, patient, at, received in rows:
             scope.add(event_type, facility, item, patient, at)
+            newest = max(newest or received, received)
         changes = self._judge(scope, utc_now()) if scope else []
         log.info(
             "alerts caught up: %d patient events indexed, %d patients and %d stock keys judged,"
@@ -171,7 +179,27 @@ class AlertEngine:
             len(changes),
             time.monotonic() - started,
         )
-        return changes
+        return changes, newest
+
+    def sweep(
+        self, sweep: Sweep, now: datetime | None = None
+    ) -> tuple[list[AlertChange], list[tuple[str, datetime]]]:
+        """Judge the events other workers archived that this judge has not judged yet;
+        returns the changes and those events' (event_id, received_at), for ``Sweep.note``
+        once the changes are stored."""
+        scope = AlertScope()
+        fresh = []
+        for event in self.table.received_events(sweep.since):
+            if event.event_id not in sweep.judged:
+                scope.add(
+                    event.event_type,
+                    event.facility_id,
+                    event.item,
+                    event.patient_ref,
+                    event.occurred_at,
+                )
+                fresh.append((event.event_id, event.received_at))
+        return (self._judge(scope, now or utc_now()) if scope else []), fresh
 
     def commit(self, changes: Sequence[AlertChange], received_upto: datetime | None = None) -> None:
         """Store published changes (and how far the archive has been judged)."""
@@ -260,7 +288,7 @@ class AlertEngine:
                     key = _key(alert)
                     if key not in recounted:
                         continue
-                    anchor_at, recount_at = anchors.get(key, (_EPOCH, None))
+                    anchor_at, recount_at = anchors.get(key, (EPOCH, None))
                     if alert.raised_at > anchor_at:
                         judged[alert_id] = (sequence, alert)
                     elif recount_at is not None and alert.status == "open":
@@ -426,9 +454,6 @@ class AlertEngine:
             gone = old.model_copy(update={"status": "resolved", "resolved_at": resolve_at})
             changes.append(AlertChange(change="resolved", sequence=sequence + 1, alert=gone))
         return changes
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _alert(

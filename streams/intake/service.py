@@ -12,7 +12,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from ostwatch.metrics import LatencyHistogram
@@ -25,6 +25,7 @@ from sinks.clickhouse import StoreUnavailable
 from sinks.records import IntakeBatch
 from sinks.store import Store
 from streams.alerts.engine import AlertEngine
+from streams.alerts.judge import AlertRole, Sweep
 from streams.intake.classify import RawMessage, classify, settle_suspects
 from streams.intake.limits import FacilityRateLimiter, IntakeLimits
 from streams.intake.seen import SeenEventIds
@@ -130,7 +131,9 @@ class IntakeService:
         self._registry: RegistrySnapshot | None = None
         self.registry_version = 0
         self._registry_checked = 0.0
-        self._pending_alerts: list[AlertChange] = []
+        # Whether this worker judges alerts (streams/alerts/judge.py); one judgement at a time.
+        self.alert_role = AlertRole()
+        self._judging = asyncio.Lock()
         # Set by the stream agent to the app's "stopping" state (see ``_retrying``).
         self.should_stop: Callable[[], bool] = lambda: False
 
@@ -146,8 +149,7 @@ class IntakeService:
         self.refresh_registry(force=True)
         repaired = self.store.aggregates.reconcile()
         chained = self.store.chain.repair()
-        if self.alerts is not None:
-            self._pending_alerts = self.alerts.catch_up()
+        self.alert_role.caught_up = False  # the judge catches up before judging again
         log.info(
             "intake warm: %d archived event ids, registry v%d, %d aggregate keys repaired, "
             "%d unchained events chained (%.1f s)",
@@ -208,26 +210,74 @@ class IntakeService:
         return self.alerts.after_intake(events)
 
     async def settle_alerts(self, batch: IntakeBatch) -> None:
-        """Judge, publish and store the alerts a written batch causes.
+        """Judge, publish and store the alerts a written batch causes (the judge only).
 
         A failure here never holds up the intake: it is logged, and the events stay
-        unjudged in ``alert_progress`` so that the next start judges them again.
+        unjudged in ``alert_progress`` so that the next catch-up judges them again.
         """
-        if self.alerts is None:
+        if self.alerts is None or not self.alert_role.judge:
             return
         loop = asyncio.get_running_loop()
         events = [item.event for item in batch.archived]
         try:
-            changes = [*self._pending_alerts]
-            changes += await loop.run_in_executor(None, self.judge_alerts, events)
-            await self.deliver_alerts(changes)
-            received = [item.meta.received_at for item in batch.archived]
-            if received:
-                await loop.run_in_executor(None, self.alerts.table.advance, max(received))
-            self._pending_alerts = []
+            async with self._judging:
+                await self._catch_up_alerts()
+                changes = await loop.run_in_executor(None, self.judge_alerts, events)
+                await self.deliver_alerts(changes)
+                await self._judged(
+                    [(item.event.event_id, item.meta.received_at) for item in batch.archived]
+                )
         except Exception:
             self.stats.alert_failures += 1
             log.exception("alerts for a batch of %d events could not be judged", len(events))
+
+    async def judge_between_batches(self) -> None:
+        """The judge's timer: catch up after becoming the judge, then judge what the other
+        workers archived (nothing more while this worker holds every partition)."""
+        if self.alerts is None or not self.alert_role.judge:
+            return
+        async with self._judging:
+            await self._catch_up_alerts()
+            sweep = self.alert_role.sweep
+            if sweep is None:
+                return
+            loop = asyncio.get_running_loop()
+            changes, fresh = await loop.run_in_executor(None, self.alerts.sweep, sweep)
+            await self.deliver_alerts(changes)
+            await self._judged(fresh)
+
+    async def judge_clock(self) -> None:
+        """What only the passing of time changes: deadlines, supervision, escalation, stock."""
+        if self.alerts is None or not self.alert_role.judge:
+            return
+        async with self._judging:
+            changes = await asyncio.get_running_loop().run_in_executor(None, self.alerts.on_clock)
+            await self.deliver_alerts(changes)
+
+    async def _catch_up_alerts(self) -> None:
+        """Once after becoming the judge (and after a start or an import), before anything
+        else is judged: what was archived since the last judged event."""
+        role, engine = self.alert_role, self.alerts
+        if role.caught_up or engine is None:
+            return
+        margin = timedelta(seconds=engine.settings.sweep_margin_s)
+        loop = asyncio.get_running_loop()
+        changes, newest = await loop.run_in_executor(None, engine.catch_up, margin)
+        await self.deliver_alerts(changes)
+        if newest is not None:
+            await loop.run_in_executor(None, engine.table.advance, newest)
+        role.caught_up = True
+        if not role.alone:
+            role.sweep = Sweep(upto=newest or utc_now(), margin=margin)
+
+    async def _judged(self, events: Sequence[tuple[str, datetime]]) -> None:
+        """Record how far the archive is judged (and, beside other workers, which events)."""
+        if not events or self.alerts is None:
+            return
+        newest = max(at for _, at in events)
+        await asyncio.get_running_loop().run_in_executor(None, self.alerts.table.advance, newest)
+        if self.alert_role.sweep is not None:
+            self.alert_role.sweep.note(events)
 
     async def deliver_alerts(self, changes: Sequence[AlertChange]) -> None:
         """Publish alert changes, then store them (see ``publish_alerts``)."""

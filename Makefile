@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PACKAGES := ostwatch schemas producers streams sinks dashboards infra
 
-.PHONY: help demo test lint typecheck unit integration browser bench bench-reports bench-freshness bench-load bench-replay bench-audit bench-compare clean
+.PHONY: help demo test lint typecheck unit integration browser bench bench-reports bench-freshness bench-load bench-replay bench-audit bench-compare bench-judge clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ bench-load: $(BIN)/.installed ## Sustained load: national mornings compressed 60
 
 bench-compare: $(BIN)/.installed ## Throughput and freshness p50/p99 vs a plain consumer and Quix Streams
 	$(BIN)/python -m bench.compare
+
+bench-judge: $(BIN)/.installed ## Alerts with two workers (one judge sweeping) vs one worker: cost, same alerts
+	$(BIN)/python -m bench.judge_sweep --scale 2 --days 4 --batch 200
 
 bench-replay: $(BIN)/.installed ## Replay throughput on ≥1M events: archive rebuild and Avro import, vs Python
 	$(BIN)/python -m bench.replay

@@ -18,30 +18,13 @@ import pytest
 from ostwatch.settings import AlertSettings
 from streams.alerts.engine import AlertEngine
 from streams.intake.service import IntakeService
-from tests.support.events import contract_event
+from tests.support.alert_events import dose, enrol, ev
 from tests.support.intake import IntakeHarness, frame
 
 pytestmark = pytest.mark.integration
 
 # Events are dated 2024 and judged by today's clock: no escalation in the way of comparing.
 SETTINGS = AlertSettings(commune_escalation_days=36500)
-PATIENT = "pat-judge-0001"
-
-
-def ev(event_type: str, at: str, facility_id: str = "TF-01", **fields: Any) -> dict[str, Any]:
-    """An event at local time 'DD HH:MM' in March 2024."""
-    day, clock = at.split()
-    return contract_event(event_type, f"2024-03-{day}T{clock}:00+07:00", facility_id, **fields)
-
-
-def dose(at: str, facility_id: str = "TF-01") -> dict[str, Any]:
-    return ev("dose.dispensed", at, facility_id, patient_ref=PATIENT, item="MET10", dose_mg=80,
-              mode="observed")  # fmt: skip
-
-
-def enrol(at: str) -> dict[str, Any]:
-    return ev("patient.enrolled", at, patient_ref=PATIENT, programme="methadone",
-              residence_commune="C-01")  # fmt: skip
 
 
 @pytest.fixture

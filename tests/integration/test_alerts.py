@@ -8,38 +8,18 @@ import csv
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ostwatch.settings import AlertSettings
 from schemas.alerts import Alert, AlertChange
+from tests.support.alert_events import dose, enrol, ev
 from tests.support.events import contract_event
 from tests.support.intake import REGISTRY_DIR, IntakeHarness
 
 pytestmark = pytest.mark.integration
 
 SETTINGS = AlertSettings()
-
-
-def ev(event_type: str, at: str, facility_id: str = "TF-01", **fields: Any) -> dict[str, Any]:
-    """An event at local time 'DD HH:MM' in March 2024."""
-    day, clock = at.split()
-    return contract_event(event_type, f"2024-03-{day}T{clock}:00+07:00", facility_id, **fields)
-
-
-def dose(at: str, patient: str = "pat-alert-0001", facility_id: str = "TF-01", mg: float = 80,
-         days: int = 0) -> dict[str, Any]:  # fmt: skip
-    mode: dict[str, Any] = (
-        {"mode": "take_home", "take_home_days": days} if days else {"mode": "observed"}
-    )
-    return ev("dose.dispensed", at, facility_id, patient_ref=patient, item="MET10", dose_mg=mg,
-              **mode)  # fmt: skip
-
-
-def enrol(at: str, patient: str = "pat-alert-0001", facility_id: str = "TF-01") -> dict[str, Any]:
-    return ev("patient.enrolled", at, facility_id, patient_ref=patient, programme="methadone",
-              residence_commune="C-01")  # fmt: skip
 
 
 @pytest.fixture

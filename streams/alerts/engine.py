@@ -137,6 +137,7 @@ class AlertEngine:
         """Judge what the passing of time changes: deadlines, supervision, escalation, stock."""
         now = now or utc_now()
         registry = self.store.registry()
+        self.table.acknowledgements()  # acknowledged elsewhere: no longer open, not escalated
         # Open ones suffice: these kinds are states, and a state found again after it
         # cleared is a new episode with a new id.
         stored = self.table.stored(kinds=(*CLOCK_KINDS, *STOCK_KINDS), open_only=True)

@@ -138,3 +138,18 @@ def test_an_acknowledgement_made_through_another_process_is_followed_not_repeate
     worker_a.redeliver(0)  # the enrolment judged again
     assert alerts_by_kind(worker_a)["commune_notification"] == [(1, "open"), (2, "resolved")]
     assert worker_a.service.stats.alert_changes == changes
+
+
+def test_the_clock_does_not_escalate_a_notice_acknowledged_through_another_process(
+    worker_a: IntakeHarness,
+) -> None:
+    """The clock escalates unacknowledged commune notices: one acknowledged through another
+    engine must stay as that acknowledgement left it, not gain an escalated version."""
+    worker_a.feed([enrol("01 07:00")])
+    engine = worker_a.service.alerts
+    assert engine is not None
+    (notice_id,) = engine.table.stored(kinds=["commune_notification"])
+    AlertEngine(worker_a.store, SETTINGS).acknowledge(notice_id, "đã gửi công văn")
+    engine.settings = AlertSettings(commune_escalation_days=7)  # the notice is now 7 days old
+    asyncio.run(worker_a.service.judge_clock())
+    assert alerts_by_kind(worker_a)["commune_notification"] == [(1, "open"), (2, "resolved")]

@@ -7,8 +7,9 @@ an explicit list of the domain modules that register agents and views on it.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 
@@ -131,6 +132,20 @@ def raw_topic(app: faust.App, broker: BrokerSettings, name: str) -> Any:
         key_serializer="raw",
         value_serializer="raw",
     )
+
+
+def on_assignment(
+    app: faust.App, topic: str, handle: Callable[[set[int]], Awaitable[None]]
+) -> None:
+    """Call ``handle`` with this worker's partitions of ``topic`` after every assignment
+    (Faust signals the whole new assignment)."""
+
+    async def assigned(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        tps: set[Any] = args[0] if args else kwargs.get("assigned", set())
+        await handle({tp.partition for tp in tps if tp.topic == topic})
+
+    # mode types the handler as a plain function; the signal awaits coroutine handlers.
+    app.on_partitions_assigned.connect(cast(Any, assigned))
 
 
 def register_domains(app: faust.App, context: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ import faust
 
 from ostwatch.settings import BrokerSettings
 from schemas.alerts import AlertChange
-from streams.app import raw_topic
+from streams.app import on_assignment, raw_topic
 from streams.intake.service import IntakeService
 
 log = logging.getLogger(__name__)
@@ -46,17 +46,15 @@ def register(app: faust.App, service: IntakeService, broker: BrokerSettings) -> 
 
     service.publish_alerts = publish
 
-    async def on_assigned(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
-        assigned: set[Any] = args[0] if args else kwargs.get("assigned", set())
-        mine = {tp.partition for tp in assigned if tp.topic == broker.events_topic}
-        service.alert_role.assigned(mine, broker.partitions)
+    async def on_assigned(partitions: set[int]) -> None:
+        service.alert_role.assigned(partitions, broker.partitions)
         log.info("alert role after assignment", extra=service.alert_role.as_dict())
 
     async def on_revoked(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         service.alert_role.revoked()
 
-    # mode types the handlers as plain functions; the signal awaits coroutine handlers.
-    app.on_partitions_assigned.connect(cast(Any, on_assigned))
+    on_assignment(app, broker.events_topic, on_assigned)
+    # mode types the handler as a plain function; the signal awaits coroutine handlers.
     app.on_partitions_revoked.connect(cast(Any, on_revoked))
 
     def guarded(what: str, judge: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:

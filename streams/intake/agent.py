@@ -12,7 +12,7 @@ from typing import Any, cast
 import faust
 
 from ostwatch.settings import BrokerSettings, StreamSettings
-from streams.app import raw_topic
+from streams.app import on_assignment, raw_topic
 from streams.intake.classify import SEQ_HEADER, SOURCE_HEADER, RawMessage
 from streams.intake.service import IntakeService, WorkerStopping
 
@@ -105,15 +105,11 @@ def register(
 
     app.agent(events_topic, name="ostwatch.intake")(intake)
 
-    async def level_duplicate_filter(
-        sender: Any, *args: Any, signal: Any = None, **kwargs: Any
-    ) -> None:
+    async def level_duplicate_filter(partitions: set[int]) -> None:
         """Before reading partitions another worker may have owned (see the service)."""
-        assigned: set[Any] = args[0] if args else kwargs.get("assigned", set())
-        if any(tp.topic == broker.events_topic for tp in assigned):
+        if partitions:
             loop = asyncio.get_running_loop()
             read = await loop.run_in_executor(None, service.level_duplicate_filter)
             log.info("duplicate filter levelled with the archive: %d recent event ids", read)
 
-    # mode types the handler as a plain function; the signal awaits coroutine handlers.
-    app.on_partitions_assigned.connect(cast(Any, level_duplicate_filter))
+    on_assignment(app, broker.events_topic, level_duplicate_filter)

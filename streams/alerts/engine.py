@@ -202,11 +202,10 @@ class AlertEngine:
                 fresh.append((event.event_id, event.received_at))
         return (self._judge(scope, now or utc_now()) if scope else []), fresh
 
-    def commit(self, changes: Sequence[AlertChange], received_upto: datetime | None = None) -> None:
-        """Store published changes (and how far the archive has been judged)."""
+    def commit(self, changes: Sequence[AlertChange]) -> None:
+        """Store published changes (how far the archive is judged is the service's to record,
+        ``IntakeService._judged``)."""
         self.table.write([(c.sequence, c.alert) for c in changes], utc_now())
-        if received_upto is not None:
-            self.table.advance(received_upto)
 
     def acknowledge(
         self, alert_id: str, note: str = "", now: datetime | None = None

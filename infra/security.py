@@ -142,7 +142,7 @@ def clickhouse_statements(database: str, provinces: Iterable[str]) -> list[str]:
     """Roles, grants and row policies: the ingest writer, the auditor, a viewer per province.
 
     Users are not created here (their passwords belong in the operator's secret store):
-    README "Security" shows the CREATE USER for each role.
+    docs/operations.md "Security" shows the CREATE USER for each role.
     """
     tables = store_tables()
     with_facility = [

@@ -9,7 +9,7 @@ acknowledgement is recognised downstream as the same submission and counted once
 
 Delivered rows are kept for ``keep_days`` so that :meth:`Outbox.resend_since` can send them
 again: the embedded broker keeps topics in memory only, and what it acknowledged but the
-worker had not yet read is gone if it restarts (see README, "Reliability").
+worker had not yet read is gone if it restarts (see docs/operations.md, "Reliability").
 """
 
 from __future__ import annotations

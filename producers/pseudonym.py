@@ -13,7 +13,7 @@ transfers stay visible), while nobody without the key can go from an ID number t
 (a plain hash of a 12-digit number would be reversed by trying them all). The identifier's
 kind is part of the message, so a clinic number that happens to equal an ID number does not
 collide with it; the same patient must therefore be identified the same way everywhere (the
-national ID where the patient has one; see README "Pseudonymisation").
+national ID where the patient has one; see docs/operations.md, "Pseudonymisation").
 
 Key rotation: ``key_id`` is written into every reference, so references made under different
 keys never collide and each says which key made it. :func:`rekey_map` computes, from the

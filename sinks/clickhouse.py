@@ -72,7 +72,7 @@ def embedded_engine_options(settings: ClickHouseSettings) -> dict[str, int]:
 
     ClickHouse sizes its caches for a dedicated server (5 GiB each by default), so an
     embedded engine's share of the worker's memory would grow with the data it reads.
-    Capped, the worker's memory stays near a bound (README "Measured here", load).
+    Capped, the worker's memory stays near a bound (docs/measurements.md, load).
     Only the first connection of a process starts the engine, so these apply to it.
     """
     size = settings.embedded_cache_mb * 1024 * 1024

@@ -118,11 +118,15 @@ class Installed:
         return json.loads(self.run(*args, "--format", "json", cwd=cwd).stdout)
 
     def python(self, code: str, *args: str, cwd: Path) -> Any:
-        """Run ``code`` in the virtualenv's python; it prints one JSON document."""
+        """Run ``code`` in the virtualenv's python; it prints one JSON document.
+
+        Without the system's zone files (as in a slim image): the time zone must come from
+        the package's own dependencies.
+        """
         result = subprocess.run(
             [str(self.venv / "bin" / "python"), "-c", code, *args],
             cwd=cwd,
-            env=clean_env(self.venv),
+            env=clean_env(self.venv) | {"PYTHONTZPATH": ""},
             capture_output=True,
             text=True,
             timeout=300,

@@ -46,14 +46,21 @@ def product_modules() -> list[Path]:
     return sorted(p for top in PRODUCT for p in (ROOT / top).rglob("*.py"))
 
 
+# Standard modules whose data comes from a distribution where the system has none.
+DATA_DISTRIBUTIONS = {"zoneinfo": "tzdata"}
+
+
 def test_every_third_party_import_is_a_runtime_dependency(pyproject: dict[str, Any]) -> None:
     declared = {
         canonicalize_name(Requirement(r).name) for r in pyproject["project"]["dependencies"]
     }
-    providers = importlib.metadata.packages_distributions()
+    providers = importlib.metadata.packages_distributions() | {
+        module: [distribution] for module, distribution in DATA_DISTRIBUTIONS.items()
+    }
+    standard = sys.stdlib_module_names - DATA_DISTRIBUTIONS.keys()
     undeclared: dict[str, list[str]] = {}
     for path in product_modules():
-        for name in imported_names(path) - set(PRODUCT) - sys.stdlib_module_names:
+        for name in imported_names(path) - set(PRODUCT) - standard:
             distributions = {canonicalize_name(d) for d in providers.get(name, [])}
             assert distributions, f"{path.relative_to(ROOT)} imports {name}, which nothing provides"
             if not distributions & declared:

@@ -356,6 +356,15 @@ def test_the_whole_path_runs_from_an_empty_directory(
             assert (work / "provisioning" / relative).read_text(encoding="utf-8") == (
                 repository / relative
             ).read_text(encoding="utf-8"), relative
+
+        # The same file again, for a person: every event is a duplicate now.
+        counts = expected["counts"]
+        again = installed.run("ingest", str(path), *at, "--format", "table", cwd=empty).stdout
+        assert again == (
+            f"{sum(counts.values())} dòng / lines: chấp nhận / accepted 0, "
+            f"từ chối / rejected {counts['rejected']}, "
+            f"trùng / duplicates {counts['accepted'] + counts['duplicates']}\n"
+        )
     finally:
         returncode = stop(up)
         log.close()

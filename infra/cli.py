@@ -91,15 +91,24 @@ def data_dir_option(func: F) -> F:
     )(func)
 
 
+def output_format_option(*choices: str, default: str) -> Callable[[F], F]:
+    """``--format``: every command that prints data takes ``json`` (CONTRACT §5)."""
+
+    def decorate(func: F) -> F:
+        return click.option(
+            "--format",
+            "output_format",
+            type=click.Choice([*choices, "json"]),
+            default=default,
+            show_default=True,
+            help="json prints one JSON document on stdout and nothing else.",
+        )(func)
+
+    return decorate
+
+
 def format_option(func: F) -> F:
-    return click.option(
-        "--format",
-        "output_format",
-        type=click.Choice(["table", "json"]),
-        default="table",
-        show_default=True,
-        help="json prints one JSON document on stdout and nothing else.",
-    )(func)
+    return output_format_option("table", default="table")(func)
 
 
 def as_of_option(func: F) -> F:
@@ -332,9 +341,15 @@ def counted(
     show_default=True,
     help="Seconds to wait for every line to be accepted or rejected.",
 )
-@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a TTY).")
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bars on stderr (default: on a TTY)."
+)
+# json is the default: the contract's `ostwatch ingest FILE` prints the counts as JSON.
+@output_format_option("table", default="json")
 @friendly_errors
-def ingest(file: Path, data_dir: Path, timeout: float, progress: bool | None) -> None:
+def ingest(
+    file: Path, data_dir: Path, timeout: float, progress: bool | None, output_format: str
+) -> None:
     """Publish every line of a JSON Lines FILE and wait until each is accepted or rejected.
 
     Prints {"accepted": n, "rejected": n, "duplicates": n}; a blank line is rejected.
@@ -384,7 +399,14 @@ def ingest(file: Path, data_dir: Path, timeout: float, progress: bool | None) ->
                     f"({counts}); is the stream worker running? see {data_dir}/logs"
                 )
             time.sleep(0.2)
-    emit_json(counts)
+    if output_format == "json":
+        emit_json(counts)
+    else:
+        click.echo(
+            f"{total} dòng / lines: chấp nhận / accepted {counts.get('accepted', 0)}, "
+            f"từ chối / rejected {counts.get('rejected', 0)}, "
+            f"trùng / duplicates {counts.get('duplicates', 0)}"
+        )
 
 
 # -- pseudonymisation -----------------------------------------------------------------------
@@ -541,13 +563,19 @@ def security() -> None:
     show_default=True,
     help="kafka-acls.sh client properties holding the admin's SASL credentials.",
 )
+@output_format_option("sh", default="sh")
 @friendly_errors
-def security_kafka_acls(bootstrap: str, command_config: str) -> None:
+def security_kafka_acls(bootstrap: str, command_config: str, output_format: str) -> None:
     """Print kafka-acls.sh commands: producers write events, the worker reads them and writes
     the dead letters and alerts, the admin manages topics; nobody else gets anything."""
+    from dataclasses import asdict
+
     from infra.security import kafka_acls, render_kafka_acls
 
     acls = kafka_acls(load(BrokerSettings), load(StreamSettings))
+    if output_format == "json":
+        emit_json({"acls": [asdict(acl) for acl in acls]})
+        return
     click.echo(render_kafka_acls(acls, bootstrap, command_config), nl=False)
 
 
@@ -559,13 +587,18 @@ def security_kafka_acls(bootstrap: str, command_config: str) -> None:
     required=True,
     help="A province (as in facilities.csv) that gets a read-only viewer role (repeatable).",
 )
+@output_format_option("sql", default="sql")
 @friendly_errors
-def security_clickhouse_roles(provinces: tuple[str, ...]) -> None:
+def security_clickhouse_roles(provinces: tuple[str, ...], output_format: str) -> None:
     """Print the ClickHouse DDL: ingest writer, auditor, and a viewer role per province whose
     row policies show only that province's facilities."""
-    from infra.security import render_clickhouse_roles
+    from infra.security import clickhouse_statements, render_clickhouse_roles
 
     database = load(ClickHouseSettings).database
+    if output_format == "json":
+        statements = clickhouse_statements(database, provinces)
+        emit_json({"database": database, "provinces": list(provinces), "statements": statements})
+        return
     click.echo(render_clickhouse_roles(database, provinces), nl=False)
 
 
@@ -1211,8 +1244,9 @@ def alerts_deliveries(
 @alerts.command("redeliver")
 @data_dir_option
 @click.option("--alert", "alert_id", metavar="ID", help="Only this alert's deliveries.")
+@format_option
 @friendly_errors
-def alerts_redeliver(data_dir: Path, alert_id: str | None) -> None:
+def alerts_redeliver(data_dir: Path, alert_id: str | None, output_format: str) -> None:
     """Try failed deliveries again, after fixing their cause (a wrong address, a dead hook).
 
     A running worker picks them up within seconds, otherwise the next one to start.
@@ -1228,6 +1262,9 @@ def alerts_redeliver(data_dir: Path, alert_id: str | None) -> None:
         count = ledger.retry_failed(time.time(), alert_id)
     finally:
         ledger.close()
+    if output_format == "json":
+        emit_json({"queued": count})
+        return
     click.echo(f"{count} failed deliver{'y' if count == 1 else 'ies'} queued again")
 
 

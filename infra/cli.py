@@ -354,12 +354,14 @@ def ingest(file: Path, data_dir: Path, timeout: float, progress: bool | None) ->
     source = f"ingest:{uuid.uuid4()}:{file.name}"
     total = sum(1 for _ in read_lines(file))
     show = sys.stderr.isatty() if progress is None else progress
+    stream = load(StreamSettings)
     publisher = EventPublisher(
         bootstrap,
         topic,
         source=source,
         security=broker.kafka_python_security(),
-        max_line_bytes=load(StreamSettings).max_line_bytes,
+        max_line_bytes=stream.max_line_bytes,
+        bounds=stream.event_bounds(),
     )
     with Progress(show) as bars:
         sending = bars.add("publishing", total)

@@ -20,8 +20,10 @@ from kafka.errors import KafkaError
 
 from schemas.codec import encode_event, encode_raw_submission, encode_submission_batch
 from schemas.models import (
+    DEFAULT_BOUNDS,
     DEFAULT_MAX_LINE_BYTES,
     BaseEvent,
+    EventBounds,
     EventRejected,
     parse_event_dict,
     parse_event_line,
@@ -56,7 +58,9 @@ class EventPublisher:
 
     ``source`` names this publisher's stream of submissions (default: a fresh UUID per
     instance); ``seq`` numbers them. Give a stable source and seq (e.g. an outbox row id)
-    to make resends after a crash recognisable as the same submission.
+    to make resends after a crash recognisable as the same submission. ``bounds`` are
+    CONTRACT §1's bounds on event time, judged against this machine's clock when sending
+    (the stream processor judges again against the time the platform received it).
     """
 
     def __init__(
@@ -71,9 +75,11 @@ class EventPublisher:
         compression_type: str | None = None,
         client_id: str = "ostwatch-producer",
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        bounds: EventBounds = DEFAULT_BOUNDS,
     ) -> None:
         self.topic = topic
         self.max_line_bytes = max_line_bytes
+        self.bounds = bounds
         self.source = source or f"producer:{uuid.uuid4()}"
         self._next_seq = 0
         self._failures: list[tuple[int, str]] = []
@@ -93,7 +99,7 @@ class EventPublisher:
         """Validate and send one event; returns its seq. Raises InvalidEvent before sending."""
         if not isinstance(event, BaseEvent):
             try:
-                event = parse_event_dict(event)
+                event = parse_event_dict(event, bounds=self.bounds)
             except EventRejected as exc:
                 raise InvalidEvent(exc.reason) from None
         return self._send(event.facility_id.encode(), encode_event(event), seq)
@@ -116,7 +122,7 @@ class EventPublisher:
         """(key, value) of a valid line; EventRejected with the reason otherwise."""
         if len(line) > self.max_line_bytes:
             raise EventRejected(f"line too long: more than {self.max_line_bytes} bytes")
-        event = parse_event_line(line)
+        event = parse_event_line(line, bounds=self.bounds)
         return event.facility_id.encode(), encode_event(event)
 
     def _refused(self, line: bytes, reason: str) -> tuple[bytes, bytes]:

@@ -42,6 +42,7 @@ __all__ = [
     "personal_kind",
     "redact_document",
     "redact_line",
+    "scrub_text",
 ]
 
 # What each kind is called in a reason.
@@ -76,6 +77,8 @@ _CMND_RE = re.compile(r"\d{9}")
 _PHONE_RE = re.compile(
     r"(?<![0-9A-Za-z+])(?:\+?84|0)[ .-]?(?:[35789](?:[ .-]?\d){8}|2(?:[ .-]?\d){9})(?![0-9A-Za-z])"
 )
+# A run of 9 or more digits standing alone (not a UUID's group): an ID or a phone number.
+_LONG_NUMBER_RE = re.compile(r"(?<![0-9A-Za-z-])\d{9,}(?![0-9A-Za-z-])")
 _SPACE_RE = re.compile(r"\s")
 _LETTER_RE = re.compile(r"[^\W\d_]")
 _NUMBER_ID_MIN, _NUMBER_ID_MAX = 100_000_000, 1_000_000_000_000  # 9 to 12 digits
@@ -268,6 +271,14 @@ def redact_document(doc: Any, known_fields: Collection[str], code_fields: Collec
     if isinstance(doc, list):
         return _redact_mapping({"": doc}, (), ())[""]
     return _redacted_leaf("", doc, known=False, code=False)
+
+
+def scrub_text(text: str) -> str:
+    """Free text from elsewhere (an error message that may quote a value) with every
+    e-mail address, phone number and long number in it replaced by a marker."""
+    text = _EMAIL_RE.sub(marker("email"), text)
+    text = _PHONE_RE.sub(marker("phone"), text)
+    return _LONG_NUMBER_RE.sub(marker("id_number"), text)
 
 
 def redact_line(raw: bytes, known_fields: Collection[str], code_fields: Collection[str]) -> bytes:

@@ -275,6 +275,20 @@ def classify(
     return result
 
 
+def refused(
+    message: RawMessage,
+    reason: str,
+    received_at: datetime,
+    limits: IntakeLimits | None = None,
+) -> Rejected:
+    """One submission rejected for ``reason`` whatever it holds (the store refused to write
+    it), kept like any rejected line: redacted, with what can be read of its identity."""
+    limits = limits or IntakeLimits()
+    meta = message_meta(message, received_at)
+    event, raw, _ = _decode_event(message.value, limits, arrival_of(message, received_at))
+    return _rejected(message, meta, reason, raw, event)
+
+
 def _reference_reason(event: BaseEvent, registry: RegistrySnapshot | None) -> str:
     if registry is None:
         return f"facility_id: unknown facility '{event.facility_id}' (no registry loaded)"

@@ -1456,13 +1456,13 @@ def replay_into(data_dir: Path, into: Path, as_of: str | None) -> dict[str, Any]
     import subprocess
     import tempfile
 
+    from sinks.api import OperationError, parse_as_of
+
     if as_of is not None:
         try:
-            moment = datetime.fromisoformat(as_of)
-        except ValueError:
-            raise UserError(f"--as-of: not an RFC 3339 time: {as_of!r}") from None
-        if moment.tzinfo is None:
-            raise UserError(f"--as-of: needs an offset, e.g. 2024-03-12T23:59:59+07:00: {as_of!r}")
+            parse_as_of(as_of)
+        except OperationError as exc:
+            raise UserError(str(exc)) from None
     target = into.expanduser().resolve()
     if target == data_dir.expanduser().resolve():
         raise UserError("--into must be another directory than --data-dir")

@@ -42,6 +42,9 @@ from producers.simulator.province import build_province
 RESULTS = Path(__file__).parent / "results" / "freshness.json"
 PROBE_FACILITY = "BG-PSY"  # the psychiatric hospital doses nobody in the simulation
 MORNING_DAY = date(2024, 3, 4)
+# The probes' own days, apart from the simulated morning's (and in the past: CONTRACT §1
+# refuses events dated more than a day after they arrive).
+PROBE_DAY = date(2025, 1, 1)
 
 
 def morning(scale: float) -> list[dict[str, Any]]:
@@ -91,7 +94,7 @@ class Prober(threading.Thread):
         self.source = f"probe:{uuid.uuid4()}"
         self.publisher = EventPublisher(info.bootstrap, info.events_topic, source=self.source,
                                         linger_ms=0)  # fmt: skip
-        self.day = date(2030, 1, 1) + timedelta(days=run)
+        self.day = PROBE_DAY + timedelta(days=run)
         self.run_number = run
         self.stop = threading.Event()
         self.decided_ms: list[float] = []
@@ -122,7 +125,7 @@ class Prober(threading.Thread):
         while not self.stop.is_set():
             self.sent += 1
             sent = self.sent
-            at = datetime(2030, 1, 1, 8, tzinfo=LOCAL_TZ) + timedelta(days=self.day.day - 1)
+            at = datetime(self.day.year, self.day.month, self.day.day, 8, tzinfo=LOCAL_TZ)
             started = time.perf_counter()
             self.publisher.publish(
                 {"event_id": str(uuid.uuid4()), "event_type": "dose.dispensed",

@@ -166,7 +166,14 @@ def main() -> None:
     help="Simulator speed as real time × N (0 = as fast as possible).",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Simulator random seed.")
-@click.option("--days", type=int, default=30, show_default=True, help="Simulated days to feed.")
+@click.option(
+    "--days",
+    type=int,
+    default=30,
+    show_default=True,
+    help="Days of history the simulator sends first (compressed by --speed), before it goes "
+    "on live: its window ends now, since events from the future are refused.",
+)
 @click.option(
     "--live/--no-live",
     default=None,
@@ -198,9 +205,7 @@ def up(
         )
         feeder = None
         if simulate:
-            feeder = start_simulation(
-                info, data_dir, speed or None, seed, days, supervisor.stopping
-            )
+            feeder = start_simulation(info, speed or None, seed, days, supervisor.stopping)
         show_live = sys.stdout.isatty() if live is None else live
         view = LiveView(info, data_dir, feeder, interactive=show_live)
         with view:
@@ -369,12 +374,14 @@ def ingest(
     source = f"ingest:{uuid.uuid4()}:{file.name}"
     total = sum(1 for _ in read_lines(file))
     show = sys.stderr.isatty() if progress is None else progress
+    stream = load(StreamSettings)
     publisher = EventPublisher(
         bootstrap,
         topic,
         source=source,
         security=broker.kafka_python_security(),
-        max_line_bytes=load(StreamSettings).max_line_bytes,
+        max_line_bytes=stream.max_line_bytes,
+        bounds=stream.event_bounds(),
     )
     with Progress(show) as bars:
         sending = bars.add("publishing", total)
@@ -723,10 +730,12 @@ def _counts_while_worker_restarts(
 # -- simulate -------------------------------------------------------------------------------
 
 
-def _start_date(text: str | None) -> date:
+def _start_date(text: str | None, days: int) -> date:
+    """--start, or else the day that makes the window end yesterday (every event in it has
+    happened, so none is refused as coming from the future)."""
     if text:
         return date.fromisoformat(text)
-    return (datetime.now(LOCAL_TZ) - timedelta(days=1)).date()
+    return datetime.now(LOCAL_TZ).date() - timedelta(days=days)
 
 
 @main.command()
@@ -742,7 +751,10 @@ def _start_date(text: str | None) -> date:
     help="Also write the province's registry CSVs here.",
 )
 @click.option(
-    "--start", "start_text", metavar="YYYY-MM-DD", help="First simulated day (default: yesterday)."
+    "--start",
+    "start_text",
+    metavar="YYYY-MM-DD",
+    help="First simulated day (default: --days before today, so the window ends yesterday).",
 )
 @click.option("--days", type=int, default=7, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
@@ -773,7 +785,7 @@ def simulate(
     from producers.simulator.province import build_province
     from producers.simulator.registry_files import write_registry
 
-    start = _start_date(start_text)
+    start = _start_date(start_text, days)
     province = build_province(scale=scale, seed=seed, target_year=start.year)
     if registry_out is not None:
         write_registry(province, registry_out)
@@ -790,7 +802,7 @@ def simulate(
     if info is None:
         raise UserError(f"no running stack for {data_dir} (use --out FILE to write events instead)")
     feeder = start_simulation(
-        info, data_dir, speed or None, seed, days, threading.Event(), province
+        info, speed or None, seed, days, threading.Event(), province=province, start=start
     )
     feeder.join()
     click.echo(f"published {feeder.sent} events", err=True)
@@ -818,24 +830,30 @@ class SimulationFeeder(threading.Thread):
 
 def start_simulation(
     info: Any,
-    data_dir: Path,
     speed: float | None,
     seed: int,
     days: int,
     stop: threading.Event,
+    *,
     province: Any = None,
+    start: date | None = None,
 ) -> SimulationFeeder:
-    """Load the simulated province's registry into the stack, then feed its events."""
+    """Load the simulated province's registry into the stack, then feed its events.
+
+    With ``start``, exactly ``days`` days from it; without, the demo: ``days`` days of
+    history ending now, compressed by ``speed``, then on live (producers/feed.py).
+    """
     import tempfile
 
     from infra.gateway import HttpGateway
-    from producers.feed import feed
+    from producers.feed import demo_window, feed
     from producers.publisher import EventPublisher
     from producers.simulator.generator import generate
     from producers.simulator.province import build_province
     from producers.simulator.registry_files import write_registry
 
-    start = _start_date(None)
+    if start is None:
+        start, days = demo_window(days, datetime.now(LOCAL_TZ).date())
     province = province or build_province(seed=seed, target_year=start.year)
     with tempfile.TemporaryDirectory() as tmp:
         write_registry(province, Path(tmp))
@@ -849,6 +867,7 @@ def start_simulation(
             info.events_topic,
             source=f"simulator:{seed}:{start.isoformat()}",
             security=broker.kafka_python_security(),
+            bounds=load(StreamSettings).event_bounds(),
         ) as publisher:
 
             def progress(sent: int, clock: datetime) -> None:
@@ -1474,13 +1493,13 @@ def replay_into(data_dir: Path, into: Path, as_of: str | None) -> dict[str, Any]
     import subprocess
     import tempfile
 
+    from sinks.api import OperationError, parse_as_of
+
     if as_of is not None:
         try:
-            moment = datetime.fromisoformat(as_of)
-        except ValueError:
-            raise UserError(f"--as-of: not an RFC 3339 time: {as_of!r}") from None
-        if moment.tzinfo is None:
-            raise UserError(f"--as-of: needs an offset, e.g. 2024-03-12T23:59:59+07:00: {as_of!r}")
+            parse_as_of(as_of)
+        except OperationError as exc:
+            raise UserError(str(exc)) from None
     target = into.expanduser().resolve()
     if target == data_dir.expanduser().resolve():
         raise UserError("--into must be another directory than --data-dir")

@@ -7,10 +7,12 @@ at import time. Credentials are ``SecretStr`` so they never print.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,7 +25,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.alerts import ALERT_KINDS, ChangeKind, Severity
-from schemas.models import DEFAULT_MAX_LINE_BYTES
+from schemas.models import DEFAULT_MAX_LINE_BYTES, EARLIEST_OCCURRED_AT, MAX_AHEAD, EventBounds
 
 DEFAULT_DATA_DIR = Path(".ostwatch")
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
@@ -181,11 +183,29 @@ class StreamSettings(BaseSettings):
     facility_burst: int = Field(
         default=1_000_000, ge=1, description="new events at once per facility"
     )
+    # CONTRACT §1's bounds on event time (schemas.models.EventBounds): the publisher and the
+    # stream processor both apply them, against when the event reached each.
+    occurred_at_earliest: AwareDatetime = Field(
+        default=EARLIEST_OCCURRED_AT,
+        description="no event with an earlier occurred_at is accepted (RFC 3339 with offset)",
+    )
+    occurred_at_max_ahead_s: float = Field(
+        default=MAX_AHEAD.total_seconds(),
+        ge=0,
+        le=366 * 86400,
+        description="no event whose occurred_at is more than this after its arrival",
+    )
     # The duplicate filter (streams/intake/seen.py): a Bloom filter of fixed size, so the
     # worker's memory does not grow with the archive. Sized at start for this many ids or
     # twice the archive, whichever is larger; 10 million at 1e-4 take 24 MB.
     duplicate_filter_capacity: int = Field(default=10_000_000, ge=1000)
     duplicate_filter_error_rate: float = Field(default=1e-4, gt=0, lt=0.5)
+
+    def event_bounds(self) -> EventBounds:
+        """The event-time bounds these settings give (CONTRACT §1)."""
+        return EventBounds(
+            self.occurred_at_earliest, timedelta(seconds=self.occurred_at_max_ahead_s)
+        )
 
 
 class AlertSettings(BaseSettings):

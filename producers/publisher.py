@@ -20,8 +20,10 @@ from kafka.errors import KafkaError
 
 from schemas.codec import encode_event, encode_raw_submission, encode_submission_batch
 from schemas.models import (
+    DEFAULT_BOUNDS,
     DEFAULT_MAX_LINE_BYTES,
     BaseEvent,
+    EventBounds,
     EventRejected,
     parse_event_dict,
     parse_event_line,
@@ -56,7 +58,9 @@ class EventPublisher:
 
     ``source`` names this publisher's stream of submissions (default: a fresh UUID per
     instance); ``seq`` numbers them. Give a stable source and seq (e.g. an outbox row id)
-    to make resends after a crash recognisable as the same submission.
+    to make resends after a crash recognisable as the same submission. ``bounds`` are
+    CONTRACT §1's bounds on event time, judged against this machine's clock when sending
+    (the stream processor judges again against the time the platform received it).
     """
 
     def __init__(
@@ -71,9 +75,11 @@ class EventPublisher:
         compression_type: str | None = None,
         client_id: str = "ostwatch-producer",
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        bounds: EventBounds = DEFAULT_BOUNDS,
     ) -> None:
         self.topic = topic
         self.max_line_bytes = max_line_bytes
+        self.bounds = bounds
         self.source = source or f"producer:{uuid.uuid4()}"
         self._next_seq = 0
         self._failures: list[tuple[int, str]] = []
@@ -93,7 +99,7 @@ class EventPublisher:
         """Validate and send one event; returns its seq. Raises InvalidEvent before sending."""
         if not isinstance(event, BaseEvent):
             try:
-                event = parse_event_dict(event)
+                event = parse_event_dict(event, bounds=self.bounds)
             except EventRejected as exc:
                 raise InvalidEvent(exc.reason) from None
         return self._send(event.facility_id.encode(), encode_event(event), seq)
@@ -105,26 +111,8 @@ class EventPublisher:
         so that the stream processor rejects it with the authoritative reason and keeps
         it: nothing a facility sent is dropped on the way.
         """
-        try:
-            key, value = self._encode_line(line)
-        except EventRejected as exc:
-            key, value = self._refused(line, exc.reason)
-            return self._send(key, value, seq), exc.reason
-        return self._send(key, value, seq), None
-
-    def _encode_line(self, line: bytes) -> tuple[bytes, bytes]:
-        """(key, value) of a valid line; EventRejected with the reason otherwise."""
-        if len(line) > self.max_line_bytes:
-            raise EventRejected(f"line too long: more than {self.max_line_bytes} bytes")
-        event = parse_event_line(line)
-        return event.facility_id.encode(), encode_event(event)
-
-    def _refused(self, line: bytes, reason: str) -> tuple[bytes, bytes]:
-        """(key, value) of a refused line: published so the stream rejects and keeps it, but
-        only as much as may be kept (personal-looking values redacted, a long line cut to
-        just over the limit so the stream still sees it is too long)."""
-        kept = redact_rejected_line(line[: self.max_line_bytes + 1])
-        return _facility_key(kept), encode_raw_submission(kept, reason)
+        key, value, problem = encode_line(line, self.max_line_bytes, self.bounds)
+        return self._send(key, value, seq), problem
 
     def publish_lines(self, lines: Iterable[tuple[int, bytes]], per_message: int = 500) -> int:
         """Bulk form of :meth:`publish_line` for whole files; returns how many were invalid.
@@ -136,11 +124,8 @@ class EventPublisher:
         pending: dict[bytes, list[tuple[int, bytes]]] = {}
         invalid = 0
         for seq, line in lines:
-            try:
-                key, value = self._encode_line(line)
-            except EventRejected as exc:
-                key, value = self._refused(line, exc.reason)
-                invalid += 1
+            key, value, problem = encode_line(line, self.max_line_bytes, self.bounds)
+            invalid += problem is not None
             group = pending.setdefault(key, [])
             group.append((seq, value))
             if len(group) >= per_message:
@@ -200,6 +185,27 @@ class EventPublisher:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def encode_line(
+    line: bytes, max_line_bytes: int, bounds: EventBounds = DEFAULT_BOUNDS
+) -> tuple[bytes, bytes, str | None]:
+    """(key, value, problem) of one line as a facility sent it, whatever it holds.
+
+    A valid line is its typed Avro event (problem None). Any other is a raw submission the
+    stream rejects and keeps, carrying only what may be kept: personal-looking values
+    redacted, a long line cut to just over the limit (so the stream still sees it is too
+    long). Every check on the way is bounded and refuses with EventRejected, so no line can
+    stop a file from being sent.
+    """
+    try:
+        if len(line) > max_line_bytes:
+            raise EventRejected(f"line too long: more than {max_line_bytes} bytes")
+        event = parse_event_line(line, bounds=bounds)
+    except EventRejected as exc:
+        kept = redact_rejected_line(line[: max_line_bytes + 1])
+        return _facility_key(kept), encode_raw_submission(kept, exc.reason), exc.reason
+    return event.facility_id.encode(), encode_event(event), None
 
 
 def producer_config(

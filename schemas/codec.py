@@ -16,6 +16,7 @@ import json
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from io import BytesIO
 from typing import Any, Final, cast
@@ -24,7 +25,14 @@ from uuid import UUID
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 
-from schemas.models import BaseEvent, EventRejected, parse_event_dict, parse_event_line
+from schemas.models import (
+    DEFAULT_BOUNDS,
+    BaseEvent,
+    EventBounds,
+    EventRejected,
+    parse_event_dict,
+    parse_event_line,
+)
 
 __all__ = [
     "RAW_SUBMISSION_NAME",
@@ -310,15 +318,18 @@ def decode(value: bytes) -> Decoded:
     return default_catalog().decode(value)
 
 
-def event_from_decoded(decoded: Decoded) -> BaseEvent:
+def event_from_decoded(
+    decoded: Decoded, *, arrival: datetime | None = None, bounds: EventBounds = DEFAULT_BOUNDS
+) -> BaseEvent:
     """Re-validate a decoded record as a contract event; EventRejected if it breaks a rule.
 
     A raw submission is parsed from its original line, so the reason the stream gives is its
-    own, not the sender's.
+    own, not the sender's. ``arrival`` is when the platform received the message (the bound
+    on future event times; default now).
     """
     if decoded.schema.event_type is None:
         if decoded.schema.name == RAW_SUBMISSION_NAME:
-            return parse_event_line(decoded.record["raw"])
+            return parse_event_line(decoded.record["raw"], arrival=arrival, bounds=bounds)
         raise EventRejected(f"schema {decoded.schema.name} does not carry an event")
     doc = {
         key: str(value) if isinstance(value, UUID) else value
@@ -330,4 +341,4 @@ def event_from_decoded(decoded: Decoded) -> BaseEvent:
             f"event_type: {doc.get('event_type')!r} does not match the message schema "
             f"{decoded.schema.name} ({decoded.schema.event_type!r})"
         )
-    return parse_event_dict(doc)
+    return parse_event_dict(doc, arrival=arrival, bounds=bounds)

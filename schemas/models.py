@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Annotated, Any, ClassVar, Final, Literal, TypeVar, get_args
 
@@ -23,23 +24,37 @@ from pydantic import (
     PlainValidator,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from schemas.privacy import looks_personal, personal_data_problem, redact_line
+from schemas.untrusted import (
+    MAX_NESTING,
+    document_too_deep,
+    nesting_problem,
+    text_too_deep,
+    utf8_problem,
+)
 
 __all__ = [
     "CODE_FIELDS",
     "CONTRACT_FIELDS",
+    "DEFAULT_BOUNDS",
     "DEFAULT_MAX_LINE_BYTES",
+    "EARLIEST_OCCURRED_AT",
     "EVENT_TYPES",
+    "MAX_AHEAD",
+    "MAX_NESTING",
+    "MAX_QUANTITY",
     "MODEL_BY_TYPE",
     "BaseEvent",
     "DischargeOutcome",
     "DoseDispensed",
     "DoseMode",
     "Event",
+    "EventBounds",
     "EventRejected",
     "PatientDischarged",
     "PatientEnrolled",
@@ -71,6 +86,14 @@ _MAX_QUOTED = 60
 # anything near this is not an event; the producer and the stream share the default.
 DEFAULT_MAX_LINE_BYTES: Final = 16 * 1024
 _RULE_ERROR = "contract_rule"
+
+# Bounds that apply to every event (CONTRACT §1). An event time before the programme's data
+# (or .NET's DateTime.MinValue, 0001-01-01) or far in the future would be stored, become the
+# reports' default T and raise alerts for decades; a quantity of 1e308 would make on hand
+# infinite. The time bounds are configurable (``EventBounds``; OSTWATCH_STREAM_OCCURRED_AT_*).
+EARLIEST_OCCURRED_AT: Final = datetime(2008, 1, 1, tzinfo=timezone(timedelta(hours=7)))
+MAX_AHEAD: Final = timedelta(days=1)
+MAX_QUANTITY: Final = 10_000_000
 
 _T = TypeVar("_T")
 
@@ -182,9 +205,23 @@ Period = Annotated[
     _matches(r"\d{4}(-(0[1-9]|1[0-2])|-H[12])?", "must be YYYY-MM, YYYY-H1, YYYY-H2 or YYYY"),
 ]
 DoseMg = Annotated[float, _rule(lambda x: 0 < x <= 1000, "must be greater than 0 and at most 1000")]
-PositiveQuantity = Annotated[float, _rule(lambda x: x > 0, "must be greater than 0")]
-NonZeroQuantity = Annotated[float, _rule(lambda x: x != 0, "must not be 0")]
-NonNegativeQuantity = Annotated[float, _rule(lambda x: x >= 0, "must be 0 or more")]
+# Quantities are finite (``allow_inf_nan=False``) and at most MAX_QUANTITY either way.
+PositiveQuantity = Annotated[
+    float,
+    _rule(lambda x: 0 < x <= MAX_QUANTITY, "must be greater than 0 and at most 10,000,000"),
+]
+NonZeroQuantity = Annotated[
+    float,
+    _rule(
+        lambda x: x != 0 and abs(x) <= MAX_QUANTITY,
+        "must not be 0, and at most 10,000,000 either way",
+    ),
+]
+NonNegativeQuantity = Annotated[
+    float,
+    _rule(lambda x: 0 <= x <= MAX_QUANTITY, "must be 0 or more and at most 10,000,000"),
+    AfterValidator(lambda x: x + 0.0),  # -0.0 is stored and shown as 0
+]
 Days = Annotated[
     int, BeforeValidator(_whole_number), _rule(lambda x: 1 <= x <= 30, "must be 1 to 30")
 ]
@@ -283,6 +320,55 @@ def _occurred_at(value: Any) -> datetime:
 OccurredAt = Annotated[datetime, PlainValidator(_occurred_at)]
 
 
+def _span(delta: timedelta) -> str:
+    """``1 day``, ``6 hours``, ``90 s``: a bound as a reason names it."""
+    seconds = delta.total_seconds()
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:g} s"
+
+
+@dataclass(frozen=True, slots=True)
+class EventBounds:
+    """How early, and how far past its arrival, an event's time may be (CONTRACT §1).
+
+    Arrival is the caller's to give: the sender's clock when the publisher validates, the
+    time the platform received the message when the stream processor decides (see
+    ``streams/intake/classify.py``). Both bounds are settings (OSTWATCH_STREAM_OCCURRED_AT_*).
+    """
+
+    earliest: datetime = EARLIEST_OCCURRED_AT
+    max_ahead: timedelta = MAX_AHEAD
+
+    def problem(self, occurred_at: datetime, arrival: datetime) -> str | None:
+        """The reason ``occurred_at`` is out of bounds for an event arriving at ``arrival``."""
+        if occurred_at < self.earliest:
+            return (
+                f"occurred_at: before {self.earliest.isoformat()}, the earliest event time "
+                f"accepted (got {occurred_at.isoformat()})"
+            )
+        if occurred_at - arrival > self.max_ahead:
+            return (
+                f"occurred_at: more than {_span(self.max_ahead)} after the platform received "
+                f"the event at {arrival.astimezone(UTC).isoformat(timespec='seconds')} "
+                f"(got {occurred_at.isoformat()}); an event cannot happen in the future"
+            )
+        return None
+
+
+DEFAULT_BOUNDS: Final = EventBounds()
+
+
+@dataclass(frozen=True, slots=True)
+class _Arrival:
+    """The validation context of one event: when it arrived, and the bounds in force."""
+
+    at: datetime
+    bounds: EventBounds
+
+
 # --------------------------------------------------------------------------------------------
 # The models.
 
@@ -315,6 +401,18 @@ class BaseEvent(BaseModel):
             if isinstance(text, str):
                 event._occurred_at_text = text
         return event
+
+    @model_validator(mode="after")
+    def _occurred_within_bounds(self, info: ValidationInfo) -> BaseEvent:
+        """CONTRACT §1's bounds on event time, against the arrival the caller gave (an event
+        built without one is judged as arriving now, under the default bounds)."""
+        context = info.context
+        if not isinstance(context, _Arrival):
+            context = _Arrival(datetime.now(UTC), DEFAULT_BOUNDS)
+        problem = context.bounds.problem(self.occurred_at, context.at)
+        if problem:
+            raise PydanticCustomError(_RULE_ERROR, "{reason}", {"reason": problem})
+        return self
 
     @property
     def occurred_at_text(self) -> str:
@@ -573,16 +671,25 @@ def format_validation_error(exc: ValidationError) -> str:
     return first if len(errors) == 1 else f"{first} (+{len(errors) - 1} more)"
 
 
-def parse_event_dict(doc: Mapping[str, Any]) -> BaseEvent:
+def parse_event_dict(
+    doc: Mapping[str, Any],
+    *,
+    arrival: datetime | None = None,
+    bounds: EventBounds = DEFAULT_BOUNDS,
+) -> BaseEvent:
     """Validate a decoded JSON object against the contract; EventRejected if it breaks a rule.
 
-    Dispatching on ``event_type`` ourselves (rather than through the discriminated union) is
-    faster and lets an unknown type be named plainly in the reason.
+    ``arrival`` is when the event reached whoever judges it (default: now), for the bound
+    on future event times. Dispatching on ``event_type`` ourselves (rather than through
+    the discriminated union) is faster and lets an unknown type be named plainly.
     """
     if not isinstance(doc, Mapping):
         raise EventRejected(f"not a JSON object: {_json_kind(doc)}")
     if not doc:
         raise EventRejected("empty object: event_type and the envelope fields are required")
+    # Depth before anything walks the document (a walk of 500 levels would not return).
+    if document_too_deep(doc, MAX_NESTING):
+        raise EventRejected(nesting_problem(MAX_NESTING))
     # Personal data first: it is the most important reason, and no later reason may quote it.
     problem = personal_data_problem(doc, CODE_FIELDS)
     if problem:
@@ -597,21 +704,37 @@ def parse_event_dict(doc: Mapping[str, Any]) -> BaseEvent:
     model = MODEL_BY_TYPE.get(event_type)
     if model is None:
         raise EventRejected(f"event_type: unknown type {_quote(event_type)}")
+    context = _Arrival(arrival or datetime.now(UTC), bounds)
     try:
-        return model.model_validate(doc)
+        return model.model_validate(doc, context=context)
     except ValidationError as exc:
         raise EventRejected(format_validation_error(exc)) from None
 
 
-def parse_event_line(line: bytes | str) -> BaseEvent:
-    """Parse one JSON Lines line into an event; EventRejected with the reason if it is not one."""
+def parse_event_line(
+    line: bytes | str,
+    *,
+    arrival: datetime | None = None,
+    bounds: EventBounds = DEFAULT_BOUNDS,
+) -> BaseEvent:
+    """Parse one JSON Lines line into an event; EventRejected with the reason if it is not one.
+
+    The text is checked to be UTF-8 and nested at most MAX_NESTING levels before the JSON
+    parser (which recurses) reads it.
+    """
+    raw = line.encode("utf-8", errors="surrogatepass") if isinstance(line, str) else line
+    problem = utf8_problem(raw)
+    if problem:
+        raise EventRejected(problem)
+    if text_too_deep(raw, MAX_NESTING):
+        raise EventRejected(nesting_problem(MAX_NESTING))
     try:
-        doc = orjson.loads(line)
+        doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise EventRejected(f"not JSON: {str(exc)[:200]}") from None
     if not isinstance(doc, dict):
         raise EventRejected(f"not a JSON object: {_json_kind(doc)}")
-    return parse_event_dict(doc)
+    return parse_event_dict(doc, arrival=arrival, bounds=bounds)
 
 
 def redact_rejected_line(raw: bytes) -> bytes:

@@ -21,16 +21,18 @@ numbers, commune codes, dates or hex digests used as pseudonyms; an old 9-digit 
 only recognised when it is the whole value, a 12-digit ID (CCCD) only with its leading ``0``
 (province codes 001–096), a phone only with a Vietnamese prefix (``0`` or ``+84`` then
 3/5/7/8/9 for mobiles, 2 for landlines), and both only as a token of their own, not inside a
-longer run of letters and digits. This module is a leaf: it imports nothing of ours.
+longer run of letters and digits. Imports nothing of ours but ``schemas.untrusted``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any, Final
 
 import orjson
+
+from schemas.untrusted import mask_text, text_too_deep
 
 __all__ = [
     "KIND_LABELS",
@@ -40,6 +42,7 @@ __all__ = [
     "personal_kind",
     "redact_document",
     "redact_line",
+    "scrub_text",
 ]
 
 # What each kind is called in a reason.
@@ -74,9 +77,10 @@ _CMND_RE = re.compile(r"\d{9}")
 _PHONE_RE = re.compile(
     r"(?<![0-9A-Za-z+])(?:\+?84|0)[ .-]?(?:[35789](?:[ .-]?\d){8}|2(?:[ .-]?\d){9})(?![0-9A-Za-z])"
 )
+# A run of 9 or more digits standing alone (not a UUID's group): an ID or a phone number.
+_LONG_NUMBER_RE = re.compile(r"(?<![0-9A-Za-z-])\d{9,}(?![0-9A-Za-z-])")
 _SPACE_RE = re.compile(r"\s")
 _LETTER_RE = re.compile(r"[^\W\d_]")
-_DIGIT_RE = re.compile(r"\d")
 _NUMBER_ID_MIN, _NUMBER_ID_MAX = 100_000_000, 1_000_000_000_000  # 9 to 12 digits
 
 
@@ -143,16 +147,34 @@ def _value_kind(name: str, value: object, *, code: bool) -> str | None:
     return _number_kind(value)
 
 
-def personal_data_problem(
-    doc: Mapping[str, Any], code_fields: Collection[str], path: str = ""
-) -> str | None:
+def _problem_at(where: str, name: str, value: object, *, code: bool) -> str | None:
+    """The reason for one leaf value (or each item of a list of them), or None."""
+    for item in value if isinstance(value, list) else (value,):
+        kind = _value_kind(name, item, code=code and not isinstance(value, list))
+        if kind:
+            return (
+                f"{where}: looks like {KIND_LABELS.get(kind, kind)}; personal data is "
+                "not accepted (value not shown)"
+            )
+    return None
+
+
+def personal_data_problem(doc: Mapping[str, Any], code_fields: Collection[str]) -> str | None:
     """The first personal-looking value of a decoded event as a reason, or None.
 
     ``code_fields`` are the contract's fields where a code is expected; a value under any
     other name (an unknown field) is checked for IDs, phones and e-mails but not free text.
-    The reason names the field and the kind, never the value.
+    The reason names the field and the kind, never the value. Nested objects are walked
+    depth first, without recursion (the caller bounds their depth, CONTRACT §1).
     """
-    for key, value in doc.items():
+    pending: list[tuple[Iterator[tuple[Any, Any]], str]] = [(iter(doc.items()), "")]
+    while pending:
+        items, path = pending[-1]
+        entry = next(items, None)
+        if entry is None:
+            pending.pop()
+            continue
+        key, value = entry
         # Fast path, taken by nearly every field of nearly every event: a short string
         # with nothing suspect in it under a known name.
         kind_of = type(value)
@@ -171,27 +193,17 @@ def personal_data_problem(
             personal_kind(name, code=True) or name.startswith(marker(None) + "#")
         ):
             return f"{path or 'event'}: a field name looks like personal data (not shown)"
-        code = bool(path) or name in code_fields
         if isinstance(value, Mapping):
-            problem = personal_data_problem(value, code_fields, where)
-            if problem:
-                return problem
+            pending.append((iter(value.items()), where))
             continue
-        for item in value if isinstance(value, list) else (value,):
-            kind = _value_kind(name, item, code=code and not isinstance(value, list))
-            if kind:
-                return (
-                    f"{where}: looks like {KIND_LABELS.get(kind, kind)}; personal data is "
-                    "not accepted (value not shown)"
-                )
+        problem = _problem_at(where, name, value, code=bool(path) or name in code_fields)
+        if problem:
+            return problem
     return None
 
 
-def _redact_value(name: str, value: Any, *, known: bool, code: bool) -> Any:
-    if isinstance(value, Mapping):
-        return _redact_mapping(value, (), (), nested_known=known)
-    if isinstance(value, list):
-        return [_redact_value(name, item, known=known, code=False) for item in value]
+def _redacted_leaf(name: str, value: Any, *, known: bool, code: bool) -> Any:
+    """What is kept of one value that is neither an object nor an array."""
     kind = _value_kind(name, value, code=code)
     if kind:
         return marker(kind)
@@ -200,22 +212,51 @@ def _redact_value(name: str, value: Any, *, known: bool, code: bool) -> Any:
     return value
 
 
+# A container being redacted: (source items, its copy, field name, known, code, top level).
+_Frame = tuple[Iterator[tuple[int, Any]], dict[str, Any] | list[Any], str, bool, bool, bool]
+
+
 def _redact_mapping(
-    doc: Mapping[str, Any],
-    known_fields: Collection[str],
-    code_fields: Collection[str],
-    *,
-    nested_known: bool = False,
+    doc: Mapping[str, Any], known_fields: Collection[str], code_fields: Collection[str]
 ) -> dict[str, Any]:
-    kept: dict[str, Any] = {}
-    for number, (key, value) in enumerate(doc.items()):
-        name = str(key)
-        known = nested_known or name in known_fields
-        code = nested_known or name in code_fields
-        if personal_kind(name, code=True):
-            name, known, code = f"{marker(None)}#{number}", False, False
-        kept[name] = _redact_value(name, value, known=known, code=code)
-    return kept
+    """``doc`` with every personal-looking or unknown value replaced, built without recursion.
+
+    Each pending entry is a container still to fill: its source items, the copy being
+    built, the field name its values are judged under, and whether that field is known
+    (every value below a known field is) and holds codes.
+    """
+    top: dict[str, Any] = {}
+    pending: list[_Frame] = [(iter(enumerate(doc.items())), top, "", False, False, True)]
+    while pending:
+        items, kept, field_name, known, code, is_top = pending[-1]
+        entry = next(items, None)
+        if entry is None:
+            pending.pop()
+            continue
+        if isinstance(kept, dict):
+            number, (key, value) = entry
+            name = str(key)
+            if is_top:
+                known, code = name in known_fields, name in code_fields
+            if personal_kind(name, code=True):
+                name, known, code = f"{marker(None)}#{number}", False, False
+            value_name = name
+        else:
+            _, value = entry
+            name, value_name, code = "", field_name, False
+        if isinstance(value, Mapping):
+            child: dict[str, Any] | list[Any] = {}
+            pending.append((iter(enumerate(value.items())), child, value_name, known, known, False))
+        elif isinstance(value, list):
+            child = []
+            pending.append((iter(enumerate(value)), child, value_name, known, False, False))
+        else:
+            child = _redacted_leaf(value_name, value, known=known, code=code)
+        if isinstance(kept, dict):
+            kept[name] = child
+        else:
+            kept.append(child)
+    return top
 
 
 def redact_document(doc: Any, known_fields: Collection[str], code_fields: Collection[str]) -> Any:
@@ -227,20 +268,30 @@ def redact_document(doc: Any, known_fields: Collection[str], code_fields: Collec
     """
     if isinstance(doc, Mapping):
         return _redact_mapping(doc, known_fields, code_fields)
-    return _redact_value("", doc, known=False, code=False)
+    if isinstance(doc, list):
+        return _redact_mapping({"": doc}, (), ())[""]
+    return _redacted_leaf("", doc, known=False, code=False)
 
 
-def _mask_text(raw: bytes) -> bytes:
-    """A line that is not JSON keeps its punctuation only: its structure, not its content."""
-    text = raw.decode("utf-8", errors="replace")
-    return _DIGIT_RE.sub("0", _LETTER_RE.sub("x", text)).encode()
+def scrub_text(text: str) -> str:
+    """Free text from elsewhere (an error message that may quote a value) with every
+    e-mail address, phone number and long number in it replaced by a marker."""
+    text = _EMAIL_RE.sub(marker("email"), text)
+    text = _PHONE_RE.sub(marker("phone"), text)
+    return _LONG_NUMBER_RE.sub(marker("id_number"), text)
 
 
 def redact_line(raw: bytes, known_fields: Collection[str], code_fields: Collection[str]) -> bytes:
-    """What may be kept of a refused line: the line itself if nothing needed redacting."""
+    """What may be kept of a refused line: the line itself if nothing needed redacting.
+
+    A line that is not JSON, or nested deeper than the contract allows (it is refused for
+    that before anything walks it), keeps only its structure (``mask_text``).
+    """
+    if text_too_deep(raw):
+        return mask_text(raw)
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return _mask_text(raw)
+        return mask_text(raw)
     kept = redact_document(doc, known_fields, code_fields)
     return raw if kept == doc else orjson.dumps(kept)

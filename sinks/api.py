@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +23,32 @@ class OperationError(ValueError):
     """The request named an unknown operation or gave bad arguments (the caller's fault)."""
 
 
-def _as_of(kwargs: Mapping[str, Any]) -> datetime | None:
-    text = kwargs.get("as_of")
-    if text is None:
-        return None
+# What a report's T may be: the range of the store's DateTime64(3) columns, a few days in,
+# so that the reports' day arithmetic around T (the use window, the next local midnight)
+# stays within dates too. 0001-01-01 (.NET's DateTime.MinValue) or 9999-12-31 is refused.
+EARLIEST_AS_OF = datetime(1900, 2, 1, tzinfo=UTC)
+LATEST_AS_OF = datetime(2299, 12, 1, tzinfo=UTC)
+
+
+def parse_as_of(text: object) -> datetime:
+    """An ``--as-of`` value: RFC 3339 with an offset, within the range a report can answer."""
     try:
         instant = datetime.fromisoformat(str(text))
     except ValueError:
         raise OperationError(f"--as-of: not an RFC 3339 time: {text!r}") from None
     if instant.tzinfo is None:
         raise OperationError(f"--as-of: needs an offset, e.g. 2024-03-12T23:59:59+07:00: {text!r}")
+    if not EARLIEST_AS_OF <= instant <= LATEST_AS_OF:
+        raise OperationError(
+            f"--as-of: must be between {EARLIEST_AS_OF.date()} and {LATEST_AS_OF.date()} "
+            f"(got {text!r})"
+        )
     return instant
+
+
+def _as_of(kwargs: Mapping[str, Any]) -> datetime | None:
+    text = kwargs.get("as_of")
+    return None if text is None else parse_as_of(text)
 
 
 def _date(kwargs: Mapping[str, Any], name: str) -> date | None:

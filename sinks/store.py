@@ -295,6 +295,10 @@ class Store:
                 dedup_token=_token("submissions", metas),
             )
 
+    def ping(self) -> None:
+        """Raise unless ClickHouse answers a trivial query (StoreUnavailable if unreachable)."""
+        self.db.query_rows("SELECT 1")
+
     def archived_count(self) -> int:
         return int(self.db.query_rows("SELECT count() FROM events_archive")[0][0])
 

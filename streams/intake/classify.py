@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -82,8 +82,27 @@ def expand(
                 topic=message.topic,
                 partition=message.partition,
                 offset=message.offset,
+                timestamp=message.timestamp,
                 refused=refused,
             )
+
+
+def arrival_of(message: RawMessage, received_at: datetime) -> datetime:
+    """When the platform received a message, for the bound on future event times.
+
+    The Kafka timestamp, so that reading a topic again later (a replay, a restarted worker)
+    decides every event as it was decided the first time; but never later than the
+    intake's own clock, since the default CreateTime is set by the sender, whose clock
+    may run ahead. Without a timestamp, the intake's clock.
+    """
+    stamp = message.timestamp
+    if stamp is None or stamp <= 0:
+        return received_at
+    try:
+        sent = datetime.fromtimestamp(stamp, UTC)
+    except (OverflowError, OSError, ValueError):  # a timestamp no clock ever showed
+        return received_at
+    return min(sent, received_at)
 
 
 def message_meta(message: RawMessage, received_at: datetime) -> MessageMeta:
@@ -140,8 +159,11 @@ def _record_json(decoded: Decoded) -> bytes:
     )
 
 
-def _decode_event(value: bytes | None, limits: IntakeLimits) -> tuple[BaseEvent | None, bytes, str]:
-    """(event, submitted line or record as JSON, rejection reason) for one message value."""
+def _decode_event(
+    value: bytes | None, limits: IntakeLimits, arrival: datetime
+) -> tuple[BaseEvent | None, bytes, str]:
+    """(event, submitted line or record as JSON, rejection reason) for one message value
+    that reached the platform at ``arrival``."""
     if value is None:
         return None, b"", "empty message (no value)"
     try:
@@ -154,14 +176,14 @@ def _decode_event(value: bytes | None, limits: IntakeLimits) -> tuple[BaseEvent 
         if too_long:
             return None, raw[: limits.max_line_bytes], too_long
         try:
-            return parse_event_line(raw), raw, ""
+            return parse_event_line(raw, arrival=arrival, bounds=limits.bounds), raw, ""
         except EventRejected as exc:
             return None, raw, exc.reason
     too_long = limits.line_too_long(len(value))
     if too_long:
         return None, b"", too_long
     try:
-        return event_from_decoded(decoded), value, ""
+        return event_from_decoded(decoded, arrival=arrival, bounds=limits.bounds), value, ""
     except EventRejected as exc:
         return None, _record_json(decoded), exc.reason
 
@@ -229,7 +251,8 @@ def classify(
         if message.refused:
             event, raw, reason = None, b"", message.refused
         else:
-            event, raw, reason = _decode_event(message.value, limits)
+            arrival = arrival_of(message, received_at)
+            event, raw, reason = _decode_event(message.value, limits, arrival)
         if event is not None:
             reason = _reference_reason(event, registry)
         if event is None or reason:
@@ -250,6 +273,20 @@ def classify(
             accepted_here[event.event_id] = meta
             result.batch.accepted.append(Accepted(event, meta))
     return result
+
+
+def refused(
+    message: RawMessage,
+    reason: str,
+    received_at: datetime,
+    limits: IntakeLimits | None = None,
+) -> Rejected:
+    """One submission rejected for ``reason`` whatever it holds (the store refused to write
+    it), kept like any rejected line: redacted, with what can be read of its identity."""
+    limits = limits or IntakeLimits()
+    meta = message_meta(message, received_at)
+    event, raw, _ = _decode_event(message.value, limits, arrival_of(message, received_at))
+    return _rejected(message, meta, reason, raw, event)
 
 
 def _reference_reason(event: BaseEvent, registry: RegistrySnapshot | None) -> str:

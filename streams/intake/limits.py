@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from ostwatch.settings import StreamSettings
+from schemas.models import DEFAULT_BOUNDS, EventBounds
 
 
 def _default(name: str) -> object:
@@ -19,16 +20,22 @@ def _default(name: str) -> object:
 
 @dataclass(frozen=True, slots=True)
 class IntakeLimits:
-    """The intake's limits; a rate of 0 switches the per-facility rate limit off."""
+    """The intake's limits; a rate of 0 switches the per-facility rate limit off.
+
+    ``bounds`` are CONTRACT §1's bounds on event time, applied to every event against the
+    time the platform received it.
+    """
 
     max_line_bytes: int = _default("max_line_bytes")  # type: ignore[assignment]
     max_batch_items: int = _default("max_batch_items")  # type: ignore[assignment]
     facility_rate_per_s: float = _default("facility_rate_per_s")  # type: ignore[assignment]
     facility_burst: int = _default("facility_burst")  # type: ignore[assignment]
+    bounds: EventBounds = DEFAULT_BOUNDS
 
     @classmethod
     def from_settings(cls, stream: StreamSettings) -> IntakeLimits:
-        return cls(**{f.name: getattr(stream, f.name) for f in fields(cls)})
+        mirrored = {f.name: getattr(stream, f.name) for f in fields(cls) if f.name != "bounds"}
+        return cls(**mirrored, bounds=stream.event_bounds())
 
     def line_too_long(self, size: int) -> str | None:
         """The reason for a line (or message) of ``size`` bytes, None if it is within limit."""

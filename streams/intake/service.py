@@ -11,22 +11,31 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from ostwatch.metrics import LatencyHistogram
 from ostwatch.timeutil import utc_now
 from schemas.alerts import AlertChange
+from schemas.codec import encode_raw_submission
 from schemas.models import BaseEvent
+from schemas.privacy import scrub_text
 from schemas.reference import RegistrySnapshot
 from sinks.aggregates import touched_by
 from sinks.clickhouse import StoreUnavailable
-from sinks.records import IntakeBatch
+from sinks.records import IntakeBatch, Rejected
 from sinks.store import Store
 from streams.alerts.engine import AlertEngine
 from streams.alerts.judge import AlertRole, Sweep
-from streams.intake.classify import RawMessage, classify, settle_suspects
+from streams.intake.classify import (
+    RawMessage,
+    classify,
+    expand,
+    message_meta,
+    refused,
+    settle_suspects,
+)
 from streams.intake.limits import FacilityRateLimiter, IntakeLimits
 from streams.intake.seen import SeenEventIds
 
@@ -47,6 +56,7 @@ class IntakeStats:
     duplicates: int = 0
     redelivered: int = 0
     write_retries: int = 0
+    quarantined: int = 0  # submissions the store refused alone (rejected with its reason)
     last_batch_at: float | None = None
     store_healthy: bool = True
     failure: str | None = None  # why the intake agent stopped; the worker is then leaving
@@ -83,6 +93,7 @@ class IntakeStats:
             "duplicates": self.duplicates,
             "redelivered": self.redelivered,
             "write_retries": self.write_retries,
+            "quarantined": self.quarantined,
             "events_per_s": round(self.rate(), 1),
             "store_healthy": self.store_healthy,
             "failure": self.failure,
@@ -94,6 +105,19 @@ class IntakeStats:
 
 
 DUPLICATE_FILTER_MARGIN = timedelta(minutes=10)
+
+# Errors that are the code's fault whatever the data: no submission is rejected for them,
+# the worker stops (and ``ostwatch up`` restarts it), as for any error without a quarantine.
+CODE_ERRORS = (AttributeError, NameError, ImportError, AssertionError, NotImplementedError)
+QUARANTINE_REASON = "refused by the store, which no retry can change (quarantined)"
+
+
+def quarantine_reason(error: BaseException) -> str:
+    """The rejection reason of a submission the store refused alone: the store's own first
+    line, with anything that looks like personal data in it replaced."""
+    lines = str(error).strip().splitlines()
+    detail = scrub_text(" ".join(lines[0].split()) if lines else "")[:300]
+    return f"{QUARANTINE_REASON}: {type(error).__name__}" + (f": {detail}" if detail else "")
 
 
 class WorkerStopping(Exception):
@@ -305,21 +329,25 @@ class IntakeService:
         return settle_suspects(classified, archived)
 
     async def process(self, messages: Sequence[RawMessage]) -> IntakeBatch:
-        """Decide and durably write a batch; returns only once ClickHouse has it."""
+        """Decide and durably write a batch; returns only once ClickHouse has it.
 
-        def decide_and_write() -> IntakeBatch:
-            decided = self.decide(messages)
-            self.write(decided)
-            return decided
-
-        batch = await self._retrying(messages, decide_and_write)
+        ClickHouse unreachable: the identical batch is retried with back-off. Refused for a
+        reason no retry covers: the batch is split until each submission the store refuses
+        stands alone, which is rejected with the store's reason (``_quarantine``), so one
+        line can never stop the intake.
+        """
+        try:
+            batch = await self._write_batch(messages)
+        except WorkerStopping:
+            raise
+        except CODE_ERRORS:
+            raise
+        except Exception as exc:
+            batch = await self._quarantine(messages, exc)
         visible_at = time.time()
         for message in messages:
             if message.timestamp:
                 self.stats.freshness.record(visible_at - message.timestamp)
-        self._seen.update([item.event.event_id for item in batch.accepted])
-        await self.settle_alerts(batch)
-        await self._retrying(messages, lambda: self.store.write_submissions(batch))
         self.stats.record(batch)
         for item in batch.rejected:
             log.info(
@@ -335,6 +363,120 @@ class IntakeService:
                 },
             )
         return batch
+
+    async def _write_batch(self, messages: Sequence[RawMessage]) -> IntakeBatch:
+        """Decide, archive, judge and record one batch (retrying while ClickHouse is away)."""
+        attempt: list[IntakeBatch] = []
+
+        def decide_and_write() -> IntakeBatch:
+            decided = self.decide(messages)
+            attempt[:] = [decided]
+            self.write(decided)
+            return decided
+
+        try:
+            batch = await self._retrying(messages, decide_and_write)
+            self._seen.update([item.event.event_id for item in batch.accepted])
+            await self.settle_alerts(batch)
+            await self._retrying(messages, lambda: self.store.write_submissions(batch))
+        except Exception:
+            # Part of a refused batch may be archived already: its events must come back as
+            # suspects (looked up, then recognised as redeliveries) when it is split.
+            if attempt:
+                self._seen.update([item.event.event_id for item in attempt[0].accepted])
+            raise
+        return batch
+
+    async def _quarantine(self, messages: Sequence[RawMessage], error: Exception) -> IntakeBatch:
+        """Split a refused batch (bisection, submission by submission) until every part the
+        store refuses is one submission; those are rejected with the store's reason and kept,
+        everything else is written as usual."""
+        items = list(expand(messages, self.limits))
+        first = messages[0] if messages else None
+        log.warning(
+            "splitting a batch of %d submissions to set aside what the store refuses: %s",
+            len(items),
+            quarantine_reason(error),
+            extra={
+                "topic": first.topic if first else None,
+                "partition": first.partition if first else None,
+                "offset": first.offset if first else None,
+            },
+        )
+        return await self._split(items, error)
+
+    async def _split(self, items: Sequence[RawMessage], error: Exception) -> IntakeBatch:
+        if not items:  # nothing to blame: the refusal was not about a submission
+            raise error
+        if len(items) == 1:
+            return await self._set_aside(items[0], error)
+        middle = len(items) // 2
+        result = IntakeBatch()
+        for half in (items[:middle], items[middle:]):
+            try:
+                part = await self._write_batch(half)
+            except WorkerStopping:
+                raise
+            except CODE_ERRORS:
+                raise
+            except Exception as exc:
+                part = await self._split(half, exc)
+            result.accepted += part.accepted
+            result.rejected += part.rejected
+            result.duplicates += part.duplicates
+            result.redelivered += part.redelivered
+        return result
+
+    async def _set_aside(self, item: RawMessage, error: Exception) -> IntakeBatch:
+        """Reject one submission the store refused alone, once the store has shown that it
+        answers (a store refusing everything is no reason to reject: ``error`` is raised,
+        and the worker stops as it would without a quarantine)."""
+        try:
+            await self._retrying([item], self.store.ping)
+        except WorkerStopping:
+            raise
+        except Exception as probe:
+            raise error from probe
+        reason = quarantine_reason(error)
+        try:
+            rejected = refused(item, reason, utc_now(), self.limits)
+        except Exception:  # whatever made the store refuse it may also break reading it
+            log.exception("a refused submission could not be read back; kept without it")
+            rejected = self._bare(item, reason)
+        batch = IntakeBatch(rejected=[rejected])
+        try:
+            await self._retrying([item], lambda: self.store.write_submissions(batch))
+        except WorkerStopping:
+            raise
+        except Exception:
+            # The row itself is refused (its line or its time): keep the reason and the
+            # submission's name without them.
+            batch = IntakeBatch(rejected=[self._bare(item, reason, rejected)])
+            await self._retrying([item], lambda: self.store.write_submissions(batch))
+        self.stats.quarantined += 1
+        kept = batch.rejected[0]
+        log.error(
+            "quarantined: %s",
+            reason,
+            extra={
+                "topic": item.topic,
+                "partition": item.partition,
+                "offset": item.offset,
+                "event_id": kept.event_id or None,
+                "source": kept.meta.source,
+                "seq": kept.meta.seq,
+            },
+        )
+        return batch
+
+    @staticmethod
+    def _bare(item: RawMessage, reason: str, rejected: Rejected | None = None) -> Rejected:
+        """A rejection that keeps only the reason and the submission's name."""
+        if rejected is not None:
+            return replace(rejected, raw=b"", occurred_at=None)
+        return Rejected(
+            message_meta(item, utc_now()), reason, b"", encode_raw_submission(b"", reason)
+        )
 
     async def _retrying(self, messages: Sequence[RawMessage], step: Callable[[], T]) -> T:
         """Run a blocking step until ClickHouse takes it, backing off while it cannot.

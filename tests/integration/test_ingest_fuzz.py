@@ -4,15 +4,19 @@ must come out exactly once as accepted, rejected (with a reason) or duplicate.
 
 Inputs: random bytes, huge lines, deep nesting, wrong types, odd Unicode, valid contract
 events with one field broken, raw Kafka values that are not ours at all (no framing, a
-damaged SubmissionBatch, a tombstone), and events sent twice.
+damaged SubmissionBatch, a tombstone), and events sent twice; and the shapes of issue 15's
+poison pills (tests/fixtures/hostile.py): event times at and past every bound, magnitudes,
+nesting around every limit, bytes that are not UTF-8.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +27,13 @@ from hypothesis import strategies as st
 
 from ostwatch.settings import AlertSettings
 from schemas.codec import encode_submission_batch
+from schemas.models import EARLIEST_OCCURRED_AT, MAX_AHEAD, MAX_QUANTITY
 from sinks.records import IntakeBatch
 from streams.intake.classify import SEQ_HEADER, SOURCE_HEADER, RawMessage
 from tests.fixtures.contract_cases import VALID_EVENTS
+from tests.fixtures.hostile import DEPTHS, ENCODINGS, HOSTILE_LINES, MAGNITUDES, TIMES
 from tests.support.events import FRAMINGS, Framing
-from tests.support.intake import TOPIC, IntakeHarness, Payload
+from tests.support.intake import SOURCE, TOPIC, IntakeHarness, Payload
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -76,6 +82,7 @@ PAYLOADS: st.SearchStrategy[Payload] = st.one_of(
         lambda n: b'{"event_type":"dose.dispensed","dose_mg":%d,"take_home_days":-%d}' % (n, n)
     ),
     st.sampled_from([b"", b"null", b"[]", b"{}", b'"text"', b"1e999", b"\xff\xfe\x00"]),
+    HOSTILE_LINES,
 )
 
 # Kafka values that did not come from our producer library at all.
@@ -164,3 +171,47 @@ def test_foreign_kafka_values_are_rejected_not_fatal(
     assert len(batch.accepted) == 0
     assert len(batch) >= len(values)  # a damaged batch may still name several items
     assert all(item.reason.strip() for item in batch.rejected)
+
+
+def assert_within_bounds(batch: IntakeBatch, decided_at: datetime) -> None:
+    """What was accepted obeys CONTRACT §1: an event time from the earliest bound to a day
+    after arrival, finite quantities of at most 10,000,000."""
+    for item in batch.accepted:
+        event = item.event
+        assert EARLIEST_OCCURRED_AT <= event.occurred_at <= decided_at + MAX_AHEAD
+        for name in ("quantity", "quantity_delta", "quantity_on_hand", "dose_mg"):
+            value = getattr(event, name, None)
+            assert value is None or (math.isfinite(value) and abs(value) <= MAX_QUANTITY)
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    lines=st.lists(
+        st.one_of(TIMES, MAGNITUDES, DEPTHS, ENCODINGS, st.sampled_from(VALID_EVENTS).map(
+            lambda e: dict(e, event_id=str(uuid.uuid4())))),
+        min_size=1,
+        max_size=12,
+    ),
+    framing=st.sampled_from(FRAMINGS),
+)  # fmt: skip
+def test_hostile_times_magnitudes_depths_and_encodings_are_decided_once(
+    harness: IntakeHarness, lines: list[Payload], framing: Framing
+) -> None:
+    """Every line decided exactly once, by validation (the store never had to refuse one:
+    nothing quarantined), the service never raising (in the worker, a restart), and the
+    figures still computable."""
+    harness.reset()
+    service = harness.service
+    first_seq = harness._seq + 1
+    batch = harness.send(lines, framing=framing)
+    assert harness.service is service and service.stats.quarantined == 0
+    assert_accounted(batch, len(lines))
+    assert decided_seqs(batch) == list(range(first_seq, first_seq + len(lines)))
+    assert_within_bounds(batch, datetime.now(UTC))
+    assert sum(harness.store.submission_counts(SOURCE).values()) == len(lines)
+    for row in harness.report("stock"):
+        assert math.isfinite(row["on_hand"])

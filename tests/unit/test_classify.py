@@ -23,7 +23,8 @@ from streams.intake.classify import (
 from streams.intake.seen import SeenEventIds
 from tests.fixtures.contract_cases import UNKNOWN_REFERENCE_EVENTS, VALID_EVENTS
 
-NOW = datetime(2024, 3, 6, tzinfo=UTC)
+# After every contract case: CONTRACT §1 refuses events from the future.
+NOW = datetime(2024, 3, 31, tzinfo=UTC)
 REGISTRY_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "registry"
 
 

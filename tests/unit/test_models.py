@@ -201,6 +201,13 @@ def test_null_optional_field_reason() -> None:
 
 def test_not_json_reason() -> None:
     with pytest.raises(EventRejected, match=r"^not JSON: "):
+        parse_event_line(b'{"event_type": nope}')
+
+
+def test_invalid_utf8_is_named_as_such() -> None:
+    # orjson calls every undecodable byte "surrogates not allowed"; the kept (masked) line
+    # used to be re-read as digits and refused for "leading zeros".
+    with pytest.raises(EventRejected, match=r"^not valid UTF-8: an undecodable byte after 0 "):
         parse_event_line(b"\xff\xfe")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,55 @@ def test_parent_cycle_is_reported_once() -> None:
     )
     problems = _problems(facilities=_with_rows("facilities.csv", *rows))
     assert problems == ("facilities.csv:10: parent_id: parent cycle A → B → C → A",)
+
+
+@pytest.mark.parametrize(
+    ("file", "row"),
+    [
+        ("facilities.csv", "=1+1,X,treatment_facility,DHC-01,,"),
+        ("facilities.csv", "=cmd|' /C calc'!A0,X,treatment_facility,DHC-01,,"),
+        ("facilities.csv", "+TF,X,treatment_facility,DHC-01,,"),
+        ("facilities.csv", "@SUM(A1),X,treatment_facility,DHC-01,,"),
+        ("facilities.csv", "<img src=x>,X,treatment_facility,DHC-01,,"),
+        ("facilities.csv", "TF/03,X,treatment_facility,DHC-01,,"),
+        ("facilities.csv", "TF-03,X,treatment_facility,=1+1,,"),
+        ("facilities.csv", "CSYTĐ,X,treatment_facility,DHC-01,,"),
+        ("items.csv", "=1+1,X,test_kit,kit,"),
+        ("deadlines.csv", "=HYPERLINK(1),monthly,5,provincial_cdc"),
+    ],
+)
+def test_registry_ids_are_letters_digits_and_a_few_marks(file: str, row: str) -> None:
+    """Ids go into CSV exports, spreadsheets and pages: ``=1+1`` as a facility id would be a
+    formula in an inspector's spreadsheet (issue 15)."""
+    problems = _problems(**{file.removesuffix(".csv"): _with_rows(file, row)})
+    assert any("must be 1–64 of A-Z, a-z, 0-9, '_', '.' or '-'" in p for p in problems), problems
+
+
+def test_ids_with_dots_dashes_and_underscores_pass() -> None:
+    rows = ("BG.TF-03_a,X,treatment_facility,DHC-01,,", "x.1,Y,dispensing_point,BG.TF-03_a,,")
+    texts = _texts() | {"facilities.csv": _with_rows("facilities.csv", *rows)}
+    assert parse_registry_texts(texts).facilities["x.1"].parent_id == "BG.TF-03_a"
+
+
+def _chain(levels: int, loop_back: bool = False) -> str:
+    rows = [f"L{n},Unit {n},district_health_centre,{f'L{n - 1}' if n else ''},,"
+            for n in range(levels)]  # fmt: skip
+    if loop_back:
+        rows[0] = f"L0,Unit 0,district_health_centre,L{levels - 1},,"
+    return _with_rows("facilities.csv", *rows)
+
+
+def test_a_five_thousand_level_parent_chain_is_checked_in_linear_time() -> None:
+    started = time.perf_counter()
+    snapshot = parse_registry_texts(_texts() | {"facilities.csv": _chain(5000)})
+    assert time.perf_counter() - started < 5  # was minutes (each unit walked the chain above)
+    assert snapshot.facilities["L4999"].parent_id == "L4998"
+    assert len(snapshot.descendants_of("L0")) == 5000
+    problems = _problems(facilities=_chain(5000, loop_back=True))
+    assert len(problems) == 1 and problems[0].startswith(
+        "facilities.csv:10: parent_id: parent cycle"
+    )
+    assert problems[0].count("→") == 5000
 
 
 @pytest.mark.parametrize("kind", ["treatment_facility", "provincial_cdc", "psychiatric_hospital"])

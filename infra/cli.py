@@ -170,7 +170,9 @@ def up(
     """Start broker, stream worker and ClickHouse in the foreground (Ctrl-C stops cleanly)."""
     from infra.live import LiveView
     from infra.stack import StackSupervisor
+    from ostwatch.files import private_umask
 
+    private_umask()  # before the first log file: the data directory is its owner's alone
     stack = stack_settings(data_dir)
     broker = load(BrokerSettings)
     logs.configure(stack.log_level, Path(data_dir) / "logs" / "supervisor.jsonl", console=True)
@@ -184,9 +186,7 @@ def up(
         supervisor.wait_ready()
         if supervisor.stopping.is_set():
             return
-        click.echo(
-            f"ostwatch: ready — API {info.api_url}, live view {info.api_url}/live/", err=True
-        )
+        click.echo(f"ostwatch: ready — API {info.api_url}, live view {info.live_url}", err=True)
         feeder = None
         if simulate:
             feeder = start_simulation(
@@ -207,7 +207,7 @@ def up(
 @click.option("--wait", type=float, default=0.0, help="Wait up to this many seconds for ready.")
 def status(data_dir: Path, output_format: str, wait: float) -> None:
     """Exit 0 once the stack of the data directory is ready to ingest, non-zero before."""
-    from infra.gateway import GatewayError, StackInfo, http_json
+    from infra.gateway import GatewayError, StackInfo
 
     deadline = time.monotonic() + wait
     while True:
@@ -220,7 +220,7 @@ def status(data_dir: Path, output_format: str, wait: float) -> None:
         if info is not None:
             doc.update(api_url=info.api_url, broker=info.bootstrap)
             try:
-                _, parts = http_json(f"{info.api_url}/api/status", timeout=5)
+                _, parts = info.api("/api/status", timeout=5)
                 doc.update(parts if isinstance(parts, dict) else {})
             except GatewayError as exc:
                 doc["reason"] = f"worker not answering yet ({exc})"
@@ -807,7 +807,7 @@ def start_simulation(
     with tempfile.TemporaryDirectory() as tmp:
         write_registry(province, Path(tmp))
         files = {name: (Path(tmp) / name).read_text(encoding="utf-8") for name in REGISTRY_FILES}
-    HttpGateway(info.api_url).call("registry_load", files=files, source="simulator")
+    HttpGateway.of(info).call("registry_load", files=files, source="simulator")
 
     def body(thread: SimulationFeeder) -> None:
         broker = load(BrokerSettings)

@@ -7,11 +7,13 @@ the embedded stack runs the same entry point as a child of ``ostwatch up``.
 from __future__ import annotations
 
 import logging
+import secrets
 from pathlib import Path
 
 import faust
 
 from ostwatch import logs
+from ostwatch.files import private_dir, private_umask, write_private
 from ostwatch.settings import (
     AlertSettings,
     BrokerSettings,
@@ -28,8 +30,11 @@ from streams.app import create_app, register_domains
 from streams.intake.limits import IntakeLimits
 from streams.intake.service import IntakeService
 from streams.notify.service import NotifyService, build_notify
+from streams.web_guard import web_options
 
 log = logging.getLogger(__name__)
+
+API_TOKEN_FILE = "api.token"  # noqa: S105 - a file name, not a token
 
 
 def intake_service(
@@ -48,6 +53,18 @@ def intake_service(
     )
 
 
+def api_token(stack: StackSettings, data_dir: Path) -> str:
+    """The API's token: ``ostwatch up`` passes its own; a worker run alone keeps one in
+    DATA_DIR/api.token (0600), for whoever runs the CLI there (docs/security.md)."""
+    if stack.api_token is not None:
+        return stack.api_token.get_secret_value()
+    path = data_dir / API_TOKEN_FILE
+    if not path.exists():
+        write_private(path, secrets.token_urlsafe(32).encode())
+        log.info("API token written to %s (send it as 'Authorization: Bearer …')", path)
+    return path.read_text(encoding="utf-8").strip()
+
+
 def run_worker(
     stack: StackSettings,
     broker: BrokerSettings,
@@ -60,7 +77,9 @@ def run_worker(
             "ostwatch worker needs OSTWATCH_BROKER_BOOTSTRAP_SERVERS "
             "(the embedded stack sets it; use `ostwatch up` for everything at once)"
         )
+    private_umask()  # before anything is created: chDB parts, SQLite, logs (ostwatch/files.py)
     data_dir = Path(stack.data_dir)
+    private_dir(data_dir)
     logs.configure(stack.log_level, data_dir / "logs" / "worker.jsonl", console=True)
     # Before ClickHouse: a wrong notification setting fails the start, not the first alert.
     notify: NotifyService | None = None
@@ -82,6 +101,7 @@ def run_worker(
         web_host=stack.api_host,
         web_port=stack.api_port,
         data_dir=data_dir,
+        web_options=web_options(stack, api_token(stack, data_dir)),
     )
     register_domains(
         app,

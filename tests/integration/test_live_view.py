@@ -1,12 +1,12 @@
 """The live view in a real headless browser: Debian's chromium driven by Playwright, against a
 real ``ostwatch up`` fed with simulated province files through the CLI. The page loads, the
 charts draw with data, the tables fill, refreshes keep coming, and a screenshot is saved
-under test-artifacts/ (gitignored)."""
+under test-artifacts/ (gitignored). One facility is named like a stored-XSS attack, and its
+name must stay text."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,19 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import RunningStack
+from tests.support.browser import CHROMIUM, FLAGS, needs_chromium, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 class SimulatedStack(RunningStack):
@@ -69,13 +61,17 @@ def api_url(stack: RunningStack) -> str:
     return str(json.loads((stack.data_dir / "stack.json").read_text())["api_url"])
 
 
-@pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="chromium not installed: run `make browser`"
-)
+def live_link(stack: RunningStack) -> str:
+    """The link `ostwatch up` prints: the live view with the stack's token."""
+    doc = json.loads((stack.data_dir / "stack.json").read_text())
+    return f"{doc['api_url']}/live/?token={doc['token']}"
+
+
+@needs_chromium
 def test_live_view_renders_charts_and_tables_with_data(simulated_stack: SimulatedStack) -> None:
     from playwright.sync_api import sync_playwright
 
-    url = api_url(simulated_stack) + "/live/"
+    url = live_link(simulated_stack)
     requests: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -83,9 +79,7 @@ def test_live_view_renders_charts_and_tables_with_data(simulated_stack: Simulate
             page = browser.new_page(viewport={"width": 1400, "height": 1800})
             page.on("request", lambda r: requests.append(r.url))
             page.goto(url, timeout=60_000)
-            page.wait_for_function(
-                "Number(document.body.dataset.refreshes || 0) >= 2", timeout=60_000
-            )
+            wait_until(page, "() => Number(document.body.dataset.refreshes || 0) >= 2")
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "live-view.png"), full_page=True)
             # Charts: plotly drew bars with data in each chart panel.
@@ -105,11 +99,8 @@ def test_live_view_renders_charts_and_tables_with_data(simulated_stack: Simulate
             # Live: a new day arrives through the stack and the page shows it without a reload.
             before = page.locator("#panel-dosing_progress").inner_text()
             simulated_stack.ingest(simulated_stack.later)
-            page.wait_for_function(
-                "b => document.querySelector('#panel-dosing_progress').innerText !== b",
-                arg=before,
-                timeout=60_000,
-            )
+            changed = "b => document.querySelector('#panel-dosing_progress').innerText !== b"
+            wait_until(page, changed, before)
         finally:
             browser.close()
     assert all(r.startswith(api_url(simulated_stack)) for r in requests), "no CDN, nothing remote"
@@ -117,13 +108,15 @@ def test_live_view_renders_charts_and_tables_with_data(simulated_stack: Simulate
 
 
 def test_live_data_is_json_of_every_live_panel(simulated_stack: SimulatedStack) -> None:
-    from infra.gateway import http_json
+    from infra.gateway import StackInfo
 
+    info = StackInfo.read(simulated_stack.data_dir)
+    assert info is not None
     deadline = time.monotonic() + 30
-    status, doc = http_json(api_url(simulated_stack) + "/live/data")
+    status, doc = info.api("/live/data")
     while status != 200 and time.monotonic() < deadline:
         time.sleep(1)
-        status, doc = http_json(api_url(simulated_stack) + "/live/data")
+        status, doc = info.api("/live/data")
     assert status == 200
     assert [p["key"] for p in doc["panels"]] == [
         "targets",

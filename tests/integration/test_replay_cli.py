@@ -85,6 +85,7 @@ def replay_kafka_into(stack: RunningStack, data_dir: Path, registry: Path, event
         "OSTWATCH_STREAM_APP_ID": name,
         "OSTWATCH_STREAM_GROUP_ID": name,
         "OSTWATCH_API_PORT": str(port),
+        "OSTWATCH_API_TOKEN": name,
     }
     log = (data_dir.parent / "kafka-worker.log").open("ab")
     worker = subprocess.Popen([*OSTWATCH, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -94,7 +95,9 @@ def replay_kafka_into(stack: RunningStack, data_dir: Path, registry: Path, event
             time.sleep(1)
             assert worker.poll() is None, "the replaying worker exited"
             try:
-                status, doc = http_json(f"http://127.0.0.1:{port}/api/op/intake_totals", {})
+                status, doc = http_json(
+                    f"http://127.0.0.1:{port}/api/op/intake_totals", {}, token=name
+                )
             except GatewayError:  # not listening yet
                 continue
             if status == 200:

@@ -6,6 +6,7 @@ name must stay text."""
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from collections.abc import Iterator
@@ -19,6 +20,24 @@ from tests.support.browser import CHROMIUM, FLAGS, needs_chromium, wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+# A facility name that runs script if a page puts it in as markup (issue 15, item 5).
+XSS_NAME = "<img src=x onerror=window.__xss=1>"
+
+
+def name_a_facility(registry: Path, name: str) -> str:
+    """Rename the first treatment facility of a registry's facilities.csv; returns its id."""
+    path = registry / "facilities.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    row = next(r for r in rows if r["type"] == "treatment_facility")
+    row["name"] = name
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return row["facility_id"]
 
 
 class SimulatedStack(RunningStack):
@@ -49,6 +68,7 @@ def simulated_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simula
         (tmp / "events.jsonl").write_bytes(b"".join(x for x in lines if later_day not in x))
         stack.later = tmp / "later.jsonl"
         stack.later.write_bytes(b"".join(x for x in lines if later_day in x))
+        name_a_facility(tmp / "registry", XSS_NAME)
         stack.cli("registry", "load", str(tmp / "registry"))
         counts = stack.ingest(tmp / "events.jsonl")
         assert counts["accepted"] > 1000 and counts["rejected"] == 0
@@ -126,3 +146,42 @@ def test_live_data_is_json_of_every_live_panel(simulated_stack: SimulatedStack) 
         "timeliness",
     ]
     assert all(p["rows"] for p in doc["panels"]), "no live panel is empty on simulator data"
+
+
+@needs_chromium
+def test_a_facility_name_with_markup_stays_text(simulated_stack: SimulatedStack) -> None:
+    """Stored XSS: the name goes into the tables as text (no element is made of it, its
+    handler never runs), and the page's Content-Security-Policy allows no inline script."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page()
+            violations: list[str] = []
+            page.on(
+                "console",
+                lambda m: violations.append(m.text) if "Content Security" in m.text else None,
+            )
+            response = page.goto(live_link(simulated_stack), timeout=60_000)
+            assert response is not None and response.url == api_url(simulated_stack) + "/live/"
+            policy = response.headers["content-security-policy"]
+            assert (
+                "script-src 'self'" in policy
+                and "unsafe-inline" not in policy.split("style-src")[0]
+            )
+            wait_until(page, "() => Number(document.body.dataset.refreshes || 0) >= 1")
+            cells = page.locator("#panels td", has_text=XSS_NAME)
+            assert cells.count() > 0, "the facility's name is not shown as text"
+            assert page.locator("#panels img").count() == 0, "the name became an element"
+            assert page.evaluate("window.__xss") is None, "the name's onerror handler ran"
+            # Even markup put in by some other bug could not run inline script.
+            page.evaluate(
+                "document.body.insertAdjacentHTML('beforeend', "
+                "'<img src=x onerror=\"window.__xss=2\">')"
+            )
+            page.wait_for_timeout(500)
+            assert page.evaluate("window.__xss") is None, "CSP let an inline handler run"
+            assert any("Content Security Policy" in text for text in violations), violations
+        finally:
+            browser.close()

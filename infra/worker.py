@@ -26,6 +26,7 @@ from ostwatch.settings import (
 from sinks.clickhouse import ClickHouse
 from sinks.store import Store
 from streams.alerts.engine import AlertEngine
+from streams.alerts.signing import AlertSigner
 from streams.app import create_app, register_domains
 from streams.intake.limits import IntakeLimits
 from streams.intake.service import IntakeService
@@ -84,8 +85,9 @@ def run_worker(
     # Before ClickHouse: a wrong notification setting fails the start, not the first alert.
     notify: NotifyService | None = None
     notify_settings = load(NotifySettings)
+    signer = AlertSigner.for_stack(data_dir, load(AlertSettings).signing_key_file)
     if notify_settings.enabled:
-        notify = build_notify(notify_settings, data_dir)
+        notify = build_notify(notify_settings, data_dir, signer=signer)
         log.info("alert delivery on", extra={"notifiers": sorted(notify.dispatcher.notifiers)})
     db = ClickHouse.connect(clickhouse, data_dir)
     store = Store(db)
@@ -111,6 +113,7 @@ def run_worker(
             "stream_settings": stream,
             "events_topic": broker.events_topic,
             "notify": notify,
+            "alert_signer": signer,
         },
     )
     worker = faust.Worker(

@@ -220,6 +220,12 @@ class AlertSettings(BaseSettings):
         description="with several workers: how often the judging worker reads what the others "
         "archived (streams/alerts/judge.py)",
     )
+    signing_key_file: Path | None = Field(
+        default=None,
+        description="HMAC key alert changes are signed with (streams/alerts/signing.py); "
+        "default <data_dir>/alert-signing.key, made on first start; workers of one "
+        "deployment share it",
+    )
     sweep_margin_s: float = Field(
         default=60,
         gt=0,

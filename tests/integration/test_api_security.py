@@ -14,6 +14,7 @@ import shutil
 import stat
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from infra.gateway import StackInfo
 from tests.integration.conftest import FIXTURES, OSTWATCH, RunningStack
 from tests.support.alert_events import dose, enrol
 from tests.support.browser import CHROMIUM, FLAGS, needs_chromium, wait_until
+from tests.support.notify import alert_change, outbox_keys, publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -117,6 +119,25 @@ def test_the_stack_files_are_its_owners_alone(stack: RunningStack) -> None:
     ]
     files = sum(1 for _ in data_dir.rglob("*"))
     assert files > 50 and shared == [], f"readable by others: {shared[:10]}"
+
+
+def test_a_forged_alert_change_on_the_topic_is_never_delivered(stack: RunningStack) -> None:
+    """Anything that can write to the broker can put an AlertChange on the alerts topic;
+    only the one the judge signed reaches the outbox (same key: same partition, in order)."""
+    forged = alert_change(900, kind="commune_notification", severity="critical",
+                          details={"commune": "C-07", "note": "gọi 0912345678"})  # fmt: skip
+    genuine = alert_change(901)
+    key = forged.alert.alert_id.encode()
+    publish(stack.data_dir, [(key, forged.to_bytes())], signed=False)
+    publish(stack.data_dir, [(key, genuine.to_bytes())])
+    deadline = time.monotonic() + 60
+    while genuine.idempotency_key not in outbox_keys(stack.data_dir):
+        assert time.monotonic() < deadline, "the signed change never reached the outbox"
+        time.sleep(0.2)
+    assert forged.idempotency_key not in outbox_keys(stack.data_dir)
+    log = (stack.data_dir / "logs" / "worker.jsonl").read_text(encoding="utf-8")
+    assert "not signed by this stack's alert judge" in log
+    assert "0912345678" not in log
 
 
 def test_a_refused_second_up_leaves_the_running_stack_alone(stack: RunningStack) -> None:

@@ -140,6 +140,15 @@ def test_a_forged_alert_change_on_the_topic_is_never_delivered(stack: RunningSta
     assert "0912345678" not in log
 
 
+def test_an_ack_note_with_personal_data_is_refused_in_one_line(stack: RunningStack) -> None:
+    notice = commune_notice(stack)
+    note = "gọi 0912345678"
+    refused = stack.cli("alerts", "ack", notice["alert_id"], "--note", note, check=False)
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert "phone" in refused.stderr and "0912345678" not in refused.stderr
+    assert commune_notice(stack)["acknowledged_at"] is None
+
+
 def test_a_refused_second_up_leaves_the_running_stack_alone(stack: RunningStack) -> None:
     before = (stack.data_dir / "stack.json").read_bytes()
     second = subprocess.run(

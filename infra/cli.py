@@ -487,8 +487,7 @@ def rekey_map_command(export: Path, out: Path, identifier: str, output_format: s
     Needs both keys: OSTWATCH_PSEUDONYM_PREVIOUS_KEY_FILE/_ID and OSTWATCH_PSEUDONYM_KEY_FILE/
     _ID. The map links a patient's history across a key rotation without any identifier.
     """
-    import csv
-
+    from ostwatch import csv_safe
     from producers.facility_export import ExportError, identifiers_of
     from producers.pseudonym import rekey_map
 
@@ -504,7 +503,7 @@ def rekey_map_command(export: Path, out: Path, identifier: str, output_format: s
     except (ExportError, UnicodeDecodeError) as exc:
         raise UserError(f"{export}: {exc}") from exc
     with out.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv_safe.writer(handle)
         writer.writerow(["old_ref", "new_ref"])
         writer.writerows(sorted(mapping.items()))
     summary = {

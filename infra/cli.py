@@ -7,6 +7,7 @@ non-zero with a one-line reason on stderr.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import threading
 import time
@@ -124,7 +125,28 @@ def open_gateway(data_dir: Path, *, reconcile: bool = True) -> Any:
     return _open(data_dir, load(ClickHouseSettings), reconcile=reconcile)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class OstwatchGroup(click.Group):
+    """The command group: a failure nobody foresaw is one line too, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("OSTWATCH_LOG_LEVEL", "").upper() == "DEBUG":
+                raise  # the traceback, for whoever debugs
+            detail = " ".join(str(exc).split())[:300]
+            raise UserError(
+                f"unexpected error: {type(exc).__name__}: {detail} "
+                "(OSTWATCH_LOG_LEVEL=DEBUG shows where)"
+            ) from exc
+
+
+@click.group(
+    cls=OstwatchGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="ostwatch")
 def main() -> None:
     """ostwatch — live monitoring of methadone/buprenorphine treatment programmes.
@@ -178,6 +200,7 @@ def up(
     logs.configure(stack.log_level, Path(data_dir) / "logs" / "supervisor.jsonl", console=True)
     supervisor = StackSupervisor(stack, broker)
     supervisor.install_signal_handlers()
+    info = None
     try:
         info = supervisor.start()
         click.echo(
@@ -198,7 +221,8 @@ def up(
             supervisor.run_until_stopped(tick=view.refresh, every=1.0 if show_live else 10.0)
     finally:
         supervisor.stop()
-        click.echo("ostwatch: stopped", err=True)
+        if info is not None:  # a start that failed says why in its one line, nothing more
+            click.echo("ostwatch: stopped", err=True)
 
 
 @main.command()

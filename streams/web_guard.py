@@ -197,7 +197,8 @@ def middleware(guard: ApiGuard) -> Any:
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            response = json_error(exc.status, exc.reason or "refused")
+            detail = f": {exc.text}" if exc.status == 413 and exc.text else ""
+            response = json_error(exc.status, (exc.reason or "refused") + detail)
         except Exception as exc:
             log.exception("API request %s %s failed", request.method, request.path)
             response = json_error(500, f"internal error ({type(exc).__name__}); see the worker log")

@@ -149,6 +149,25 @@ def test_an_ack_note_with_personal_data_is_refused_in_one_line(stack: RunningSta
     assert commune_notice(stack)["acknowledged_at"] is None
 
 
+def test_a_registry_over_one_mebibyte_loads_through_the_running_stack(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    registry = tmp_path / "registry"
+    shutil.copytree(FIXTURES / "registry", registry)
+    stations = 12_000
+    with (registry / "facilities.csv").open("a", encoding="utf-8") as handle:
+        for n in range(stations):
+            name = f"Trạm Y tế xã số {n} thuộc huyện Lục Ngạn tỉnh Bắc Giang (điểm {n})"
+            handle.write(f"CHS-{n:05d},{name},commune_health_station,DHC-01,Lục Ngạn,Bắc Giang\n")
+    size = sum(path.stat().st_size for path in registry.iterdir())
+    assert size > 1024 * 1024
+    try:
+        loaded = stack.json("registry", "load", str(registry))
+        assert loaded["facilities"] == 8 + stations and not loaded["unchanged"]
+    finally:
+        stack.cli("registry", "load", str(FIXTURES / "registry"))
+
+
 def test_a_refused_second_up_leaves_the_running_stack_alone(stack: RunningStack) -> None:
     before = (stack.data_dir / "stack.json").read_bytes()
     second = subprocess.run(
@@ -326,3 +345,24 @@ def test_the_api_beyond_loopback_needs_tls(tmp_path: Path) -> None:
     )  # fmt: skip
     assert refused.returncode != 0
     assert refused.stderr.count("\n") == 1 and "OSTWATCH_API_TLS_CERT" in refused.stderr
+
+
+def test_an_unreachable_broker_is_one_line(tmp_path: Path) -> None:
+    """`ingest` and `up` against a broker that is not there: one line each, exit 1."""
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(orjson.dumps(enrol("01 07:00")) + b"\n")
+    env = dict(os.environ, OSTWATCH_BROKER_BOOTSTRAP_SERVERS="127.0.0.1:1")
+    commands = {
+        "ingest": ["ingest", str(events), "--data-dir", str(tmp_path / "a"), "--no-progress"],
+        "up": ["up", "--data-dir", str(tmp_path / "b"), "--no-live"],
+    }
+    running = {
+        name: subprocess.Popen(
+            [*OSTWATCH, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for name, args in commands.items()
+    }
+    for name, process in running.items():
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 1, (name, stderr)
+        assert stderr.count("\n") == 1 and "cannot reach the Kafka broker" in stderr, (name, stderr)

@@ -64,9 +64,10 @@ class StackSupervisor:
         self._lock_file: IO[str] | None = None
         self.api_port = stack.api_port or free_port()
         self.bootstrap = broker.bootstrap_servers or ""
-        # The API's bearer token, new at every start; only stack.json (0600) and the worker
-        # (through its environment) know it.
-        self.api_token = secrets.token_urlsafe(32)
+        # The API's bearer token, new at every start unless OSTWATCH_API_TOKEN sets one; only
+        # stack.json (0600) and the worker (through its environment) know it.
+        given = stack.api_token.get_secret_value() if stack.api_token is not None else ""
+        self.api_token = given or secrets.token_urlsafe(32)
         self.worker_restarts = 0
         self.broker_restarts = 0
 

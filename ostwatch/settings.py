@@ -269,6 +269,10 @@ class StackSettings(BaseSettings):
     @model_validator(mode="after")
     def _tls_off_loopback(self) -> StackSettings:
         """Refuse to serve the API beyond this machine without TLS, naming the settings."""
+        if self.api_token is not None and len(self.api_token.get_secret_value()) < 16:
+            raise PydanticCustomError(
+                "token", "OSTWATCH_API_TOKEN: at least 16 characters (or leave it unset)"
+            )
         if (self.api_tls_cert is None) != (self.api_tls_key is None):
             raise PydanticCustomError(
                 "tls", "OSTWATCH_API_TLS_CERT and OSTWATCH_API_TLS_KEY go together"

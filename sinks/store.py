@@ -104,21 +104,8 @@ SUBMISSION_COLUMNS = (
     "kafka_offset",
     "digest",
 )
-CONFLICT_COLUMNS = (
-    "source",
-    "seq",
-    "digest",
-    "event_id",
-    "event_type",
-    "facility_id",
-    "occurred_at",
-    "reason",
-    "raw",
-    "decided_at",
-    "kafka_topic",
-    "kafka_partition",
-    "kafka_offset",
-)
+# A conflict keeps what a submission row would, but it has no outcome of its own.
+CONFLICT_COLUMNS = tuple(name for name in SUBMISSION_COLUMNS if name != "outcome")
 
 
 def as_utc(instant: datetime) -> datetime:
@@ -208,22 +195,8 @@ def _submission_row(
 
 
 def _conflict_row(item: Rejected, decided_at: datetime) -> list[Any]:
-    meta = item.meta
-    return [
-        meta.source,
-        meta.seq,
-        meta.digest,
-        item.event_id,
-        item.event_type,
-        item.facility_id,
-        item.occurred_at,
-        item.reason,
-        item.raw.decode("utf-8", errors="replace"),
-        decided_at,
-        meta.topic,
-        meta.partition,
-        meta.offset,
-    ]
+    row = _submission_row(item.meta, "rejected", decided_at, rejected=item)
+    return [value for name, value in zip(SUBMISSION_COLUMNS, row, strict=True) if name != "outcome"]
 
 
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:

@@ -211,4 +211,4 @@ def test_the_api_off_loopback_needs_tls(tmp_path: Path) -> None:
     assert ApiGuard.from_settings(settings, TOKEN).host_allowed("10.0.0.5:8443", 8443)
     assert load(StackSettings, api_host="127.0.0.1").api_scheme == "http"
     with pytest.raises(SettingsError, match="at least 16"):
-        load(StackSettings, api_token="short")
+        load(StackSettings, api_token=secrets.token_urlsafe(3))

@@ -125,12 +125,25 @@ def open_gateway(data_dir: Path, *, reconcile: bool = True) -> Any:
     return _open(data_dir, load(ClickHouseSettings), reconcile=reconcile)
 
 
+class OneLineUsageError(click.UsageError):
+    """A wrong option or argument, in one line that says where the help is (exit 2)."""
+
+    def show(self, file: Any = None) -> None:
+        where = f" (see `{self.ctx.command_path} --help`)" if self.ctx is not None else ""
+        click.echo(f"ostwatch: {self.format_message()}{where}", err=True)
+
+
 class OstwatchGroup(click.Group):
-    """The command group: a failure nobody foresaw is one line too, never a traceback."""
+    """The command group: every failure is one line, a wrong option and a failure nobody
+    foresaw included, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc.message, exc.ctx) from exc
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:

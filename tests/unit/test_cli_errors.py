@@ -32,3 +32,10 @@ def test_debug_keeps_the_traceback(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("OSTWATCH_LOG_LEVEL", "DEBUG")
     result = CliRunner().invoke(cli.main, ["report", "stock", "--data-dir", str(tmp_path)])
     assert isinstance(result.exception, RuntimeError)
+
+
+@pytest.mark.parametrize("args", [["report", "stock", "--bogus"], ["replay"], ["no-such-command"]])
+def test_a_usage_error_is_one_line_with_where_the_help_is(args: list[str]) -> None:
+    result = CliRunner().invoke(cli.main, args)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "--help`)" in result.stderr

@@ -60,7 +60,7 @@ from typing import Any, Protocol
 
 from bench.ingest_throughput import make_events, start_stack
 from infra.broker import EmbeddedBroker, ensure_topics
-from infra.gateway import HttpGateway, StackInfo, http_json
+from infra.gateway import HttpGateway, StackInfo
 from infra.progress import Progress
 from ostwatch.settings import BrokerSettings, load
 from producers.publisher import EventPublisher
@@ -101,11 +101,11 @@ class OursStack:
         assert info is not None  # `status --wait` returned, so it is written
         self.info = info
         self.bootstrap, self.topic = info.bootstrap, info.events_topic
-        self.gateway = HttpGateway(info.api_url)
+        self.gateway = HttpGateway.of(info)
         time.sleep(2.5)  # the worker picks the registry up within registry_refresh_s (2 s)
 
     def _status(self) -> dict[str, Any]:
-        _, status = http_json(f"{self.info.api_url}/api/status", timeout=10)
+        _, status = self.info.api("/api/status", timeout=10)
         return dict(status["intake"])
 
     def decided(self) -> tuple[int, float]:
@@ -114,7 +114,7 @@ class OursStack:
         return int(decided + intake["redelivered"]), time.time()
 
     def reset_freshness(self) -> None:
-        http_json(f"{self.info.api_url}/api/freshness/reset", body={})
+        self.info.api("/api/freshness/reset", body={})
 
     def freshness(self) -> dict[str, Any]:
         return dict(self._status()["freshness"])

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stack import fresh_stack
-from infra.gateway import HttpGateway, StackInfo, http_json
+from infra.gateway import HttpGateway, StackInfo
 from ostwatch.timeutil import LOCAL_TZ
 from producers.publisher import EventPublisher
 from producers.simulator.generator import generate
@@ -90,7 +90,7 @@ class Prober(threading.Thread):
     def __init__(self, info: StackInfo, run: int, alerts: bool) -> None:
         super().__init__(daemon=True)
         self.alerts = alerts
-        self.gateway = HttpGateway(info.api_url)
+        self.gateway = HttpGateway.of(info)
         self.source = f"probe:{uuid.uuid4()}"
         self.publisher = EventPublisher(info.bootstrap, info.events_topic, source=self.source,
                                         linger_ms=0)  # fmt: skip
@@ -157,7 +157,7 @@ class Prober(threading.Thread):
 
 
 def accepted(info: StackInfo) -> int:
-    _, status = http_json(f"{info.api_url}/api/status", timeout=10)
+    _, status = info.api("/api/status", timeout=10)
     return int(status["intake"]["accepted"])
 
 
@@ -165,7 +165,7 @@ def one_run(
     info: StackInfo, events: list[dict[str, Any]], rate: float | None, run: int, alerts: bool
 ) -> dict[str, Any]:
     """Publish ``events`` at ``rate`` per second (None: flat out) and measure freshness."""
-    http_json(f"{info.api_url}/api/freshness/reset", body={})
+    info.api("/api/freshness/reset", body={})
     before = accepted(info)
     prober = Prober(info, run, alerts)
     prober.start()
@@ -186,7 +186,7 @@ def one_run(
     decided_s = time.perf_counter() - started
     prober.stop.set()
     prober.join()
-    _, status = http_json(f"{info.api_url}/api/status", timeout=10)
+    _, status = info.api("/api/status", timeout=10)
     return {
         "target_rate": rate or "max",
         "events": len(events),

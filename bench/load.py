@@ -34,7 +34,7 @@ from typing import Any
 
 from bench.freshness import Prober, accepted, morning, renamed, summary
 from bench.stack import fresh_stack
-from infra.gateway import HttpGateway, StackInfo, http_json
+from infra.gateway import HttpGateway, StackInfo
 from infra.progress import Progress
 from producers.publisher import EventPublisher
 
@@ -90,7 +90,7 @@ class Sampler(threading.Thread):
 
 
 def worker_status(info: StackInfo) -> dict[str, Any]:
-    _, status = http_json(f"{info.api_url}/api/status", timeout=30)
+    _, status = info.api("/api/status", timeout=30)
     return status
 
 
@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         at_rest = worker_status(info)["memory_mb"]
         print(f"cohort decided in {cohort_s:.0f} s; worker at rest {at_rest} MB")
 
-        http_json(f"{info.api_url}/api/freshness/reset", body={})
+        info.api("/api/freshness/reset", body={})
         prober = Prober(info, 0, alerts=False)
         # Everything decided counts against everything sent: the cohort, mornings, probes.
         sampler = Sampler(info, lambda: counter[0] + prober.sent)

@@ -39,7 +39,7 @@ def fresh_stack(prefix: str, *, scale: float, alerts: bool) -> Iterator[StackInf
         with tempfile.TemporaryDirectory() as tmp:
             write_registry(build_province(scale=scale, seed=1), Path(tmp))
             files = {n: (Path(tmp) / n).read_text(encoding="utf-8") for n in REGISTRY_FILES}
-        HttpGateway(info.api_url).call("registry_load", files=files, source="bench")
+        HttpGateway.of(info).call("registry_load", files=files, source="bench")
         time.sleep(3)  # the worker picks the registry up within its refresh interval
         yield info
     finally:

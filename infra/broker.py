@@ -324,7 +324,11 @@ def ensure_topics(
         }
         for name, partitions in topics.items()
     }
-    with _admin(bootstrap, security, timeout) as admin:
+    try:
+        admin = _admin(bootstrap, security, timeout)
+    except kafka_errors.KafkaError as exc:
+        raise BrokerError(f"cannot reach the Kafka broker at {bootstrap}: {exc}") from exc
+    with admin:
         response = admin.create_topics(request, timeout_ms=int(timeout * 1000), raise_errors=False)
         created: list[str] = []
         for result in response["topics"]:

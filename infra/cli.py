@@ -7,6 +7,7 @@ non-zero with a one-line reason on stderr.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import threading
 import time
@@ -133,7 +134,41 @@ def open_gateway(data_dir: Path, *, reconcile: bool = True) -> Any:
     return _open(data_dir, load(ClickHouseSettings), reconcile=reconcile)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class OneLineUsageError(click.UsageError):
+    """A wrong option or argument, in one line that says where the help is (exit 2)."""
+
+    def show(self, file: Any = None) -> None:
+        where = f" (see `{self.ctx.command_path} --help`)" if self.ctx is not None else ""
+        click.echo(f"ostwatch: {self.format_message()}{where}", err=True)
+
+
+class OstwatchGroup(click.Group):
+    """The command group: every failure is one line, a wrong option and a failure nobody
+    foresaw included, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc.message, exc.ctx) from exc
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("OSTWATCH_LOG_LEVEL", "").upper() == "DEBUG":
+                raise  # the traceback, for whoever debugs
+            detail = " ".join(str(exc).split())[:300]
+            raise UserError(
+                f"unexpected error: {type(exc).__name__}: {detail} "
+                "(OSTWATCH_LOG_LEVEL=DEBUG shows where)"
+            ) from exc
+
+
+@click.group(
+    cls=OstwatchGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="ostwatch")
 def main() -> None:
     """ostwatch — live monitoring of methadone/buprenorphine treatment programmes.
@@ -186,12 +221,15 @@ def up(
     """Start broker, stream worker and ClickHouse in the foreground (Ctrl-C stops cleanly)."""
     from infra.live import LiveView
     from infra.stack import StackSupervisor
+    from ostwatch.files import private_umask
 
+    private_umask()  # before the first log file: the data directory is its owner's alone
     stack = stack_settings(data_dir)
     broker = load(BrokerSettings)
     logs.configure(stack.log_level, Path(data_dir) / "logs" / "supervisor.jsonl", console=True)
     supervisor = StackSupervisor(stack, broker)
     supervisor.install_signal_handlers()
+    info = None
     try:
         info = supervisor.start()
         click.echo(
@@ -200,9 +238,7 @@ def up(
         supervisor.wait_ready()
         if supervisor.stopping.is_set():
             return
-        click.echo(
-            f"ostwatch: ready — API {info.api_url}, live view {info.api_url}/live/", err=True
-        )
+        click.echo(f"ostwatch: ready — API {info.api_url}, live view {info.live_url}", err=True)
         feeder = None
         if simulate:
             feeder = start_simulation(info, speed or None, seed, days, supervisor.stopping)
@@ -212,7 +248,8 @@ def up(
             supervisor.run_until_stopped(tick=view.refresh, every=1.0 if show_live else 10.0)
     finally:
         supervisor.stop()
-        click.echo("ostwatch: stopped", err=True)
+        if info is not None:  # a start that failed says why in its one line, nothing more
+            click.echo("ostwatch: stopped", err=True)
 
 
 @main.command()
@@ -221,7 +258,7 @@ def up(
 @click.option("--wait", type=float, default=0.0, help="Wait up to this many seconds for ready.")
 def status(data_dir: Path, output_format: str, wait: float) -> None:
     """Exit 0 once the stack of the data directory is ready to ingest, non-zero before."""
-    from infra.gateway import GatewayError, StackInfo, http_json
+    from infra.gateway import GatewayError, StackInfo
 
     deadline = time.monotonic() + wait
     while True:
@@ -234,7 +271,7 @@ def status(data_dir: Path, output_format: str, wait: float) -> None:
         if info is not None:
             doc.update(api_url=info.api_url, broker=info.bootstrap)
             try:
-                _, parts = http_json(f"{info.api_url}/api/status", timeout=5)
+                _, parts = info.api("/api/status", timeout=5)
                 doc.update(parts if isinstance(parts, dict) else {})
             except GatewayError as exc:
                 doc["reason"] = f"worker not answering yet ({exc})"
@@ -516,8 +553,7 @@ def rekey_map_command(export: Path, out: Path, identifier: str, output_format: s
     Needs both keys: OSTWATCH_PSEUDONYM_PREVIOUS_KEY_FILE/_ID and OSTWATCH_PSEUDONYM_KEY_FILE/
     _ID. The map links a patient's history across a key rotation without any identifier.
     """
-    import csv
-
+    from ostwatch import csv_safe
     from producers.facility_export import ExportError, identifiers_of
     from producers.pseudonym import rekey_map
 
@@ -533,7 +569,7 @@ def rekey_map_command(export: Path, out: Path, identifier: str, output_format: s
     except (ExportError, UnicodeDecodeError) as exc:
         raise UserError(f"{export}: {exc}") from exc
     with out.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv_safe.writer(handle)
         writer.writerow(["old_ref", "new_ref"])
         writer.writerows(sorted(mapping.items()))
     summary = {
@@ -858,7 +894,7 @@ def start_simulation(
     with tempfile.TemporaryDirectory() as tmp:
         write_registry(province, Path(tmp))
         files = {name: (Path(tmp) / name).read_text(encoding="utf-8") for name in REGISTRY_FILES}
-    HttpGateway(info.api_url).call("registry_load", files=files, source="simulator")
+    HttpGateway.of(info).call("registry_load", files=files, source="simulator")
 
     def body(thread: SimulationFeeder) -> None:
         broker = load(BrokerSettings)

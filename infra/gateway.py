@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 
+from ostwatch.files import private_dir, private_umask, write_private
 from ostwatch.settings import ClickHouseSettings
 from sinks import api
 from sinks.clickhouse import ClickHouse
@@ -45,12 +47,18 @@ class Gateway(Protocol):
 
 @dataclass(frozen=True)
 class StackInfo:
-    """What a running ``ostwatch up`` publishes about itself in its data directory."""
+    """What a running ``ostwatch up`` publishes about itself in its data directory.
+
+    ``token`` is the API's bearer token (a new one per start), so the file is written
+    readable by its owner only; ``tls_cafile`` is the certificate to trust when the API is
+    served over HTTPS."""
 
     api_url: str
     bootstrap: str
     supervisor_pid: int
     events_topic: str
+    token: str = field(default="", repr=False)
+    tls_cafile: str | None = None
 
     @classmethod
     def read(cls, data_dir: Path) -> StackInfo | None:
@@ -64,9 +72,18 @@ class StackInfo:
         return info if _alive(info.supervisor_pid) else None
 
     def write(self, data_dir: Path) -> None:
-        tmp = data_dir / f".{STACK_FILE}.tmp"
-        tmp.write_text(json.dumps(self.__dict__, indent=2), encoding="utf-8")
-        tmp.replace(data_dir / STACK_FILE)
+        write_private(data_dir / STACK_FILE, json.dumps(asdict(self), indent=2).encode())
+
+    @property
+    def live_url(self) -> str:
+        """The live view's link, token included: opening it sets the view's cookie."""
+        return f"{self.api_url}/live/?token={self.token}"
+
+    def api(self, path: str, body: Any | None = None, timeout: float = 60.0) -> tuple[int, Any]:
+        """GET ``path`` (POST with a JSON ``body``) on this stack's API, with its token."""
+        return http_json(
+            f"{self.api_url}{path}", body, timeout, token=self.token, cafile=self.tls_cafile
+        )
 
 
 def _alive(pid: int) -> bool:
@@ -79,14 +96,34 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def http_json(url: str, body: Any | None = None, timeout: float = 60.0) -> tuple[int, Any]:
-    """GET (or POST with a JSON body) on loopback; returns (status, decoded JSON)."""
+def client_ssl_context(cafile: str | None) -> ssl.SSLContext | None:
+    """Trust the stack's own certificate (which may be self-signed or a leaf) for HTTPS."""
+    if cafile is None:
+        return None
+    context = ssl.create_default_context(cafile=cafile)
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    return context
+
+
+def http_json(
+    url: str,
+    body: Any | None = None,
+    timeout: float = 60.0,
+    *,
+    token: str = "",
+    cafile: str | None = None,
+) -> tuple[int, Any]:
+    """GET (or POST with a JSON body) on the stack's API; returns (status, decoded JSON)."""
     data = orjson.dumps(body) if body is not None else None
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(  # noqa: S310 - URL built from our own stack file
-        url, data=data, headers={"Content-Type": "application/json"}
+        url, data=data, headers=headers
     )
+    context = client_ssl_context(cafile)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310
             return response.status, orjson.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         payload = exc.read()
@@ -110,15 +147,23 @@ class HttpGateway:
     """
 
     def __init__(
-        self, api_url: str, supervisor_pid: int | None = None, restart_wait_s: float = 120.0
+        self,
+        api_url: str,
+        supervisor_pid: int | None = None,
+        restart_wait_s: float = 120.0,
+        *,
+        token: str = "",
+        cafile: str | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.supervisor_pid = supervisor_pid
         self.restart_wait_s = restart_wait_s
+        self.token = token
+        self.cafile = cafile
 
     @classmethod
     def of(cls, info: StackInfo) -> HttpGateway:
-        return cls(info.api_url, info.supervisor_pid)
+        return cls(info.api_url, info.supervisor_pid, token=info.token, cafile=info.tls_cafile)
 
     def call(self, operation: str, **kwargs: Any) -> Any:
         timeout = LONG_TIMEOUT_S if operation in api.LONG_OPERATIONS else 60.0
@@ -127,7 +172,7 @@ class HttpGateway:
         waiting = False
         while True:
             try:
-                status, doc = http_json(url, kwargs, timeout)
+                status, doc = http_json(url, kwargs, timeout, token=self.token, cafile=self.cafile)
                 break
             except WorkerAway:
                 if self.supervisor_pid is None or not _alive(self.supervisor_pid):
@@ -166,6 +211,9 @@ class LocalGateway:
     ) -> LocalGateway:
         """Open the store; ``reconcile`` first repairs aggregate keys the last worker may
         have left behind (off for `replay --verify`, which must see the rows as they are)."""
+        if clickhouse.url is None:  # the embedded engine writes into the data directory
+            private_umask()
+            private_dir(data_dir)
         store = Store(ClickHouse.connect(clickhouse, data_dir))
         store.migrate()
         if reconcile:

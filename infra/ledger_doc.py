@@ -8,12 +8,12 @@ operation answers, so what is printed is exactly what programs read.
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import datetime
 from html import escape
 from typing import Any
 
+from ostwatch import csv_safe
 from ostwatch.timeutil import LOCAL_TZ
 from sinks.ledger import LINES, SUBTRACTED
 
@@ -59,7 +59,7 @@ SIGNATURES = (
 def ledger_csv(document: dict[str, Any]) -> str:
     """One row per item; ``counts`` is the number of physical counts in the month."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = csv_safe.dict_writer(out, CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for card in document["items"]:
         row = {

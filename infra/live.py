@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from infra.gateway import GatewayError, HttpGateway, StackInfo, http_json
+from infra.gateway import GatewayError, HttpGateway, StackInfo
 from infra.tables import format_number
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class LiveView:
         self.data_dir = data_dir
         self.feeder = feeder
         self.interactive = interactive
-        self.gateway = HttpGateway(info.api_url)
+        self.gateway = HttpGateway.of(info)
         self._live: Live | None = None
         self._last: tuple[float, int] | None = None
 
@@ -50,7 +50,7 @@ class LiveView:
 
     def refresh(self) -> None:
         try:
-            _, status = http_json(f"{self.info.api_url}/api/status", timeout=5)
+            _, status = self.info.api("/api/status", timeout=5)
             totals = self.gateway.call("intake_totals")
         except GatewayError as exc:
             status, totals = {"ready": False, "reason": str(exc)}, {}
@@ -108,7 +108,7 @@ class LiveView:
             )
         footer = (
             f"registry v{status.get('registry_version', '—')} · broker {self.info.bootstrap} · "
-            f"API {self.info.api_url} · web {self.info.api_url}/live/ · "
+            f"API {self.info.api_url} · web {self.info.live_url} · "
             f"logs {self.data_dir}/logs · Ctrl-C dừng / stops · "
             f"write retries {intake.get('write_retries', 0)}"
         )

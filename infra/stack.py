@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -23,7 +24,8 @@ from types import FrameType
 from typing import IO
 
 from infra.broker import BrokerError, EmbeddedBroker, ensure_topics, free_port
-from infra.gateway import StackInfo, http_json
+from infra.gateway import STACK_FILE, StackInfo
+from ostwatch.files import private_dir, private_umask
 from ostwatch.settings import BrokerSettings, StackSettings
 
 log = logging.getLogger(__name__)
@@ -36,9 +38,10 @@ class StackError(RuntimeError):
 
 
 def prepare_data_dir(data_dir: Path) -> None:
-    """Create the data directory and prove it is writable, with a clear error if not."""
+    """Create the data directory (owner-only, see ostwatch/files.py) and prove it is
+    writable, with a clear error if not."""
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)
         (data_dir / "logs").mkdir(exist_ok=True)
         probe = data_dir / ".write-probe"
         probe.write_bytes(b"ok")
@@ -61,12 +64,17 @@ class StackSupervisor:
         self._lock_file: IO[str] | None = None
         self.api_port = stack.api_port or free_port()
         self.bootstrap = broker.bootstrap_servers or ""
+        # The API's bearer token, new at every start unless OSTWATCH_API_TOKEN sets one; only
+        # stack.json (0600) and the worker (through its environment) know it.
+        given = stack.api_token.get_secret_value() if stack.api_token is not None else ""
+        self.api_token = given or secrets.token_urlsafe(32)
         self.worker_restarts = 0
         self.broker_restarts = 0
 
     # -- life cycle ---------------------------------------------------------------------
 
     def start(self) -> StackInfo:
+        private_umask()  # before anything is made; the broker and worker inherit it
         prepare_data_dir(self.data_dir)
         self._take_lock()
         if self.broker_settings.is_embedded:
@@ -76,14 +84,25 @@ class StackSupervisor:
             self.bootstrap = self._broker.bootstrap
         self._create_topics()
         self._start_worker()
-        info = StackInfo(
-            api_url=f"http://{self.stack.api_host}:{self.api_port}",
+        info = self.info()
+        info.write(self.data_dir)
+        return info
+
+    def info(self) -> StackInfo:
+        """What stack.json says: where the API is, and the token it asks for."""
+        host = self.stack.api_host
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 - names a wildcard bind, binds nothing
+            host = "127.0.0.1"
+        cert = self.stack.api_tls_cert
+        netloc = f"[{host}]" if ":" in host else host
+        return StackInfo(
+            api_url=f"{self.stack.api_scheme}://{netloc}:{self.api_port}",
             bootstrap=self.bootstrap,
             supervisor_pid=os.getpid(),
             events_topic=self.broker_settings.events_topic,
+            token=self.api_token,
+            tls_cafile=str(cert.resolve()) if cert is not None else None,
         )
-        info.write(self.data_dir)
-        return info
 
     def install_signal_handlers(self) -> None:
         def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -109,7 +128,7 @@ class StackSupervisor:
 
     def is_ready(self) -> bool:
         try:
-            status, doc = http_json(f"http://{self.stack.api_host}:{self.api_port}/api/status")
+            status, doc = self.info().api("/api/status")
         except Exception:
             return False
         return status == 200 and bool(doc.get("ready"))
@@ -146,7 +165,10 @@ class StackSupervisor:
 
     def stop(self) -> None:
         self.stopping.set()
-        (self.data_dir / "stack.json").unlink(missing_ok=True)
+        if self._lock_file is not None:
+            # Only the stack holding the lock owns stack.json: a second `ostwatch up` refused
+            # on this directory must not cut the CLI off from the running one.
+            (self.data_dir / STACK_FILE).unlink(missing_ok=True)
         self._stop_worker()
         if self._broker is not None:
             self._broker.stop()
@@ -193,6 +215,7 @@ class StackSupervisor:
             OSTWATCH_DATA_DIR=str(self.data_dir),
             OSTWATCH_API_HOST=self.stack.api_host,
             OSTWATCH_API_PORT=str(self.api_port),
+            OSTWATCH_API_TOKEN=self.api_token,
             OSTWATCH_BROKER_BOOTSTRAP_SERVERS=self.bootstrap,
         )
         if self.broker_settings.is_embedded:

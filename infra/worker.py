@@ -7,11 +7,13 @@ the embedded stack runs the same entry point as a child of ``ostwatch up``.
 from __future__ import annotations
 
 import logging
+import secrets
 from pathlib import Path
 
 import faust
 
 from ostwatch import logs
+from ostwatch.files import private_dir, private_umask, write_private
 from ostwatch.settings import (
     AlertSettings,
     BrokerSettings,
@@ -24,12 +26,16 @@ from ostwatch.settings import (
 from sinks.clickhouse import ClickHouse
 from sinks.store import Store
 from streams.alerts.engine import AlertEngine
+from streams.alerts.signing import AlertSigner
 from streams.app import create_app, register_domains
 from streams.intake.limits import IntakeLimits
 from streams.intake.service import IntakeService
 from streams.notify.service import NotifyService, build_notify
+from streams.web_guard import web_options
 
 log = logging.getLogger(__name__)
+
+API_TOKEN_FILE = "api.token"  # noqa: S105 - a file name, not a token
 
 
 def intake_service(
@@ -48,6 +54,18 @@ def intake_service(
     )
 
 
+def api_token(stack: StackSettings, data_dir: Path) -> str:
+    """The API's token: ``ostwatch up`` passes its own; a worker run alone keeps one in
+    DATA_DIR/api.token (0600), for whoever runs the CLI there (docs/security.md)."""
+    if stack.api_token is not None:
+        return stack.api_token.get_secret_value()
+    path = data_dir / API_TOKEN_FILE
+    if not path.exists():
+        write_private(path, secrets.token_urlsafe(32).encode())
+        log.info("API token written to %s (send it as 'Authorization: Bearer …')", path)
+    return path.read_text(encoding="utf-8").strip()
+
+
 def run_worker(
     stack: StackSettings,
     broker: BrokerSettings,
@@ -60,13 +78,16 @@ def run_worker(
             "ostwatch worker needs OSTWATCH_BROKER_BOOTSTRAP_SERVERS "
             "(the embedded stack sets it; use `ostwatch up` for everything at once)"
         )
+    private_umask()  # before anything is created: chDB parts, SQLite, logs (ostwatch/files.py)
     data_dir = Path(stack.data_dir)
+    private_dir(data_dir)
     logs.configure(stack.log_level, data_dir / "logs" / "worker.jsonl", console=True)
     # Before ClickHouse: a wrong notification setting fails the start, not the first alert.
     notify: NotifyService | None = None
     notify_settings = load(NotifySettings)
+    signer = AlertSigner.for_stack(data_dir, load(AlertSettings).signing_key_file)
     if notify_settings.enabled:
-        notify = build_notify(notify_settings, data_dir)
+        notify = build_notify(notify_settings, data_dir, signer=signer)
         log.info("alert delivery on", extra={"notifiers": sorted(notify.dispatcher.notifiers)})
     db = ClickHouse.connect(clickhouse, data_dir)
     store = Store(db)
@@ -82,6 +103,7 @@ def run_worker(
         web_host=stack.api_host,
         web_port=stack.api_port,
         data_dir=data_dir,
+        web_options=web_options(stack, api_token(stack, data_dir)),
     )
     register_domains(
         app,
@@ -91,6 +113,7 @@ def run_worker(
             "stream_settings": stream,
             "events_topic": broker.events_topic,
             "notify": notify,
+            "alert_signer": signer,
         },
     )
     worker = faust.Worker(

@@ -41,6 +41,15 @@ class JsonFormatter(logging.Formatter):
 JsonFormatter.converter = __import__("time").gmtime  # timestamps in UTC, marked with Z
 
 
+CLIENT_LOGGERS = ("kafka.", "aiokafka.")
+
+
+def _no_client_retries(record: logging.LogRecord) -> bool:
+    """Keep the Kafka clients' connection chatter (a line per retry while a broker is away)
+    off the console; the log file keeps it, and ostwatch says what came of it in one line."""
+    return record.levelno >= logging.CRITICAL or not record.name.startswith(CLIENT_LOGGERS)
+
+
 def configure(level: str, log_file: Path | None = None, console: bool = True) -> None:
     """Send logs to a JSON-lines file (if given) and/or stderr; replaces earlier handlers."""
     root = logging.getLogger()
@@ -57,6 +66,7 @@ def configure(level: str, log_file: Path | None = None, console: bool = True) ->
         stream_handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
         )
+        stream_handler.addFilter(_no_client_retries)
         root.addHandler(stream_handler)
     for noisy in ("kafka", "aiokafka", "faust", "mode", "clickhouse_connect", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

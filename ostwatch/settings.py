@@ -240,6 +240,12 @@ class AlertSettings(BaseSettings):
         description="with several workers: how often the judging worker reads what the others "
         "archived (streams/alerts/judge.py)",
     )
+    signing_key_file: Path | None = Field(
+        default=None,
+        description="HMAC key alert changes are signed with (streams/alerts/signing.py); "
+        "default <data_dir>/alert-signing.key, made on first start; workers of one "
+        "deployment share it",
+    )
     sweep_margin_s: float = Field(
         default=60,
         gt=0,
@@ -254,15 +260,66 @@ class AlertSettings(BaseSettings):
         return self
 
 
+LOOPBACK_HOSTS: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 class StackSettings(BaseSettings):
-    """Where a stack keeps its files and serves its local API."""
+    """Where a stack keeps its files and serves its local API.
+
+    The API always asks for a token (``ostwatch up`` makes one per start and writes it into
+    ``stack.json``); off loopback it is served over TLS only, so that the token never
+    crosses a network in clear (docs/security.md).
+    """
 
     model_config = _frozen("OSTWATCH_")
 
     data_dir: Path = Field(default=DEFAULT_DATA_DIR)
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="the API's bearer token; `ostwatch up` makes a random one per start",
+    )
+    api_tls_cert: Path | None = Field(
+        default=None, description="PEM certificate (chain): serve the API over HTTPS"
+    )
+    api_tls_key: Path | None = Field(default=None, description="PEM private key of the certificate")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _tls_off_loopback(self) -> StackSettings:
+        """Refuse to serve the API beyond this machine without TLS, naming the settings."""
+        if self.api_token is not None and len(self.api_token.get_secret_value()) < 16:
+            raise PydanticCustomError(
+                "token", "OSTWATCH_API_TOKEN: at least 16 characters (or leave it unset)"
+            )
+        if (self.api_tls_cert is None) != (self.api_tls_key is None):
+            raise PydanticCustomError(
+                "tls", "OSTWATCH_API_TLS_CERT and OSTWATCH_API_TLS_KEY go together"
+            )
+        for name, path in (("CERT", self.api_tls_cert), ("KEY", self.api_tls_key)):
+            if path is not None and not path.is_file():
+                raise PydanticCustomError(
+                    "tls",
+                    "OSTWATCH_API_TLS_{name}: no such file {path}",
+                    {"name": name, "path": str(path)},
+                )
+        if not self.api_on_loopback and self.api_tls_cert is None:
+            raise PydanticCustomError(
+                "tls",
+                "OSTWATCH_API_HOST {host} is not loopback: set OSTWATCH_API_TLS_CERT and "
+                "OSTWATCH_API_TLS_KEY to serve the API over HTTPS, or keep 127.0.0.1",
+                {"host": self.api_host},
+            )
+        return self
+
+    @property
+    def api_on_loopback(self) -> bool:
+        return self.api_host in LOOPBACK_HOSTS or self.api_host.startswith("127.")
+
+    @property
+    def api_scheme(self) -> str:
+        return "https" if self.api_tls_cert is not None else "http"
 
 
 class NotifyRoute(BaseModel):

@@ -84,16 +84,21 @@ class EventPublisher:
         self._next_seq = 0
         self._failures: list[tuple[int, str]] = []
         self._lock = threading.Lock()
-        self._producer = KafkaProducer(
-            **producer_config(
-                bootstrap_servers,
-                security,
-                client_id=client_id,
-                linger_ms=linger_ms,
-                batch_size=batch_size,
-                compression_type=compression_type,
+        try:
+            self._producer = KafkaProducer(
+                **producer_config(
+                    bootstrap_servers,
+                    security,
+                    client_id=client_id,
+                    linger_ms=linger_ms,
+                    batch_size=batch_size,
+                    compression_type=compression_type,
+                )
             )
-        )
+        except KafkaError as exc:
+            raise PublishError(
+                f"cannot reach the Kafka broker at {bootstrap_servers}: {exc}"
+            ) from exc
 
     def publish(self, event: BaseEvent | Mapping[str, Any], seq: int | None = None) -> int:
         """Validate and send one event; returns its seq. Raises InvalidEvent before sending."""

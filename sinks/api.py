@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from schemas.free_text import note_problem
 from sinks import archive, replay
 from sinks.ledger import Ledger, LedgerError
 from sinks.reports import ReportError, Reports, Scope, resolve_scope
@@ -129,8 +130,15 @@ def _report_alerts(store: Store, kwargs: Mapping[str, Any]) -> list[dict[str, An
 
 def _alerts_ack(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     alert_id = str(kwargs["alert_id"])
+    note = str(kwargs.get("note") or "")
+    problem = note_problem(note)
+    if problem:
+        raise OperationError(
+            f"--note {problem}; personal data is not kept (value not shown): say what was "
+            "done without names, phone or ID numbers"
+        )
     try:
-        change = _alert_engine(store).acknowledge(alert_id, str(kwargs.get("note") or ""))
+        change = _alert_engine(store).acknowledge(alert_id, note)
     except KeyError:
         raise OperationError(f"no alert with id {alert_id!r}") from None
     return dict(change.model_dump(mode="json"))

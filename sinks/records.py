@@ -12,7 +12,11 @@ INGEST_SOURCE_PREFIX = "ingest:"
 
 @dataclass(frozen=True, slots=True)
 class MessageMeta:
-    """Where a message came from. (source, seq) names a submission; redelivery keeps it."""
+    """Where a message came from. (source, seq) names a submission; redelivery keeps it.
+
+    ``digest`` fingerprints the submission's bytes when a sender named it (headers), so that
+    another message under the same name is told from a redelivery (streams/intake/conflicts.py).
+    """
 
     source: str
     seq: int
@@ -20,6 +24,7 @@ class MessageMeta:
     partition: int
     offset: int
     received_at: datetime
+    digest: str = ""
 
     @property
     def line(self) -> int | None:
@@ -63,12 +68,15 @@ class IntakeBatch:
 
     ``redelivered`` are submissions already archived before (a worker stopped between the
     ClickHouse write and the offset commit): they only refresh their submission row.
+    ``conflicts`` reuse the name (source, seq) of a submission recorded with other content:
+    refused and kept apart, so that the first submission's recorded outcome stands.
     """
 
     accepted: list[Accepted] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     duplicates: list[Duplicate] = field(default_factory=list)
     redelivered: list[Accepted] = field(default_factory=list)
+    conflicts: list[Rejected] = field(default_factory=list)
 
     @property
     def archived(self) -> list[Accepted]:
@@ -78,5 +86,9 @@ class IntakeBatch:
 
     def __len__(self) -> int:
         return (
-            len(self.accepted) + len(self.rejected) + len(self.duplicates) + len(self.redelivered)
+            len(self.accepted)
+            + len(self.rejected)
+            + len(self.duplicates)
+            + len(self.redelivered)
+            + len(self.conflicts)
         )

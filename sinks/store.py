@@ -102,7 +102,10 @@ SUBMISSION_COLUMNS = (
     "kafka_topic",
     "kafka_partition",
     "kafka_offset",
+    "digest",
 )
+# A conflict keeps what a submission row would, but it has no outcome of its own.
+CONFLICT_COLUMNS = tuple(name for name in SUBMISSION_COLUMNS if name != "outcome")
 
 
 def as_utc(instant: datetime) -> datetime:
@@ -187,7 +190,13 @@ def _submission_row(
         meta.topic,
         meta.partition,
         meta.offset,
+        meta.digest,
     ]
+
+
+def _conflict_row(item: Rejected, decided_at: datetime) -> list[Any]:
+    row = _submission_row(item.meta, "rejected", decided_at, rejected=item)
+    return [value for name, value in zip(SUBMISSION_COLUMNS, row, strict=True) if name != "outcome"]
 
 
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
@@ -294,6 +303,57 @@ class Store:
                 SUBMISSION_COLUMNS,
                 dedup_token=_token("submissions", metas),
             )
+        if batch.conflicts:
+            self.db.insert_columns(
+                "submission_conflicts",
+                _columns(
+                    [_conflict_row(c, decided_at) for c in batch.conflicts], len(CONFLICT_COLUMNS)
+                ),
+                CONFLICT_COLUMNS,
+                dedup_token=_token("conflicts", (c.meta for c in batch.conflicts)),
+            )
+            for item in batch.conflicts:
+                log.warning(
+                    "submission conflict: %s #%d reused with other content; refused, the "
+                    "first stands",
+                    item.meta.source,
+                    item.meta.seq,
+                    extra={
+                        "topic": item.meta.topic,
+                        "partition": item.meta.partition,
+                        "offset": item.meta.offset,
+                        "event_id": item.event_id or None,
+                    },
+                )
+
+    def recorded_digests(self, names: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """The content fingerprint each of these submission names was recorded with (names
+        never recorded are absent; rows from before fingerprints map to '')."""
+        if not names:
+            return {}
+        wanted = set(names)
+        ranges: dict[str, tuple[int, int]] = {}
+        for source, seq in wanted:
+            low, high = ranges.get(source, (seq, seq))
+            ranges[source] = (min(low, seq), max(high, seq))
+        # One seq range per source (a batch's seqs are mostly consecutive): the sort key
+        # (source, seq) finds them without parsing thousands of values; extra rows are dropped.
+        clauses = " OR ".join(
+            f"(source = %(s{i})s AND seq BETWEEN %(l{i})s AND %(h{i})s)" for i in range(len(ranges))
+        )
+        parameters: dict[str, Any] = {}
+        for i, (source, (low, high)) in enumerate(sorted(ranges.items())):
+            parameters |= {f"s{i}": source, f"l{i}": low, f"h{i}": high}
+        rows = self.db.query_rows(
+            "SELECT source, seq, argMax(digest, decided_at) FROM submissions "  # noqa: S608
+            f"WHERE {clauses} GROUP BY source, seq",
+            parameters,
+        )
+        return {
+            (source, int(seq)): digest
+            for source, seq, digest in rows
+            if (source, int(seq)) in wanted
+        }
 
     def ping(self) -> None:
         """Raise unless ClickHouse answers a trivial query (StoreUnavailable if unreachable)."""
@@ -362,7 +422,8 @@ class Store:
         return counts
 
     def rejected(self, as_of: datetime | None = None, limit: int = 100_000) -> list[dict[str, Any]]:
-        """Every rejected submission with its reason, oldest first."""
+        """Every rejected submission with its reason, oldest first; conflicts (a submission
+        name reused with other content) among them, with a reason that says so."""
         # Rejected lines may have no readable occurred_at; they count from their arrival.
         rows = self.db.query_dicts(
             "SELECT source, seq, event_id, event_type, facility_id, reason, raw, decided_at "
@@ -371,12 +432,20 @@ class Store:
             "ORDER BY decided_at, source, seq LIMIT %(limit)s",
             {"limit": limit, "as_of": as_of},
         )
+        rows += self.db.query_dicts(
+            "SELECT source, seq, event_id, event_type, facility_id, reason, raw, decided_at "
+            "FROM submission_conflicts FINAL "
+            "WHERE %(as_of)s IS NULL OR coalesce(occurred_at, decided_at) <= %(as_of)s "
+            "ORDER BY decided_at, source, seq LIMIT %(limit)s",
+            {"limit": limit, "as_of": as_of},
+        )
+        rows.sort(key=lambda row: (row["decided_at"], row["source"], row["seq"]))
         for row in rows:
             meta_line = row["seq"] if row["source"].startswith("ingest:") else None
             row["line"] = meta_line
             row["event_id"] = row["event_id"] or None
             row["received_at"] = as_utc(row.pop("decided_at")).isoformat()
-        return rows
+        return rows[:limit]
 
     def intake_totals(self) -> dict[str, Any]:
         """Totals for the live view: submissions by outcome, accepted events by facility."""

@@ -7,7 +7,7 @@ an explicit list of the domain modules that register agents and views on it.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -94,8 +94,12 @@ def create_app(
     web_host: str,
     web_port: int,
     data_dir: Path,
+    web_options: Mapping[str, Any] | None = None,
 ) -> faust.App:
-    """Configure the Faust app: at-least-once, acks=all, earliest offsets, memory tables."""
+    """Configure the Faust app: at-least-once, acks=all, earliest offsets, memory tables.
+
+    ``web_options`` put the API's guard and TLS in front of the web server
+    (``streams.web_guard.web_options``)."""
     limit_fetch_wait(stream.fetch_max_wait_ms)
     options: dict[str, Any] = {
         "broker": [f"kafka://{server.strip()}" for server in bootstrap.split(",")],
@@ -119,6 +123,7 @@ def create_app(
     }
     if broker.quirks:
         options.update(EMBEDDED_GROUP_TIMINGS)
+    options.update(web_options or {})
     return faust.App(stream.group_id, **options)
 
 

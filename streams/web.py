@@ -16,6 +16,7 @@ from schemas.alerts import AlertChange
 from sinks import api
 from sinks.clickhouse import StoreUnavailable
 from streams.intake.service import IntakeService
+from streams.web_guard import authenticated
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,12 @@ def register(app: faust.App, service: IntakeService, events_topic: str) -> None:
     class Status(View):
         async def get(self, request: Request) -> Response:
             assigned = intake_assigned(app, events_topic)
+            ready = assigned and service.stats.store_healthy and service.stats.failure is None
+            if not authenticated(request):
+                # A probe without the token learns only what the open port already says.
+                return self.json({"ready": ready}, status=200 if ready else 503)
             body: dict[str, Any] = {
-                "ready": assigned and service.stats.store_healthy and service.stats.failure is None,
+                "ready": ready,
                 "intake_assigned": assigned,
                 "store": {"healthy": service.stats.store_healthy, "dsn": service.store.db.dsn},
                 "registry_version": service.registry_version,

@@ -5,13 +5,19 @@
 const REFRESH_MS = 5000;
 const CHART_KINDS = new Set(["barchart", "bargauge"]);
 
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
 function panelBox(panel) {
   let box = document.getElementById("panel-" + panel.key);
   if (!box) {
-    box = document.createElement("div");
+    box = element("div", "panel" + (CHART_KINDS.has(panel.kind) ? "" : " wide"));
     box.id = "panel-" + panel.key;
-    box.className = "panel" + (CHART_KINDS.has(panel.kind) ? "" : " wide");
-    box.innerHTML = "<h2></h2><div class='body'></div>";
+    box.append(element("h2"), element("div", "body"));
     document.getElementById("panels").appendChild(box);
   }
   box.querySelector("h2").textContent = panel.title;
@@ -41,18 +47,27 @@ function drawChart(panel, body) {
   window.Plotly.react(body, traces, layout, { displayModeBar: false, responsive: true });
 }
 
+// Every value goes in as text (textContent), never as markup: a facility's name is data.
 function drawTable(panel, body) {
   if (!body.classList.contains("scroll")) body.classList.add("scroll");
-  const head = "<tr>" + panel.columns.map((c) => "<th>" + c.label + "</th>").join("") + "</tr>";
-  const rows = panel.cells.map((cells, i) => "<tr>" + panel.columns.map((c) => {
-    const value = cells[c.name] === null || cells[c.name] === undefined ? "—" : cells[c.name];
-    if (c.kind === "status") {
-      return "<td class='status' style='background:" + panel.colours[i] + "'>" + value + "</td>";
+  const head = element("tr");
+  for (const c of panel.columns) head.appendChild(element("th", "", c.label));
+  const rows = element("tbody");
+  panel.cells.forEach((cells, i) => {
+    const tr = element("tr");
+    for (const c of panel.columns) {
+      const value = cells[c.name] === null || cells[c.name] === undefined ? "—" : String(cells[c.name]);
+      const numeric = c.kind === "number" || c.kind === "percent";
+      const td = element("td", c.kind === "status" ? "status" : numeric ? "num" : "", value);
+      if (c.kind === "status") td.style.background = panel.colours[i];
+      tr.appendChild(td);
     }
-    const cls = c.kind === "number" || c.kind === "percent" ? " class='num'" : "";
-    return "<td" + cls + ">" + value + "</td>";
-  }).join("") + "</tr>").join("");
-  body.innerHTML = "<table><thead>" + head + "</thead><tbody>" + rows + "</tbody></table>";
+    rows.appendChild(tr);
+  });
+  const table = element("table");
+  table.append(element("thead"), rows);
+  table.tHead.appendChild(head);
+  body.replaceChildren(table);
 }
 
 async function refresh() {

@@ -19,15 +19,18 @@ import faust
 
 from ostwatch.settings import BrokerSettings
 from schemas.alerts import AlertChange
+from streams.alerts.signing import AlertSigner
 from streams.app import on_assignment, raw_topic
 from streams.intake.service import IntakeService
 
 log = logging.getLogger(__name__)
 
-REGISTER_NEEDS = ("service", "broker")
+REGISTER_NEEDS = ("service", "broker", "alert_signer")
 
 
-def register(app: faust.App, service: IntakeService, broker: BrokerSettings) -> None:
+def register(
+    app: faust.App, service: IntakeService, broker: BrokerSettings, alert_signer: AlertSigner
+) -> None:
     """Declare the alerts topic, the judge's role and its timers (when alerts are on)."""
     engine = service.alerts
     if engine is None:
@@ -37,11 +40,18 @@ def register(app: faust.App, service: IntakeService, broker: BrokerSettings) -> 
     service.alert_role.revoked()
 
     async def publish(changes: Sequence[AlertChange]) -> None:
-        """Send every change and wait for the broker's acknowledgement of each."""
-        sent = [
-            await topic.send(key=change.alert.alert_id.encode(), value=change.to_bytes())
-            for change in changes
-        ]
+        """Send every change, signed (streams/alerts/signing.py), and wait for the broker's
+        acknowledgement of each."""
+        sent = []
+        for change in changes:
+            value = change.to_bytes()
+            sent.append(
+                await topic.send(
+                    key=change.alert.alert_id.encode(),
+                    value=value,
+                    headers=alert_signer.headers(value),
+                )
+            )
         await asyncio.gather(*sent)
 
     service.publish_alerts = publish

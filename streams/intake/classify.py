@@ -26,6 +26,7 @@ from schemas.codec import (
 from schemas.models import BaseEvent, EventRejected, parse_event_line, redact_rejected_line
 from schemas.reference import RegistrySnapshot, reference_problem
 from sinks.records import Accepted, Duplicate, IntakeBatch, MessageMeta, Rejected
+from streams.intake.conflicts import submission_digest
 from streams.intake.limits import FacilityRateLimiter, IntakeLimits
 
 SOURCE_HEADER = "ostwatch-source"
@@ -118,6 +119,7 @@ def message_meta(message: RawMessage, received_at: datetime) -> MessageMeta:
             message.partition,
             message.offset,
             received_at,
+            submission_digest(message.value),
         )
     return MessageMeta(
         f"kafka:{message.topic}:{message.partition}",

@@ -36,6 +36,7 @@ from streams.intake.classify import (
     refused,
     settle_suspects,
 )
+from streams.intake.conflicts import divert_conflicts, named
 from streams.intake.limits import FacilityRateLimiter, IntakeLimits
 from streams.intake.seen import SeenEventIds
 
@@ -326,7 +327,8 @@ class IntakeService:
         archived = self.store.archived_submission_of(
             [(s.event.facility_id, s.event.event_id) for s in classified.suspects]
         )
-        return settle_suspects(classified, archived)
+        batch = settle_suspects(classified, archived)
+        return divert_conflicts(batch, self.store.recorded_digests(named(batch)))
 
     async def process(self, messages: Sequence[RawMessage]) -> IntakeBatch:
         """Decide and durably write a batch; returns only once ClickHouse has it.

@@ -22,6 +22,12 @@ log = logging.getLogger(__name__)
 REGISTER_NEEDS = ("notify", "broker", "stream_settings")
 
 
+def _pairs(headers: Any) -> list[tuple[str, bytes]]:
+    """Kafka headers as (name, bytes) pairs, whichever shape the client gave them in."""
+    items = headers.items() if isinstance(headers, dict) else headers or ()
+    return [(str(k), bytes(v or b"")) for k, v in items]
+
+
 def raw_alert(event: Any) -> RawAlert:
     message = event.message
     return RawAlert(
@@ -29,6 +35,7 @@ def raw_alert(event: Any) -> RawAlert:
         topic=message.topic,
         partition=message.partition,
         offset=message.offset,
+        headers=tuple(_pairs(message.headers)),
     )
 
 

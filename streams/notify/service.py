@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from ostwatch.settings import NotifySettings, SettingsError
 from schemas.alerts import AlertChange
+from streams.alerts.signing import AlertSigner
 from streams.notify.dispatcher import Dispatcher, RetryPolicy
 from streams.notify.ledger import EnqueueResult, Ledger, Received
 from streams.notify.notifiers import EmailNotifier, Notifier, OutboxNotifier, WebhookNotifier
@@ -34,6 +35,7 @@ class RawAlert:
     topic: str
     partition: int
     offset: int
+    headers: Sequence[tuple[str, bytes]] = ()
 
 
 @dataclass
@@ -45,15 +47,27 @@ class IntakeCounts:
     deliveries_planned: int = 0
     unrouted: int = 0
     conflicting: int = 0
+    unsigned: int = 0  # refused: not signed by this stack's judge (forged, or a wrong key)
 
 
 class NotifyService:
-    """What the agent calls (``accept``) and what runs in the background (``run``)."""
+    """What the agent calls (``accept``) and what runs in the background (``run``).
 
-    def __init__(self, ledger: Ledger, router: Router, dispatcher: Dispatcher) -> None:
+    With a ``signer`` (the worker always gives one), a change the judge did not sign is
+    refused: logged and counted, never recorded for delivery (streams/alerts/signing.py).
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        router: Router,
+        dispatcher: Dispatcher,
+        signer: AlertSigner | None = None,
+    ) -> None:
         self.ledger = ledger
         self.router = router
         self.dispatcher = dispatcher
+        self.signer = signer
         self.counts = IntakeCounts()
 
     async def accept(self, messages: Sequence[RawAlert]) -> EnqueueResult:
@@ -62,6 +76,18 @@ class NotifyService:
         for message in messages:
             self.counts.received += 1
             source = f"{message.topic}/{message.partition}/{message.offset}"
+            if self.signer is not None and not self.signer.verify(message.value, message.headers):
+                self.counts.unsigned += 1
+                log.warning(
+                    "alert change refused: not signed by this stack's alert judge (forged, or "
+                    "signed with another key); not delivered",
+                    extra={
+                        "topic": message.topic,
+                        "partition": message.partition,
+                        "offset": message.offset,
+                    },
+                )
+                continue
             try:
                 change = AlertChange.from_bytes(message.value)
             except ValidationError as exc:
@@ -138,7 +164,11 @@ def build_router(settings: NotifySettings, data_dir: Path) -> Router:
 
 
 def build_notify(
-    settings: NotifySettings, data_dir: Path, *, clock: Any = time.time
+    settings: NotifySettings,
+    data_dir: Path,
+    *,
+    clock: Any = time.time,
+    signer: AlertSigner | None = None,
 ) -> NotifyService:
     """Everything from settings, failing fast (``SettingsError``) on what cannot work."""
     try:
@@ -160,4 +190,4 @@ def build_notify(
         concurrency=settings.concurrency,
         clock=clock,
     )
-    return NotifyService(ledger, router, dispatcher)
+    return NotifyService(ledger, router, dispatcher, signer)

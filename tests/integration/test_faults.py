@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import orjson
 import pytest
 
 from infra.broker import EmbeddedBroker, ensure_topics, free_port
-from infra.gateway import GatewayError, HttpGateway, StackInfo, http_json
+from infra.gateway import GatewayError, HttpGateway, StackInfo
 from ostwatch.settings import BrokerSettings
 from producers.publisher import EventPublisher
 from tests.integration.conftest import FIXTURES, OSTWATCH, RunningStack
@@ -104,7 +105,7 @@ def intake_status(stack: RunningStack) -> dict[str, Any]:
     info = StackInfo.read(stack.data_dir)
     assert info is not None
     try:
-        _, doc = http_json(f"{info.api_url}/api/status", timeout=5)
+        _, doc = info.api("/api/status", timeout=5)
     except Exception:  # the worker is restarting; its API is not there yet
         return {}
     intake: dict[str, Any] = doc.get("intake", {})
@@ -180,6 +181,7 @@ class BareWorker:
         (data_dir / "logs").mkdir()
         self.broker = EmbeddedBroker(log_path=data_dir / "logs" / "broker.log")
         self.api_port = free_port()
+        self.api_token = secrets.token_urlsafe(16)
         self.process: subprocess.Popen[bytes] | None = None
         self.stack = RunningStack(data_dir)
 
@@ -193,12 +195,14 @@ class BareWorker:
             bootstrap=self.broker.bootstrap,
             supervisor_pid=os.getpid(),
             events_topic=settings.events_topic,
+            token=self.api_token,
         ).write(self.data_dir)
 
     def start_worker(self) -> None:
         env = self.stack.env()
         env.update(
             OSTWATCH_API_PORT=str(self.api_port),
+            OSTWATCH_API_TOKEN=self.api_token,
             OSTWATCH_BROKER_BOOTSTRAP_SERVERS=self.broker.bootstrap,
             OSTWATCH_BROKER_EMBEDDED_QUIRKS="true",
             OSTWATCH_CLICKHOUSE_INSERT_RETRY_MAX_S=str(RETRY_CAP_S),
@@ -359,7 +363,7 @@ def test_broker_restart_under_a_running_producer_loses_nothing_accepted(tmp_path
     try:
         info = StackInfo.read(stack.data_dir)
         assert info is not None
-        gateway = HttpGateway(info.api_url)
+        gateway = HttpGateway.of(info)
         before, after = (
             doses("pat-broker-01", "2024-03-10", 6),
             doses("pat-broker-02", "2024-03-11", 6),

@@ -5,7 +5,7 @@ enrolment ingested through the stack reaches its commune by e-mail."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -13,14 +13,17 @@ from typing import Any
 
 import orjson
 import pytest
-from kafka import KafkaProducer
 
-from infra.gateway import StackInfo
-from ostwatch.settings import BrokerSettings
-from schemas.alerts import AlertChange
 from tests.integration.conftest import FIXTURES, RunningStack
 from tests.support.events import contract_event
-from tests.support.notify import SmtpReceiver, WebhookReceiver, alert_change
+from tests.support.notify import (
+    SmtpReceiver,
+    WebhookReceiver,
+    alert_change,
+    keyed,
+    outbox_keys,
+    publish,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -30,32 +33,6 @@ def webhook() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver(fail_first=1)
     yield receiver
     receiver.close()
-
-
-def publish(data_dir: Path, messages: Sequence[tuple[bytes, bytes]]) -> None:
-    """Send (key, value) pairs to the alerts topic the way the alert engine does."""
-    info = StackInfo.read(data_dir)
-    assert info is not None, "the stack is not running"
-    producer = KafkaProducer(
-        bootstrap_servers=info.bootstrap, acks="all", enable_idempotence=False, linger_ms=5
-    )
-    try:
-        for key, value in messages:
-            producer.send(BrokerSettings().alerts_topic, key=key, value=value)
-        producer.flush(30)
-    finally:
-        producer.close(10)
-
-
-def keyed(changes: Sequence[AlertChange]) -> list[tuple[bytes, bytes]]:
-    return [(c.alert.alert_id.encode(), c.to_bytes()) for c in changes]
-
-
-def outbox_keys(data_dir: Path) -> list[str]:
-    path = data_dir / "outbox" / "alerts.jsonl"
-    if not path.exists():
-        return []
-    return [orjson.loads(line)["idempotency_key"] for line in path.read_bytes().splitlines()]
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:

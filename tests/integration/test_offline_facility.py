@@ -12,7 +12,7 @@ import pytest
 from kafka import KafkaConsumer
 
 from infra.broker import free_port
-from infra.gateway import HttpGateway, StackInfo, http_json
+from infra.gateway import HttpGateway, StackInfo
 from producers.outbox import Outbox
 from tests.integration.conftest import FIXTURES, RunningStack
 from tests.support.events import contract_event
@@ -72,7 +72,7 @@ def test_three_days_offline_then_one_burst(tmp_path: Path) -> None:
             assert outbox.deliver() == total
             assert outbox.pending() == 0
             source = outbox.source
-        gateway = HttpGateway(info.api_url)
+        gateway = HttpGateway.of(info)
         deadline = time.monotonic() + 120
         while sum((counts := gateway.call("submission_counts", source=source)).values()) < total:
             assert time.monotonic() < deadline, f"not all decided: {counts}"
@@ -115,7 +115,7 @@ def test_three_days_offline_then_one_burst(tmp_path: Path) -> None:
             assert outbox.resend_since(datetime(2000, 1, 1, tzinfo=UTC)) == total
             assert outbox.deliver() == total
         deadline = time.monotonic() + 120
-        while http_json(f"{info.api_url}/api/status")[1]["intake"]["redelivered"] < total:
+        while info.api("/api/status")[1]["intake"]["redelivered"] < total:
             assert time.monotonic() < deadline, "the re-sent events were not decided"
             time.sleep(0.2)
         assert gateway.call("submission_counts", source=source) == counts

@@ -78,6 +78,7 @@ def replay_kafka_into(stack: RunningStack, data_dir: Path, registry: Path, event
     info = StackInfo.read(stack.data_dir)
     assert info is not None
     port, name = free_port(), f"replay-{uuid.uuid4().hex[:8]}"
+    token = uuid.uuid4().hex
     env = stack.env() | {
         "OSTWATCH_DATA_DIR": str(data_dir),
         "OSTWATCH_BROKER_BOOTSTRAP_SERVERS": info.bootstrap,
@@ -85,6 +86,7 @@ def replay_kafka_into(stack: RunningStack, data_dir: Path, registry: Path, event
         "OSTWATCH_STREAM_APP_ID": name,
         "OSTWATCH_STREAM_GROUP_ID": name,
         "OSTWATCH_API_PORT": str(port),
+        "OSTWATCH_API_TOKEN": token,
     }
     log = (data_dir.parent / "kafka-worker.log").open("ab")
     worker = subprocess.Popen([*OSTWATCH, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -94,7 +96,9 @@ def replay_kafka_into(stack: RunningStack, data_dir: Path, registry: Path, event
             time.sleep(1)
             assert worker.poll() is None, "the replaying worker exited"
             try:
-                status, doc = http_json(f"http://127.0.0.1:{port}/api/op/intake_totals", {})
+                status, doc = http_json(
+                    f"http://127.0.0.1:{port}/api/op/intake_totals", {}, token=token
+                )
             except GatewayError:  # not listening yet
                 continue
             if status == 200:

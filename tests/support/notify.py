@@ -8,18 +8,24 @@ import email.policy
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import orjson
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from kafka import KafkaProducer
 
 from infra.broker import free_port
+from infra.gateway import StackInfo
+from ostwatch.settings import BrokerSettings
 from schemas.alerts import Alert, AlertChange, alert_id_for
+from streams.alerts.signing import AlertSigner
 
 
 def alert_change(
@@ -47,6 +53,37 @@ def alert_change(
         details=details or {},
     )
     return AlertChange(change=change, sequence=sequence, alert=alert)
+
+
+def publish(
+    data_dir: Path, messages: Sequence[tuple[bytes, bytes]], *, signed: bool = True
+) -> None:
+    """Send (key, value) pairs to a running stack's alerts topic the way its alert judge
+    does (signed with the stack's key), or as a forger would (``signed=False``)."""
+    info = StackInfo.read(data_dir)
+    assert info is not None, "the stack is not running"
+    signer = AlertSigner.for_stack(data_dir)
+    producer = KafkaProducer(
+        bootstrap_servers=info.bootstrap, acks="all", enable_idempotence=False, linger_ms=5
+    )
+    try:
+        for key, value in messages:
+            headers = signer.headers(value) if signed else []
+            producer.send(BrokerSettings().alerts_topic, key=key, value=value, headers=headers)
+        producer.flush(30)
+    finally:
+        producer.close(10)
+
+
+def keyed(changes: Sequence[AlertChange]) -> list[tuple[bytes, bytes]]:
+    return [(c.alert.alert_id.encode(), c.to_bytes()) for c in changes]
+
+
+def outbox_keys(data_dir: Path) -> list[str]:
+    path = data_dir / "outbox" / "alerts.jsonl"
+    if not path.exists():
+        return []
+    return [orjson.loads(line)["idempotency_key"] for line in path.read_bytes().splitlines()]
 
 
 @dataclass

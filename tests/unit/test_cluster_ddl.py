@@ -48,7 +48,7 @@ def test_every_table_of_the_migrations_is_rendered() -> None:
     # single-node on a cluster without anyone noticing.
     names = {parse_table(s).name for s in creates()}  # type: ignore[union-attr]
     assert names == {*store_tables(), "schema_migrations"}
-    assert len(names) == 18
+    assert len(names) == 19
 
 
 @pytest.mark.parametrize("statement", creates(), ids=lambda s: parse_table(s).name)  # type: ignore[union-attr]
@@ -87,7 +87,7 @@ def test_sharding_key_is_the_leading_sort_column_and_a_real_column() -> None:
     assert keys["archive_chain"] == "facility_id"
     assert keys["patient_timeline"] == keys["patient_events"] == "patient_ref"
     assert keys["alerts"] == keys["alert_acks"] == "alert_id"
-    assert keys["submissions"] == "source"
+    assert keys["submissions"] == keys["submission_conflicts"] == "source"
     for name, column in keys.items():
         if name != "schema_migrations":
             assert column in tables[name], (name, column)
@@ -152,7 +152,7 @@ def test_schema_command_prints_both_modes() -> None:
     statements = [s for m in doc["migrations"] for s in m["statements"]]
     assert doc["cluster"] == "national"
     assert all(" ON CLUSTER national" in s for s in statements)
-    assert sum("ENGINE = Distributed(" in s for s in statements) == 18
+    assert sum("ENGINE = Distributed(" in s for s in statements) == 19
     bad = runner.invoke(main, ["schema", "--cluster", "x y"])
     assert bad.exit_code != 0
     assert bad.output.count("\n") == 1 and "OSTWATCH_CLICKHOUSE_CLUSTER" in bad.output

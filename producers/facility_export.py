@@ -3,7 +3,8 @@
 One row is one event. The columns are the contract's field names (CONTRACT §1) plus the
 patient's own identifier; every other column — full name, phone, address, date of birth,
 whatever the facility's system exports — is dropped unread, so no personal data can reach an
-event by a column being mapped by mistake. See docs/operations.md, "Pseudonymisation", for the columns.
+event by a column being mapped by mistake. See docs/operations.md, "Pseudonymisation", for
+the columns.
 
 Pure functions (rows in, events and refusals out); the CLI adds files and the key.
 """

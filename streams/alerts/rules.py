@@ -462,27 +462,30 @@ def count_conditions(
     """count_discrepancy for every count in ``movements`` whose value differs from the
     computed on hand by more than the tolerance. Movements at a count's instant are already
     counted (CONTRACT §3 tie rule as the stock report applies it). ``base`` is the on hand
-    at the start of ``movements`` (None: no earlier count; the first count then opens the
-    ledger). A later count supersedes a discrepancy: the alert resolves then."""
+    at the start of ``movements`` (None: no earlier count; a first count before any movement
+    then opens the ledger). A later count supersedes a discrepancy: the alert resolves then."""
     ordered = sorted(movements, key=lambda m: (m.occurred_at, m.is_count, m.event_id))
     on_hand = base or 0.0
-    counted_before = False
+    # Whether anything is known before the next count: an earlier count, or any receipt,
+    # dose, test or adjustment (CONTRACT §4: only a count with none opens its ledger).
+    known_before = base is not None
     found: list[Condition] = []
     open_index: int | None = None
     for movement in ordered:
         if not movement.is_count:
             on_hand += movement.units
+            known_before = True
             continue
         if open_index is not None:
             found[open_index] = _resolved(found[open_index], movement.occurred_at)
             open_index = None
         counted, expected = movement.units, on_hand
-        if base is None and not counted_before:
-            # The first count of an item opens its ledger: the stock held before the
-            # platform saw it is unknown, so there is nothing to compare with.
-            counted_before, on_hand = True, counted
+        if not known_before:
+            # A count before anything moved opens the item's ledger: the stock held before
+            # the platform saw it is unknown, so there is nothing to compare with. A first
+            # count after receipts or doses is compared with them like any other.
+            known_before, on_hand = True, counted
             continue
-        counted_before = True
         difference = counted - expected
         tolerance = max(
             abs(expected) * settings.count_tolerance_percent / 100, settings.count_tolerance_units

@@ -101,6 +101,35 @@ def test_count_discrepancy_fires_beyond_tolerance_only(intake: IntakeHarness) ->
     assert (explained.alert_id, explained.status) == (found.alert_id, "resolved")
 
 
+def test_a_first_count_after_three_weeks_of_receipts_and_doses_is_checked(
+    intake: IntakeHarness,
+) -> None:
+    """The item's first count, 150 ml below what was received and dosed, raises a
+    discrepancy; on hand is still the count (CONTRACT §3 unchanged)."""
+    feed = [ev("stock.received", "01 06:00", item="MET10", quantity=3000), enrol("01 06:30")]
+    feed += [dose(f"{day:02d} 08:00", mg=1000) for day in range(1, 22)]  # 100 ml a day
+    intake.feed(feed)
+    intake.feed([ev("stock.counted", "21 17:00", item="MET10", quantity_on_hand=750)])
+    (found,) = stored(intake, "count_discrepancy")
+    assert (found.details["expected"], found.details["difference"]) == (900, -150)
+    (row,) = [
+        r for r in intake.report("stock") if (r["facility_id"], r["item"]) == ("TF-01", "MET10")
+    ]
+    assert row["on_hand"] == 750
+    engine = intake.service.alerts
+    assert engine is not None
+    fresh = [a for a in engine.as_of(found.raised_at) if a.kind == "count_discrepancy"]
+    assert [a.alert_id for a in fresh] == [found.alert_id]
+
+
+def test_a_late_receipt_before_a_first_count_gets_it_checked(intake: IntakeHarness) -> None:
+    intake.feed([ev("stock.counted", "03 17:00", item="MET10", quantity_on_hand=500)])
+    assert stored(intake, "count_discrepancy") == []  # nothing known before it: opens the ledger
+    intake.feed([ev("stock.received", "02 09:00", item="MET10", quantity=800)])  # sent late
+    (found,) = stored(intake, "count_discrepancy")
+    assert (found.details["expected"], found.details["counted"]) == (800, 500)
+
+
 def test_acknowledging_resolves_an_incident(intake: IntakeHarness) -> None:
     intake.feed([enrol("01 07:00")])
     (notice,) = stored(intake, "commune_notification")

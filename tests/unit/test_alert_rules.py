@@ -213,6 +213,22 @@ def test_small_stocks_use_the_one_unit_tolerance() -> None:
     assert count_conditions("TF-01", "KIT", movements, SETTINGS) == []
 
 
+def test_a_first_count_after_receipts_and_doses_is_compared() -> None:
+    """Three weeks of receipts and doses, then the item's first count 150 ml short: that is
+    the diversion a count exists to catch, not a ledger being opened (CONTRACT §4)."""
+    movements = [movement("01 07:00", 3000)]  # the opening delivery, never counted
+    movements += [movement(f"{day:02d} 08:00", -100) for day in range(1, 22)]  # 2,100 ml dosed
+    movements.append(movement("21 17:00", 750, count=True))  # 900 expected
+    (found,) = count_conditions("TF-01", "MET10", movements, SETTINGS, unit="ml")
+    assert (found.kind, found.details["expected"], found.details["difference"]) == (
+        "count_discrepancy",
+        900,
+        -150,
+    )
+    # The same count with nothing before it opens the ledger, unchecked.
+    assert count_conditions("TF-01", "MET10", movements[-1:], SETTINGS) == []
+
+
 def test_a_movement_at_the_counts_instant_is_already_counted() -> None:
     movements = [
         movement("01 06:00", 100, count=True),

@@ -44,6 +44,7 @@ AlertKind = Literal[
     "report_overdue",
     "supervision_behind",
     "commune_notification",
+    "commune_unknown",
 ]
 ALERT_KINDS: tuple[str, ...] = get_args(AlertKind)
 
@@ -64,6 +65,7 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "report_overdue": ("Report overdue", "Quá hạn báo cáo"),
     "supervision_behind": ("Supervision behind", "Chưa đủ số lần giám sát"),
     "commune_notification": ("Commune notification", "Thông báo UBND xã"),
+    "commune_unknown": ("Commune unknown", "Không rõ xã cư trú"),
 }
 
 # Fixed forever: changing it would give every existing condition a new alert_id.

@@ -21,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from typing import Final, Literal, TypeVar, get_args
@@ -41,6 +42,7 @@ __all__ = [
     "FACILITY_TYPES",
     "FREQUENCIES",
     "ITEM_KINDS",
+    "OPTIONAL_COLUMNS",
     "REGISTRY_FILES",
     "TARGET_COLUMNS",
     "TOTAL_MARKERS",
@@ -98,6 +100,10 @@ COLUMNS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "deadlines.csv": ("report_type", "frequency", "due_day", "reporter_type"),
     }
 )
+# Columns a file may carry beyond the contract's required ones (CONTRACT §2, optional).
+OPTIONAL_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {"facilities.csv": ("live_from",)}
+)
 TARGET_COLUMNS: Final = ("routine_target", "take_home_target", "community_detox_target")
 # A targets.csv row with one of these as facility_id (compared case-insensitively) is the total
 # a source printed for that year, not a unit's target.
@@ -110,6 +116,7 @@ _MAX_LISTED: Final = 20
 _CODE_RE = re.compile(r"[^\s\x00-\x1f\x7f-\x9f]{1,64}")
 _YEAR_RE = re.compile(r"\d{4}")
 _INT_RE = re.compile(r"\d+")
+_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 _T = TypeVar("_T")
 
@@ -128,7 +135,11 @@ class RegistryError(ValueError):
 
 @dataclass(frozen=True)
 class FacilityRow:
-    """A unit of the health system; ``parent_id`` builds the roll-up hierarchy."""
+    """A unit of the health system; ``parent_id`` builds the roll-up hierarchy.
+
+    ``live_from`` is the local day the facility started sending events: what happened there
+    before is history, counted in every report but never notified (CONTRACT §2, §4).
+    """
 
     facility_id: str
     name: str
@@ -136,6 +147,7 @@ class FacilityRow:
     parent_id: str | None
     district: str
     province: str
+    live_from: date | None = None
 
 
 @dataclass(frozen=True)
@@ -289,6 +301,7 @@ class _Row:
 def _rows(file: str, text: str, problems: _Problems) -> Iterator[_Row]:
     """The data rows of one file, after checking its header against the contract's columns."""
     expected = COLUMNS[file]
+    optional = OPTIONAL_COLUMNS.get(file, ())
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     header: list[str] | None = None
     for cells in reader:
@@ -298,7 +311,7 @@ def _rows(file: str, text: str, problems: _Problems) -> Iterator[_Row]:
         if header is None:
             header = stripped
             missing = [column for column in expected if column not in header]
-            extra = [column for column in header if column not in expected]
+            extra = [column for column in header if column not in (*expected, *optional)]
             duplicated = sorted({column for column in header if header.count(column) > 1})
             for column in missing:
                 problems.add(file, reader.line_num, "header", f"missing column {column!r}")
@@ -317,7 +330,8 @@ def _rows(file: str, text: str, problems: _Problems) -> Iterator[_Row]:
                 f"{len(stripped)} cells, the header has {len(header)}",
             )
             continue
-        yield _Row(file, reader.line_num, dict(zip(header, stripped, strict=True)))
+        row = dict.fromkeys(optional, "") | dict(zip(header, stripped, strict=True))
+        yield _Row(file, reader.line_num, row)
     if header is None:
         problems.add(file, 1, "header", "file is empty; expected " + ",".join(expected))
 
@@ -369,6 +383,15 @@ def _due_day(text: str) -> int | None:
     return day if day is not None and 1 <= day <= 31 else None
 
 
+def _day(text: str) -> date | None:
+    if not _DAY_RE.fullmatch(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 def _frequency(text: str) -> str | None:
     return _FREQUENCY_SYNONYMS.get(text.lower().replace("-", "_").replace(" ", "_"))
 
@@ -397,6 +420,11 @@ def _parse_facilities(text: str, problems: _Problems) -> dict[str, FacilityRow]:
         parent_id = row["parent_id"] or None
         if parent_id is not None:
             _check(row, "parent_id", problems, _code, _CODE_RULE)
+        live_from = None
+        if row["live_from"]:
+            live_from = _check(row, "live_from", problems, _day, "must be a date YYYY-MM-DD")
+            if live_from is None:
+                continue
         if facility_id is None or name is None or kind is None:
             continue
         if facility_id in facilities:
@@ -409,7 +437,7 @@ def _parse_facilities(text: str, problems: _Problems) -> dict[str, FacilityRow]:
             continue
         lines[facility_id] = row.line
         facilities[facility_id] = FacilityRow(
-            facility_id, name, kind, parent_id, row["district"], row["province"]
+            facility_id, name, kind, parent_id, row["district"], row["province"], live_from
         )
     for facility_id, row_ in facilities.items():
         if row_.parent_id is not None and row_.parent_id not in facilities:

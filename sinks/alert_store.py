@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
@@ -51,6 +52,13 @@ class PatientFact:
     max_days: int = 0
     reason: str = ""
     outcome: str = ""
+    purpose: str = ""
+    results: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def positive(self) -> list[str]:
+        """The substances a test found positive, sorted (none for other events)."""
+        return sorted(s for s, result in self.results.items() if result == "positive")
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,8 @@ PATIENT_EVENT_COLUMNS = (
     "max_days",
     "reason",
     "outcome",
+    "purpose",
+    "results",
 )
 ALERT_COLUMNS = (
     "alert_id",
@@ -179,9 +189,52 @@ class AlertStore:
                 continue  # the same event indexed twice (a redelivered batch)
             seen.add(values["event_id"])
             values["occurred_at"] = as_utc(values["occurred_at"])
+            values["results"] = dict(values["results"] or {})
             fact = PatientFact(**values)
             found.setdefault(fact.patient_ref, []).append(fact)
         return found
+
+    # -- tests of no patient_ref ---------------------------------------------------------------
+
+    _ANONYMOUS_TESTS = (
+        "event_type = 'test.performed' AND patient_ref = '' AND has(mapValues(results), 'positive')"
+    )
+
+    def anonymous_tests(
+        self, event_ids: Iterable[str] | None, until: datetime | None
+    ) -> list[PatientFact]:
+        """Positive tests with no patient_ref (these event_ids; all: None) up to ``until``,
+        read from the archive: they belong to no patient's history, so each is judged alone."""
+        clauses = [self._ANONYMOUS_TESTS]
+        parameters: dict[str, Any] = {}
+        if event_ids is not None:
+            clauses.append("event_id IN %(ids)s")
+            parameters["ids"] = sorted(event_ids) or [str(uuid.UUID(int=0))]
+        if until is not None:
+            clauses.append("occurred_at <= %(until)s")
+            parameters["until"] = until
+        rows = self.db.query_rows(
+            f"SELECT {', '.join(PATIENT_EVENT_COLUMNS)} FROM events_archive "  # noqa: S608
+            f"WHERE {' AND '.join(clauses)}",
+            parameters,
+        )
+        found: dict[str, PatientFact] = {}
+        for row in rows:
+            values = dict(zip(PATIENT_EVENT_COLUMNS, row, strict=True))
+            values["event_id"] = str(values["event_id"])
+            values["occurred_at"] = as_utc(values["occurred_at"])
+            values["results"] = dict(values["results"] or {})
+            found.setdefault(values["event_id"], PatientFact(**values))
+        return list(found.values())
+
+    def anonymous_test_ids(self, received_after: datetime | None) -> set[str]:
+        """The positive tests of no patient_ref archived after an instant (all: None)."""
+        rows = self.db.query_rows(
+            f"SELECT toString(event_id) FROM events_archive WHERE {self._ANONYMOUS_TESTS} "  # noqa: S608
+            "AND received_at > %(since)s",
+            {"since": received_after or EPOCH},
+        )
+        return {str(event_id) for (event_id,) in rows}
 
     # -- stock movements around counts -------------------------------------------------------
 

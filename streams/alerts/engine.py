@@ -31,7 +31,9 @@ from sinks.reports import Reports, Scope
 from sinks.store import Store
 from streams.alerts.judge import Sweep
 from streams.alerts.rules import (
+    ANONYMOUS_TEST,
     Condition,
+    anonymous_test_conditions,
     count_conditions,
     deadline_conditions,
     escalation,
@@ -47,6 +49,7 @@ PATIENT_KINDS = (
     "take_home_violation",
     "inactive_patient_dosed",
     "commune_notification",
+    "commune_unknown",
 )
 STOCK_KINDS = ("stock_low", "stock_out")
 PATIENT_SLICE = 5000
@@ -58,10 +61,12 @@ INCIDENT_KINDS = frozenset({*PATIENT_KINDS, "count_discrepancy"})
 
 @dataclass
 class AlertScope:
-    """What a batch touched: patients, and per stock key (facility, item) the earliest
-    movement (counts after the last count before its local day are judged again)."""
+    """What a batch touched: patients, tests of no patient (by event_id), and per stock key
+    (facility, item) the earliest movement (counts after the last count before its local
+    day are judged again)."""
 
     patients: set[str] = field(default_factory=set)
+    tests: set[str] = field(default_factory=set)
     stock_from: dict[tuple[str, str], datetime] = field(default_factory=dict)
     clock: bool = False
 
@@ -70,9 +75,19 @@ class AlertScope:
         """Per stock key, the local day of its earliest movement."""
         return {key: at.astimezone(LOCAL_TZ).date() for key, at in self.stock_from.items()}
 
-    def add(self, event_type: str, facility: str, item: str, patient: str, at: datetime) -> None:
+    def add(
+        self,
+        event_type: str,
+        facility: str,
+        item: str,
+        patient: str,
+        at: datetime,
+        event_id: str = "",
+    ) -> None:
         if patient:
             self.patients.add(patient)
+        elif event_type == "test.performed" and event_id:
+            self.tests.add(event_id)
         if event_type in STOCK_EVENT_TYPES and item:
             key = (facility, item)
             self.stock_from[key] = min(at, self.stock_from.get(key, at))
@@ -80,7 +95,7 @@ class AlertScope:
             self.clock = True
 
     def __bool__(self) -> bool:
-        return bool(self.patients or self.stock_from or self.clock)
+        return bool(self.patients or self.tests or self.stock_from or self.clock)
 
 
 def scope_of(events: Iterable[BaseEvent]) -> AlertScope:
@@ -92,6 +107,7 @@ def scope_of(events: Iterable[BaseEvent]) -> AlertScope:
             str(getattr(event, "item", "") or ""),
             str(getattr(event, "patient_ref", "") or ""),
             event.occurred_at_utc,
+            event.event_id,
         )
     return scope
 
@@ -166,10 +182,13 @@ class AlertEngine:
         progress = self.table.progress()
         newest = progress
         scope = AlertScope()
-        rows = self.table.received_since(progress - margin if progress else None)
+        since = progress - margin if progress else None
+        rows = self.table.received_since(since)
         for event_type, facility, item, patient, at, received in rows:
             scope.add(event_type, facility, item, patient, at)
             newest = max(newest or received, received)
+        if any(row[0] == "test.performed" and not row[3] for row in rows):
+            scope.tests.update(self.table.anonymous_test_ids(since))
         changes = self._judge(scope, utc_now()) if scope else []
         log.info(
             "alerts caught up: %d patient events indexed, %d patients and %d stock keys judged,"
@@ -198,6 +217,7 @@ class AlertEngine:
                     event.item,
                     event.patient_ref,
                     event.occurred_at,
+                    event.event_id,
                 )
                 fresh.append((event.event_id, event.received_at))
         return (self._judge(scope, now or utc_now()) if scope else []), fresh
@@ -244,6 +264,7 @@ class AlertEngine:
         registry = self.store.registry()
         acks = {k: v for k, v in self.table.acknowledgements().items() if v <= at}
         found = self._patient_conditions(None, at, at, acks)
+        found += self._test_conditions(None, at, at, acks)
         found += self._count_conditions(None, at)[0]
         stored = self.table.stored(kinds=STOCK_KINDS)
         found += self._stock_identities(self._stock_conditions(at, None), stored, at)
@@ -264,6 +285,11 @@ class AlertEngine:
             some = set(patients[start : start + PATIENT_SLICE])
             mine = self.table.stored(kinds=PATIENT_KINDS, subjects=some)
             found = self._patient_conditions(some, None, now, acks)
+            changes += self._reconcile(found, mine, resolve_at=at.at, now=now, acks=acks)
+        if scope.tests:
+            subjects = {f"{ANONYMOUS_TEST}{event_id}" for event_id in scope.tests}
+            mine = self.table.stored(kinds=PATIENT_KINDS, subjects=subjects)
+            found = self._test_conditions(scope.tests, None, now, acks)
             changes += self._reconcile(found, mine, resolve_at=at.at, now=now, acks=acks)
         if scope.stock_from:
             keys = set(scope.stock_from)
@@ -320,12 +346,26 @@ class AlertEngine:
         acks: Mapping[str, datetime],
     ) -> list[Condition]:
         registry = self.store.registry()
-        parents = _dispensing_parents(registry)
+        parents, live_from = _dispensing_parents(registry), _live_from(registry)
         found: list[Condition] = []
         facts: Mapping[str, list[PatientFact]] = self.table.patient_facts(patients, until)
         for history in facts.values():
-            found += patient_conditions(history, parents, self.settings, clock, acks)
+            found += patient_conditions(
+                history, parents, self.settings, clock, acks, live_from=live_from
+            )
         return found
+
+    def _test_conditions(
+        self,
+        event_ids: set[str] | None,
+        until: datetime | None,
+        clock: datetime,
+        acks: Mapping[str, datetime],
+    ) -> list[Condition]:
+        """Notices for positive tests of no patient_ref (these ids; all: None) up to T."""
+        tests = self.table.anonymous_tests(event_ids, until)
+        live_from = _live_from(self.store.registry())
+        return anonymous_test_conditions(tests, self.settings, clock, acks, live_from=live_from)
 
     def _stock_conditions(self, at: datetime, keys: set[tuple[str, str]] | None) -> list[Condition]:
         scope = Scope(facilities=frozenset(f for f, _ in keys)) if keys is not None else Scope()
@@ -504,6 +544,17 @@ def _only(
     stored: Mapping[str, tuple[int, Alert]], kinds: Sequence[str]
 ) -> dict[str, tuple[int, Alert]]:
     return {k: v for k, v in stored.items() if v[1].kind in kinds}
+
+
+def _live_from(registry: RegistrySnapshot | None) -> dict[str, date]:
+    """Facility → the first local day it sent events (facilities.csv ``live_from``)."""
+    if registry is None:
+        return {}
+    return {
+        row.facility_id: row.live_from
+        for row in registry.facilities.values()
+        if row.live_from is not None
+    }
 
 
 def _dispensing_parents(registry: RegistrySnapshot | None) -> dict[str, str]:

@@ -26,6 +26,12 @@ from schemas.reference import RegistrySnapshot
 from sinks.alert_store import Movement, PatientFact
 
 NOTIFIED_OUTCOMES = frozenset({"self_terminated", "completed"})
+NOTIFIED_PURPOSES = frozenset({"addiction_determination", "screening"})
+PURPOSE_LABELS = {
+    "addiction_determination": ("addiction determination", "xác định tình trạng nghiện"),
+    "screening": ("screening", "sàng lọc"),
+}
+ANONYMOUS_TEST = "test/"  # the subject prefix of a notice for a test of no patient_ref
 CROSS_FACILITY = ""  # the facility part of an id for conditions that span facilities
 
 
@@ -123,13 +129,14 @@ class PatientState:
         line = self.membership.get(facility_id)
         return line is not None and line.at(instant)[0] == 1
 
-    def commune_at(self, instant: datetime) -> str:
-        """Residence commune from the latest enrolment by then (else the first one known)."""
+    def known_commune(self, instant: datetime) -> str | None:
+        """Residence commune from the latest enrolment by then (else the first one known;
+        None when the patient was never enrolled)."""
         known = [commune for at, commune in self.communes if at <= instant and commune]
         if known:
             return known[-1]
         later = [commune for _, commune in self.communes if commune]
-        return later[0] if later else "unknown"
+        return later[0] if later else None
 
 
 def patient_conditions(
@@ -138,12 +145,15 @@ def patient_conditions(
     settings: AlertSettings,
     clock: datetime,
     acknowledged: Mapping[str, datetime] | None = None,
+    *,
+    live_from: Mapping[str, date] | None = None,
 ) -> list[Condition]:
     """Every dispensing-control and commune-notification condition of one patient.
 
     ``parents`` maps a dispensing point to the treatment facility its patients are enrolled
     at; ``clock`` is T (or now, live) for escalation; ``acknowledged`` maps alert_id to its
-    acknowledgement, which stops escalation.
+    acknowledgement, which stops escalation; ``live_from`` maps a facility to the first
+    local day it sent events (what happened there before is history: no notice).
     """
     ordered = sorted(facts, key=lambda f: (f.occurred_at, f.event_id))
     state = PatientState.of(ordered)
@@ -151,7 +161,9 @@ def patient_conditions(
     found = _double_dosing(doses)
     found += _take_home_violations(doses, state, settings)
     found += _inactive_dosing(doses, state, parents)
-    found += _commune_notifications(ordered, state, settings, clock, acknowledged or {})
+    found += _commune_notifications(
+        ordered, state, settings, clock, acknowledged or {}, live_from or {}
+    )
     return found
 
 
@@ -324,42 +336,82 @@ def _inactive_dosing(
     return found
 
 
+def is_history(fact: PatientFact, live_from: Mapping[str, date]) -> bool:
+    """Whether an event happened before its facility's ``live_from`` (CONTRACT §2): it
+    counts in every report but raises no notice (the commune was told long ago)."""
+    start = live_from.get(fact.facility_id)
+    return start is not None and fact.local_date < start
+
+
+def _trigger(fact: PatientFact) -> tuple[str, str] | None:
+    """What a commune must be told of this event (English, Vietnamese), or None."""
+    if fact.event_type == "patient.enrolled":
+        return "started treatment", "bắt đầu điều trị"
+    if fact.event_type == "patient.violation":
+        return f"violated rules ({fact.reason})", f"vi phạm ({fact.reason})"
+    if fact.event_type == "patient.discharged" and fact.outcome in NOTIFIED_OUTCOMES:
+        if fact.outcome == "self_terminated":
+            return "self-terminated treatment", "tự ý chấm dứt điều trị"
+        return "completed treatment", "hoàn thành điều trị"
+    if fact.event_type == "test.performed" and fact.purpose in NOTIFIED_PURPOSES:
+        positive = fact.positive
+        if positive:
+            english, vietnamese = PURPOSE_LABELS[fact.purpose]
+            found = ", ".join(positive)
+            return (
+                f"tested positive for {found} ({english})",
+                f"xét nghiệm dương tính với {found} ({vietnamese})",
+            )
+    return None
+
+
+def _who(fact: PatientFact) -> tuple[str, str]:
+    """The person an event is about, as a notice names them (never more than the reference)."""
+    if fact.event_type != "test.performed":
+        return f"patient {fact.patient_ref}", f"bệnh nhân {fact.patient_ref}"
+    if fact.patient_ref:
+        return f"person {fact.patient_ref}", f"người có mã {fact.patient_ref}"
+    return "a person tested without a reference", "một người được xét nghiệm (không có mã)"
+
+
+def notice_subject(fact: PatientFact) -> str:
+    """A notice's subject: the patient_ref, or for a test of nobody known ``test/<event_id>``."""
+    return fact.patient_ref or f"{ANONYMOUS_TEST}{fact.event_id}"
+
+
 def _commune_notifications(
     ordered: Sequence[PatientFact],
     state: PatientState,
     settings: AlertSettings,
     clock: datetime,
     acknowledged: Mapping[str, datetime],
+    live_from: Mapping[str, date],
 ) -> list[Condition]:
     found = []
     escalate_after = timedelta(days=settings.commune_escalation_days)
     for fact in ordered:
-        if fact.event_type == "patient.enrolled":
-            trigger, trigger_vi = "started treatment", "bắt đầu điều trị"
-        elif fact.event_type == "patient.violation":
-            trigger, trigger_vi = f"violated rules ({fact.reason})", f"vi phạm ({fact.reason})"
-        elif fact.event_type == "patient.discharged" and fact.outcome in NOTIFIED_OUTCOMES:
-            trigger, trigger_vi = (
-                ("self-terminated treatment", "tự ý chấm dứt điều trị")
-                if fact.outcome == "self_terminated"
-                else ("completed treatment", "hoàn thành điều trị")
-            )
-        else:
+        trigger = _trigger(fact)
+        if trigger is None or is_history(fact, live_from):
             continue
-        commune = fact.residence_commune or state.commune_at(fact.occurred_at)
+        commune = fact.residence_commune or state.known_commune(fact.occurred_at)
+        if commune is None and fact.event_type == "test.performed":
+            found.append(_commune_unknown(fact, trigger))
+            continue
+        commune = commune or "unknown"
+        (trigger_en, trigger_vi), (who, who_vi) = trigger, _who(fact)
         condition = Condition(
             kind="commune_notification",
             severity="info",
             facility_id=fact.facility_id,
-            subject=fact.patient_ref,
+            subject=notice_subject(fact),
             occurrence=fact.event_id,
             raised_at=fact.occurred_at,
             message=(
-                f"Notify commune {commune}: patient {fact.patient_ref} {trigger} at "
+                f"Notify commune {commune}: {who} {trigger_en} at "
                 f"{fact.facility_id} on {_when(fact.occurred_at)}"
             ),
             message_vi=(
-                f"Thông báo UBND xã {commune}: bệnh nhân {fact.patient_ref} {trigger_vi} tại "
+                f"Thông báo UBND xã {commune}: {who_vi} {trigger_vi} tại "
                 f"{fact.facility_id} lúc {_when(fact.occurred_at)}"
             ),
             details={
@@ -367,6 +419,7 @@ def _commune_notifications(
                 "trigger": fact.event_type,
                 "event_id": fact.event_id,
                 "escalate_after_days": settings.commune_escalation_days,
+                **_test_details(fact),
             },
         )
         acked = acknowledged.get(condition.alert_id)
@@ -374,6 +427,51 @@ def _commune_notifications(
             condition = _escalated(condition)
         found.append(condition)
     return found
+
+
+def _test_details(fact: PatientFact) -> dict[str, Any]:
+    if fact.event_type != "test.performed":
+        return {}
+    return {"purpose": fact.purpose, "positive": fact.positive, "item": fact.item}
+
+
+def _commune_unknown(fact: PatientFact, trigger: tuple[str, str]) -> Condition:
+    """A positive test whose commune nobody knows: no event field, no enrolment. The law's
+    notice cannot be sent, so a person must find out where the tested person lives."""
+    (who, who_vi), (trigger_en, trigger_vi) = _who(fact), trigger
+    return Condition(
+        kind="commune_unknown",
+        severity="warning",
+        facility_id=fact.facility_id,
+        subject=notice_subject(fact),
+        occurrence=fact.event_id,
+        raised_at=fact.occurred_at,
+        message=(
+            f"{who.capitalize()} {trigger_en} at {fact.facility_id} on "
+            f"{_when(fact.occurred_at)}: commune of residence unknown, no commune can be notified"
+        ),
+        message_vi=(
+            f"{who_vi.capitalize()} {trigger_vi} tại {fact.facility_id} lúc "
+            f"{_when(fact.occurred_at)}: không rõ xã cư trú, chưa thể thông báo UBND xã"
+        ),
+        details={"trigger": fact.event_type, "event_id": fact.event_id, **_test_details(fact)},
+    )
+
+
+def anonymous_test_conditions(
+    tests: Sequence[PatientFact],
+    settings: AlertSettings,
+    clock: datetime,
+    acknowledged: Mapping[str, datetime] | None = None,
+    *,
+    live_from: Mapping[str, date] | None = None,
+) -> list[Condition]:
+    """Notices (or commune_unknown) for tests of no patient_ref: each stands alone, and only
+    the test's own ``residence_commune`` can say where the person lives."""
+    ordered = sorted(tests, key=lambda f: (f.occurred_at, f.event_id))
+    return _commune_notifications(
+        ordered, PatientState(), settings, clock, acknowledged or {}, live_from or {}
+    )
 
 
 def escalation(message: str, message_vi: str, days: float) -> dict[str, Any]:

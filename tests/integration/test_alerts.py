@@ -13,7 +13,7 @@ import pytest
 
 from ostwatch.settings import AlertSettings
 from schemas.alerts import Alert, AlertChange
-from tests.support.alert_events import dose, enrol, ev
+from tests.support.alert_events import PATIENT, dose, enrol, ev
 from tests.support.events import contract_event
 from tests.support.intake import REGISTRY_DIR, IntakeHarness
 
@@ -128,6 +128,49 @@ def test_a_late_receipt_before_a_first_count_gets_it_checked(intake: IntakeHarne
     intake.feed([ev("stock.received", "02 09:00", item="MET10", quantity=800)])  # sent late
     (found,) = stored(intake, "count_discrepancy")
     assert (found.details["expected"], found.details["counted"]) == (800, 500)
+
+
+def test_positive_tests_notify_their_commune_live_and_as_of(intake: IntakeHarness) -> None:
+    """CONTRACT §4: a positive determination or screening notifies the test's commune, else
+    the patient's enrolment commune; with neither known, a warning says so."""
+    positive = {"opiates": "positive"}
+    tests = [
+        ev("test.performed", "02 09:00", "CHS-01", item="KIT-MOR", purpose="screening",
+           results=positive, patient_ref="pat-alert-0009", residence_commune="C-07"),
+        ev("test.performed", "02 10:00", "TF-01", item="KIT-MOR", purpose="screening",
+           results=positive, patient_ref=PATIENT),  # enrolled in C-01
+        ev("test.performed", "02 11:00", "CHS-01", item="KIT-MOR",
+           purpose="addiction_determination", results=positive, residence_commune="C-08"),
+        ev("test.performed", "02 12:00", "CHS-01", item="KIT-MOR", purpose="screening",
+           results=positive),  # nobody known, no commune
+        ev("test.performed", "02 13:00", "TF-01", item="KIT-MOR",
+           purpose="treatment_monitoring", results=positive, patient_ref=PATIENT),
+    ]  # fmt: skip
+    intake.feed([enrol("01 07:00"), *tests])
+    live = {
+        (a.kind, a.subject, a.details.get("commune", ""))
+        for a in stored(intake)
+        if a.kind in ("commune_notification", "commune_unknown")
+    }
+    anonymous = {f"test/{tests[2]['event_id']}", f"test/{tests[3]['event_id']}"}
+    assert live == {
+        ("commune_notification", PATIENT, "C-01"),  # the enrolment
+        ("commune_notification", "pat-alert-0009", "C-07"),
+        ("commune_notification", PATIENT, "C-01"),
+        ("commune_notification", f"test/{tests[2]['event_id']}", "C-08"),
+        ("commune_unknown", f"test/{tests[3]['event_id']}", ""),
+    }
+    assert len([a for a in stored(intake) if a.subject in anonymous]) == 2
+    engine = intake.service.alerts
+    assert engine is not None
+    fresh = engine.as_of(datetime.fromisoformat("2024-03-03T00:00:00+07:00"))
+    kinds = ("commune_notification", "commune_unknown")
+    assert {a.alert_id for a in fresh if a.kind in kinds} == {
+        a.alert_id for a in stored(intake) if a.kind in kinds
+    }
+    assert len([a for a in stored(intake) if a.kind in kinds]) == 5
+    intake.redeliver(0)  # judged again: nothing new
+    assert len([a for a in stored(intake) if a.kind in kinds]) == 5
 
 
 def test_acknowledging_resolves_an_incident(intake: IntakeHarness) -> None:

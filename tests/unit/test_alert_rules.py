@@ -4,6 +4,7 @@ worked out by hand on a few facts (no database: the rules are pure functions).""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from ostwatch.timeutil import LOCAL_TZ
 from schemas.reference import DeadlineRow, FacilityRow, ItemRow, RegistrySnapshot
 from sinks.alert_store import Movement, PatientFact
 from streams.alerts.rules import (
+    anonymous_test_conditions,
     count_conditions,
     deadline_conditions,
     due_instant,
@@ -164,6 +166,109 @@ def test_an_unacknowledged_notification_escalates_after_n_days() -> None:
         facts, PARENTS, SETTINGS, at("09 08:00"), {late.alert_id: at("05 08:00")}
     )
     assert not acked.escalated
+
+
+def positive_test(
+    when: str, purpose: str, results: dict[str, str], facility: str = "CHS-01", **fields: Any
+) -> PatientFact:
+    return fact("test.performed", when, facility, item="KIT-MULTI", purpose=purpose,
+                results=results, **fields)  # fmt: skip
+
+
+def notices(facts: list[PatientFact], **options: Any) -> list[tuple[str, str, str]]:
+    """(kind, commune or '', trigger) of every commune notice or unknown-commune warning."""
+    found = patient_conditions(facts, PARENTS, SETTINGS, at("10 07:00"), **options)
+    return [
+        (c.kind, c.details.get("commune", ""), c.details["trigger"])
+        for c in found
+        if c.kind in ("commune_notification", "commune_unknown")
+    ]
+
+
+def test_a_positive_determination_or_screening_notifies_the_tests_commune() -> None:
+    positive = {"opiates": "positive", "methamphetamine": "negative"}
+    facts = [
+        positive_test("02 09:00", "addiction_determination", positive, residence_commune="C-4")
+    ]
+    (notice,) = patient_conditions(facts, PARENTS, SETTINGS, at("03 07:00"))
+    assert (notice.kind, notice.subject, notice.severity) == (
+        "commune_notification",
+        PATIENT,
+        "info",
+    )
+    assert (notice.details["commune"], notice.details["positive"]) == ("C-4", ["opiates"])
+    assert "dương tính với opiates" in notice.message_vi
+    # Screening too; a test's own commune wins over the enrolment's.
+    screening = positive_test("05 09:00", "screening", positive, residence_commune="C-4")
+    assert notices([enrolled("01 07:00"), screening]) == [
+        ("commune_notification", "C-9", "patient.enrolled"),
+        ("commune_notification", "C-4", "test.performed"),
+    ]
+
+
+def test_a_positive_test_without_a_commune_takes_the_enrolments() -> None:
+    facts = [enrolled("01 07:00"), positive_test("05 09:00", "screening", {"opiates": "positive"})]
+    assert notices(facts)[-1] == ("commune_notification", "C-9", "test.performed")
+
+
+def test_a_positive_test_with_no_commune_known_raises_a_warning() -> None:
+    facts = [positive_test("05 09:00", "addiction_determination", {"ketamine": "positive"})]
+    (warning,) = patient_conditions(facts, PARENTS, SETTINGS, at("10 07:00"))
+    assert (warning.kind, warning.severity, warning.facility_id) == (
+        "commune_unknown",
+        "warning",
+        "CHS-01",
+    )
+    assert warning.details["positive"] == ["ketamine"]
+    assert "không rõ xã cư trú" in warning.message_vi
+
+
+def test_negative_invalid_and_monitoring_tests_notify_nobody() -> None:
+    facts = [
+        enrolled("01 07:00"),
+        positive_test("02 09:00", "screening", {"opiates": "negative", "mdma": "invalid"}),
+        positive_test(
+            "03 09:00", "treatment_monitoring", {"opiates": "positive"}, facility="TF-01"
+        ),
+    ]
+    assert notices(facts) == [("commune_notification", "C-9", "patient.enrolled")]
+
+
+def test_a_test_of_nobody_known_stands_alone() -> None:
+    test = replace(
+        positive_test("02 09:00", "screening", {"opiates": "positive"}, residence_commune="C-5"),
+        patient_ref="",
+    )
+    (notice,) = anonymous_test_conditions([test], SETTINGS, at("03 07:00"))
+    assert (notice.kind, notice.subject, notice.details["commune"]) == (
+        "commune_notification",
+        f"test/{test.event_id}",
+        "C-5",
+    )
+    (unknown,) = anonymous_test_conditions(
+        [replace(test, residence_commune="")], SETTINGS, at("03 07:00")
+    )
+    assert unknown.kind == "commune_unknown"
+
+
+def test_events_before_the_facilitys_live_from_are_history() -> None:
+    """A facility joining brings its cohort: enrolments (and violations, discharges, positive
+    tests) before its live_from count in reports but notify nobody (CONTRACT §2, §4)."""
+    facts = [
+        enrolled("01 07:00"),
+        fact("patient.violation", "04 07:00", reason="diversion"),
+        positive_test("04 09:00", "screening", {"opiates": "positive"}, facility="TF-01"),
+        fact("patient.discharged", "05 07:00", outcome="completed"),
+    ]
+    live = {"TF-01": date(2024, 3, 5)}
+    assert notices(facts, live_from=live) == [
+        ("commune_notification", "C-9", "patient.discharged")  # on the live_from day: notified
+    ]
+    assert len(notices(facts)) == 4
+    # Another facility's live_from does not make this one's events history.
+    assert len(notices(facts, live_from={"TF-02": date(2024, 3, 20)})) == 4
+    orphan = [positive_test("04 09:00", "screening", {"opiates": "positive"}, facility="TF-01")]
+    assert notices(orphan, live_from=live) == []  # history: not even a missing commune
 
 
 def stock_row(on_hand: float, days: float | None) -> dict[str, Any]:

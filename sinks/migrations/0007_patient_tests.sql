@@ -1,0 +1,8 @@
+-- Positive tests notify the commune too (CONTRACT §4): the patient index keeps a test's
+-- purpose and results, so the rules read them with the rest of the patient's history. Tests
+-- indexed before this migration keep empty values and raise no notice (history, like events
+-- before a facility's live_from).
+
+ALTER TABLE patient_events ADD COLUMN IF NOT EXISTS purpose LowCardinality(String) DEFAULT '';
+
+ALTER TABLE patient_events ADD COLUMN IF NOT EXISTS results Map(String, String);

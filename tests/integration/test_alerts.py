@@ -173,6 +173,42 @@ def test_positive_tests_notify_their_commune_live_and_as_of(intake: IntakeHarnes
     assert len([a for a in stored(intake) if a.kind in kinds]) == 5
 
 
+def registry_live_from(tmp_path: Path, live_from: dict[str, str]) -> Path:
+    """The fixture registry with a live_from column (CONTRACT §2)."""
+    directory = tmp_path / "registry"
+    directory.mkdir()
+    for source in REGISTRY_DIR.iterdir():
+        (directory / source.name).write_bytes(source.read_bytes())
+    rows = list(csv.reader((REGISTRY_DIR / "facilities.csv").open(encoding="utf-8")))
+    with (directory / "facilities.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*rows[0], "live_from"])
+        writer.writerows([*row, live_from.get(row[0], "")] for row in rows[1:])
+    return directory
+
+
+def test_a_facility_s_cohort_before_live_from_is_history(chdb_dir: Path, tmp_path: Path) -> None:
+    """Onboarding: TF-01 starts sending on 5 March with its patients already in treatment.
+    Their enrolments count in the patients report but raise no commune notification; a
+    patient enrolled from 5 March on does."""
+    registry = registry_live_from(tmp_path, {"TF-01": "2024-03-05"})
+    intake = IntakeHarness(chdb_dir, registry_dir=registry, alert_settings=SETTINGS)
+    try:
+        cohort = [enrol(f"0{day} 07:00", patient=f"pat-cohort-{day:04d}") for day in (1, 2, 3)]
+        late = ev("patient.violation", "04 07:00", patient_ref="pat-cohort-0001", reason="other")
+        intake.feed([*cohort, late, enrol("05 07:00", patient="pat-new-0001")])
+        notices = stored(intake, "commune_notification")
+        assert [a.subject for a in notices] == ["pat-new-0001"]
+        (active,) = [r["active"] for r in intake.report("patients") if r["facility_id"] == "TF-01"]
+        assert active == 4
+        engine = intake.service.alerts
+        assert engine is not None
+        fresh = engine.as_of(datetime.fromisoformat("2024-03-06T00:00:00+07:00"))
+        assert [a.subject for a in fresh if a.kind == "commune_notification"] == ["pat-new-0001"]
+    finally:
+        intake.drop()
+
+
 def test_acknowledging_resolves_an_incident(intake: IntakeHarness) -> None:
     intake.feed([enrol("01 07:00")])
     (notice,) = stored(intake, "commune_notification")

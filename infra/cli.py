@@ -1159,24 +1159,62 @@ def alerts(
 
 
 @alerts.command("ack")
-@click.argument("alert_id")
+@click.argument("alert_ids", nargs=-1, metavar="[ALERT_ID]...")
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    metavar="KIND",
+    help="Every open alert of this kind, e.g. commune_notification (repeatable).",
+)
+@click.option(
+    "--commune", "communes", multiple=True, metavar="CODE", help="Notices for this commune."
+)
+@click.option(
+    "--facility", "facilities", multiple=True, metavar="ID", help="Alerts of this facility."
+)
+@click.option(
+    "--before",
+    metavar="DATE|TIME",
+    help="Alerts raised before this local day (YYYY-MM-DD) or instant (RFC 3339).",
+)
 @click.option("--note", default="", help="Why, or what was done (kept with the acknowledgement).")
 @data_dir_option
 @format_option
 @friendly_errors
-def alerts_ack(alert_id: str, note: str, data_dir: Path, output_format: str) -> None:
-    """Acknowledge an alert: a commune notification or an incident is then resolved; a stock
-    or deadline alert stays open until its condition clears, marked as acknowledged."""
+def alerts_ack(
+    alert_ids: tuple[str, ...],
+    kinds: tuple[str, ...],
+    communes: tuple[str, ...],
+    facilities: tuple[str, ...],
+    before: str | None,
+    note: str,
+    data_dir: Path,
+    output_format: str,
+) -> None:
+    """Acknowledge alerts: those named by ALERT_ID, or every open, unacknowledged alert that
+    matches all the filters given (one note for all). A commune notification or an incident
+    is then resolved; a stock or deadline alert stays open until its condition clears, marked
+    as acknowledged. E.g. after sending a commune its month's letter:
+    `ostwatch alerts ack --kind commune_notification --commune 07216 --before 2024-04-01`.
+    """
+    filters = {"kinds": list(kinds), "communes": list(communes), "facilities": list(facilities)}
     gateway = open_gateway(data_dir)
     try:
-        change = gateway.call("alerts_ack", alert_id=alert_id, note=note)
+        outcome = gateway.call(
+            "alerts_ack", alert_ids=list(alert_ids), before=before, note=note, **filters
+        )
     finally:
         gateway.close()
     if output_format == "json":
-        emit_json(change)
+        emit_json(outcome)
         return
-    alert = change["alert"]
-    click.echo(f"{alert['alert_id']}: {alert['status']} (acknowledged {alert['acknowledged_at']})")
+    for change in outcome["changes"][:20]:
+        alert = change["alert"]
+        click.echo(f"{alert['alert_id']}: {alert['status']} ({alert['kind']}, {alert['subject']})")
+    count, already = outcome["acknowledged"], outcome["already_acknowledged"]
+    more = f" (and {already} acknowledged before)" if already else ""
+    click.echo(f"Đã xác nhận {count} cảnh báo / {count} alert(s) acknowledged{more}")
 
 
 @alerts.command("deliveries")

@@ -370,9 +370,15 @@ class AlertStore:
                 self._remember(fresh.values())
         return acks
 
-    def acknowledge(self, alert_id: str, at: datetime, note: str) -> None:
+    def acknowledge(self, alert_ids: Sequence[str], at: datetime, note: str) -> None:
+        """One person's acknowledgement of these alerts, in one insert."""
+        if not alert_ids:
+            return
+        count = len(alert_ids)
         self.db.insert_columns(
-            "alert_acks", [[alert_id], [at], [note]], ["alert_id", "acknowledged_at", "note"]
+            "alert_acks",
+            [list(alert_ids), [at] * count, [note] * count],
+            ["alert_id", "acknowledged_at", "note"],
         )
 
     def stored(

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from ostwatch.timeutil import LOCAL_TZ
+from schemas.alerts import AckSelection
 from sinks import archive, replay
 from sinks.ledger import Ledger, LedgerError
 from sinks.reports import ReportError, Reports, Scope, resolve_scope
@@ -112,13 +116,57 @@ def _report_alerts(store: Store, kwargs: Mapping[str, Any]) -> list[dict[str, An
     ]
 
 
-def _alerts_ack(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    alert_id = str(kwargs["alert_id"])
+def _before(kwargs: Mapping[str, Any]) -> datetime | None:
+    """--before: a local day (its first local midnight) or an RFC 3339 instant."""
+    text = kwargs.get("before")
+    if text in (None, ""):
+        return None
+    text = str(text)
     try:
-        change = _alert_engine(store).acknowledge(alert_id, str(kwargs.get("note") or ""))
-    except KeyError:
-        raise OperationError(f"no alert with id {alert_id!r}") from None
-    return dict(change.model_dump(mode="json"))
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(), LOCAL_TZ)
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise OperationError(
+            f"--before: a date YYYY-MM-DD or an RFC 3339 time, not {text!r}"
+        ) from None
+    if instant.tzinfo is None:
+        raise OperationError(f"--before: needs an offset, e.g. 2024-03-25T00:00:00+07:00: {text!r}")
+    return instant
+
+
+def ack_selection(kwargs: Mapping[str, Any]) -> AckSelection:
+    """The alerts an ``alerts_ack`` request names (ids, or filters), checked."""
+    ids = _names(kwargs, "alert_ids") or ([str(kwargs["alert_id"])] if "alert_id" in kwargs else [])
+    try:
+        return AckSelection(
+            alert_ids=tuple(ids),
+            kinds=tuple(_names(kwargs, "kinds")),  # checked by AckSelection
+            communes=tuple(_names(kwargs, "communes")),
+            facilities=tuple(_names(kwargs, "facilities")),
+            before=_before(kwargs),
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise OperationError(f"{where + ': ' if where else ''}{first['msg']}") from None
+
+
+def acknowledge_alerts(engine: Any, kwargs: Mapping[str, Any]) -> Any:
+    """Acknowledge what the request names on ``engine`` (the worker's live one, or one of
+    this table's); returns the engine's ``Acknowledged``, not yet stored."""
+    selection = ack_selection(kwargs)
+    try:
+        return engine.acknowledge_many(selection, str(kwargs.get("note") or ""))
+    except KeyError as exc:
+        raise OperationError(f"no alert with id {exc.args[0]!r}") from None
+
+
+def _alerts_ack(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    engine = _alert_engine(store)
+    outcome = acknowledge_alerts(engine, kwargs)
+    engine.commit(outcome.changes)
+    return dict(outcome.as_json())
 
 
 def _facility_names(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:

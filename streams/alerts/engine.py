@@ -22,7 +22,7 @@ from typing import Any
 
 from ostwatch.settings import AlertSettings
 from ostwatch.timeutil import LOCAL_TZ, utc_now
-from schemas.alerts import SEVERITY_RANK, Alert, AlertChange
+from schemas.alerts import SEVERITY_RANK, AckSelection, Alert, AlertChange
 from schemas.models import BaseEvent
 from schemas.reference import RegistrySnapshot
 from sinks.alert_store import EPOCH, STOCK_EVENT_TYPES, AlertStore, PatientFact
@@ -57,6 +57,22 @@ CLOCK_KINDS = ("report_due_soon", "report_overdue", "supervision_behind")
 # Kinds that record something that happened: they stay open until a person acknowledges them
 # (or late events show they did not happen). The others are states that clear by themselves.
 INCIDENT_KINDS = frozenset({*PATIENT_KINDS, "count_discrepancy"})
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    """What one acknowledgement did: a change per alert it acknowledged, and how many of the
+    alerts it named had been acknowledged before (left as they were)."""
+
+    changes: list[AlertChange]
+    already: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "acknowledged": len(self.changes),
+            "already_acknowledged": self.already,
+            "changes": [change.model_dump(mode="json") for change in self.changes],
+        }
 
 
 @dataclass
@@ -227,26 +243,56 @@ class AlertEngine:
         ``IntakeService._judged``)."""
         self.table.write([(c.sequence, c.alert) for c in changes], utc_now())
 
+    def acknowledge_many(
+        self, selection: AckSelection, note: str = "", now: datetime | None = None
+    ) -> Acknowledged:
+        """Record one person's acknowledgement of every alert ``selection`` covers (an
+        incident, a commune notification included, is resolved by it); the changes are not
+        yet stored (``commit``, or publish first as the worker does). KeyError names an
+        alert id that does not exist."""
+        now = now or utc_now()
+        if selection.alert_ids:
+            stored = self.table.stored(alert_ids=list(selection.alert_ids))
+            missing = [alert_id for alert_id in selection.alert_ids if alert_id not in stored]
+            if missing:
+                raise KeyError(missing[0])
+        else:
+            stored = self.table.stored(kinds=list(selection.kinds) or None, open_only=True)
+        covered = sorted(
+            (alert.alert_id, sequence, alert)
+            for sequence, alert in stored.values()
+            if selection.matches(alert)
+        )
+        fresh = [(sequence, alert) for _, sequence, alert in covered if not alert.acknowledged_at]
+        self.table.acknowledge([alert.alert_id for _, alert in fresh], now, note)
+        changes = []
+        for sequence, alert in fresh:
+            update: dict[str, Any] = {"acknowledged_at": now}
+            if alert.kind in INCIDENT_KINDS and alert.status == "open":
+                update |= {"status": "resolved", "resolved_at": now}
+            changes.append(
+                AlertChange(
+                    change="resolved" if update.get("status") == "resolved" else "updated",
+                    sequence=sequence + 1,
+                    alert=alert.model_copy(update=update),
+                )
+            )
+        if changes:
+            log.info(
+                "%d alert(s) acknowledged, %d already were",
+                len(changes),
+                len(covered) - len(changes),
+                extra={"selection": selection.model_dump(mode="json", exclude_defaults=True)},
+            )
+        return Acknowledged(changes, len(covered) - len(changes))
+
     def acknowledge(
         self, alert_id: str, note: str = "", now: datetime | None = None
-    ) -> AlertChange:
-        """Record a person's acknowledgement; an incident is resolved by it."""
-        now = now or utc_now()
-        stored = self.table.stored(alert_ids=[alert_id])
-        if alert_id not in stored:
-            raise KeyError(alert_id)
-        sequence, alert = stored[alert_id]
-        self.table.acknowledge(alert_id, now, note)
-        update: dict[str, Any] = {"acknowledged_at": alert.acknowledged_at or now}
-        if alert.kind in INCIDENT_KINDS and alert.status == "open":
-            update |= {"status": "resolved", "resolved_at": now}
-        change = AlertChange(
-            change="resolved" if update.get("status") == "resolved" else "updated",
-            sequence=sequence + 1,
-            alert=alert.model_copy(update=update),
-        )
-        self.commit([change])
-        return change
+    ) -> AlertChange | None:
+        """Acknowledge one alert and store the change (None: it was acknowledged before)."""
+        outcome = self.acknowledge_many(AckSelection(alert_ids=(alert_id,)), note, now)
+        self.commit(outcome.changes)
+        return outcome.changes[0] if outcome.changes else None
 
     # -- reports ---------------------------------------------------------------------------
 

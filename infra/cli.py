@@ -743,7 +743,7 @@ def simulate(
     start = _start_date(start_text)
     province = build_province(scale=scale, seed=seed, target_year=start.year)
     if registry_out is not None:
-        write_registry(province, registry_out)
+        write_registry(province, registry_out, live_from=start)
     events = generate(province, start=start, days=days, seed=seed)
     if out is not None:
         count = 0
@@ -805,7 +805,7 @@ def start_simulation(
     start = _start_date(None)
     province = province or build_province(seed=seed, target_year=start.year)
     with tempfile.TemporaryDirectory() as tmp:
-        write_registry(province, Path(tmp))
+        write_registry(province, Path(tmp), live_from=start)
         files = {name: (Path(tmp) / name).read_text(encoding="utf-8") for name in REGISTRY_FILES}
     HttpGateway(info.api_url).call("registry_load", files=files, source="simulator")
 

@@ -675,6 +675,11 @@ def periods_between(frequency: str, first: date, last: date) -> list[str]:
     return found
 
 
+def _ended_before_live(period: str, live_from: date | None) -> bool:
+    """Whether a period ended before its reporter's ``live_from`` (CONTRACT §2)."""
+    return live_from is not None and _month_end(*period_end_month(period)) < live_from
+
+
 def deadline_conditions(
     registry: RegistrySnapshot,
     submitted: Mapping[tuple[str, str, str], datetime],
@@ -685,7 +690,8 @@ def deadline_conditions(
     """report_due_soon / report_overdue for every reporter and period since ``since``.
 
     ``submitted`` maps (facility, report_type, period) to its earliest submission; only
-    submissions at or before ``clock`` count.
+    submissions at or before ``clock`` count. A period that ended before the reporter's
+    ``live_from`` is history: nothing was due through the platform.
     """
     found = []
     soon = timedelta(days=settings.report_due_soon_days)
@@ -704,6 +710,8 @@ def deadline_conditions(
                 at = submitted.get((facility, deadline.report_type, period))
                 if at is not None and at <= clock:
                     continue
+                if _ended_before_live(period, registry.facilities[facility].live_from):
+                    continue  # history: the unit was not reporting through the platform yet
                 overdue = clock >= due
                 found.append(
                     Condition(

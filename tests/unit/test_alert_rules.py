@@ -389,6 +389,21 @@ def test_report_deadlines(clock: str, submitted: str | None, expected: list[str]
     assert all(c.facility_id == "DHC-01" for c in found)
 
 
+def test_no_report_is_due_for_a_period_before_the_reporter_went_live() -> None:
+    """A unit that joins in April brings events dated years back (its register): the months
+    before its live_from are history, not a year of overdue reports."""
+    clock = datetime.fromisoformat("2024-06-26T00:00:00+07:00")
+    found = deadline_conditions(REGISTRY, {}, clock, date(2021, 1, 1), SETTINGS)
+    assert len([c for c in found if c.kind == "report_overdue"]) == 41  # Jan 2021 – May 2024
+    live = replace(REGISTRY.facilities["DHC-01"], live_from=date(2024, 4, 10))
+    joined = replace(REGISTRY, facilities={**REGISTRY.facilities, "DHC-01": live})
+    found = deadline_conditions(joined, {}, clock, date(2021, 1, 1), SETTINGS)
+    assert sorted(c.subject for c in found if c.kind == "report_overdue") == [
+        "methadone_monthly/2024-04",  # the month it went live in is due
+        "methadone_monthly/2024-05",
+    ]
+
+
 def test_supervision_behind_the_years_pace() -> None:
     july = datetime(2024, 7, 3, tzinfo=UTC)
     found = supervision_conditions(REGISTRY, {}, july, SETTINGS)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -208,6 +208,11 @@ def test_a_facility_s_cohort_before_live_from_is_history(chdb_dir: Path, tmp_pat
         assert engine is not None
         fresh = engine.as_of(datetime.fromisoformat("2024-03-06T00:00:00+07:00"))
         assert [a.subject for a in fresh if a.kind == "commune_notification"] == ["pat-new-0001"]
+        # Kept in the registry tables too, for dashboards and Grafana's deadline rules.
+        rows = intake.db.query_rows(
+            "SELECT facility_id, live_from FROM registry_facilities WHERE live_from IS NOT NULL"
+        )
+        assert rows == [("TF-01", date(2024, 3, 5))]
     finally:
         intake.drop()
 

@@ -24,6 +24,8 @@ __all__ = [
     "ALERT_KINDS",
     "ALERT_NAMESPACE",
     "KIND_LABELS",
+    "LETTER_DOCUMENT",
+    "LETTER_VERSION",
     "SEVERITY_RANK",
     "AckSelection",
     "Alert",
@@ -68,6 +70,11 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "commune_notification": ("Commune notification", "Thông báo UBND xã"),
     "commune_unknown": ("Commune unknown", "Không rõ xã cư trú"),
 }
+
+# What a month's letters to communes (``ostwatch notices``) say they are, so that the
+# facility's ``notices resolve`` knows a letter when it reads one.
+LETTER_DOCUMENT = "ostwatch.commune_letters"
+LETTER_VERSION = 1
 
 # Fixed forever: changing it would give every existing condition a new alert_id.
 ALERT_NAMESPACE = uuid.UUID("6f1d3c52-8a0e-4d4b-9a57-0c2b1e7f4a10")

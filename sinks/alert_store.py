@@ -201,12 +201,16 @@ class AlertStore:
     )
 
     def anonymous_tests(
-        self, event_ids: Iterable[str] | None, until: datetime | None
+        self, event_ids: Iterable[str] | None, until: datetime | None, since: datetime | None = None
     ) -> list[PatientFact]:
-        """Positive tests with no patient_ref (these event_ids; all: None) up to ``until``,
-        read from the archive: they belong to no patient's history, so each is judged alone."""
+        """Positive tests with no patient_ref (these event_ids; all: None) from ``since`` up to
+        ``until``, read from the archive: they belong to no patient's history, so each is
+        judged alone."""
         clauses = [self._ANONYMOUS_TESTS]
         parameters: dict[str, Any] = {}
+        if since is not None:
+            clauses.append("occurred_at >= %(since)s")
+            parameters["since"] = since
         if event_ids is not None:
             clauses.append("event_id IN %(ids)s")
             parameters["ids"] = sorted(event_ids) or [str(uuid.UUID(int=0))]
@@ -226,6 +230,25 @@ class AlertStore:
             values["results"] = dict(values["results"] or {})
             found.setdefault(values["event_id"], PatientFact(**values))
         return list(found.values())
+
+    def patients_with(
+        self, event_types: Sequence[str], since: datetime, until: datetime
+    ) -> set[str]:
+        """The patients with an event of these types in [since, until) (the archive is
+        partitioned by local month, so a month's question reads that month)."""
+        rows = self.db.query_rows(
+            "SELECT DISTINCT patient_ref FROM events_archive WHERE patient_ref != '' "
+            "AND event_type IN %(types)s AND local_date >= %(first)s AND local_date <= %(last)s "
+            "AND occurred_at >= %(since)s AND occurred_at < %(until)s",
+            {
+                "types": list(event_types),
+                "first": since.astimezone(LOCAL_TZ).date(),
+                "last": until.astimezone(LOCAL_TZ).date(),
+                "since": since,
+                "until": until,
+            },
+        )
+        return {str(patient) for (patient,) in rows}
 
     def anonymous_test_ids(self, received_after: datetime | None) -> set[str]:
         """The positive tests of no patient_ref archived after an instant (all: None)."""

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ostwatch.timeutil import LOCAL_TZ
-from schemas.alerts import AckSelection
+from schemas.alerts import LETTER_DOCUMENT, LETTER_VERSION, AckSelection
 from sinks import archive, replay
 from sinks.ledger import Ledger, LedgerError
 from sinks.reports import ReportError, Reports, Scope, resolve_scope
@@ -169,6 +169,51 @@ def _alerts_ack(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return dict(outcome.as_json())
 
 
+def _month(kwargs: Mapping[str, Any]) -> tuple[str, datetime, datetime]:
+    """--month YYYY-MM: the text and its local bounds [first midnight, next first midnight)."""
+    text = str(kwargs.get("month") or "")
+    try:
+        first = date.fromisoformat(f"{text}-01") if len(text) == 7 else None
+    except ValueError:
+        first = None
+    if first is None:
+        raise OperationError(f"--month: a month YYYY-MM, not {text!r}")
+    after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    start, end = (datetime.combine(day, time(), LOCAL_TZ) for day in (first, after))
+    return text, start, end
+
+
+def _notices(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The month's letters to communes (CONTRACT §4 notices): one per commune of residence,
+    every event it must be told of, with the facility, local date and pseudonymous reference.
+    Self-describing (``document``, ``version``), so the facility's ``notices resolve`` reads
+    it back."""
+    month, start, end = _month(kwargs)
+    communes, facilities = set(_names(kwargs, "communes")), set(_names(kwargs, "facilities"))
+    registry = store.registry()
+    units = list(registry.facilities.values()) if registry else []
+    names = {f.facility_id: f.name for f in units}
+    issuer = next((f.name for f in units if f.type == "provincial_cdc"), "")
+    letters: dict[str, list[dict[str, Any]]] = {}
+    for line in _alert_engine(store).notices(start, end):
+        if (communes and line["commune"] not in communes) or (
+            facilities and line["facility_id"] not in facilities
+        ):
+            continue
+        line["facility_name"] = names.get(line["facility_id"], "")
+        letters.setdefault(line["commune"], []).append(line)
+    return {
+        "document": LETTER_DOCUMENT,
+        "version": LETTER_VERSION,
+        "month": month,
+        "issuer": issuer,
+        "period_from": start.isoformat(),
+        "period_to": end.isoformat(),
+        "generated_at": datetime.now(LOCAL_TZ).isoformat(timespec="seconds"),
+        "letters": [{"commune": c, "lines": lines} for c, lines in sorted(letters.items())],
+    }
+
+
 def _facility_names(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     registry = store.registry()
     if registry is None:
@@ -248,6 +293,7 @@ OPERATIONS: dict[str, Callable[[Store, Mapping[str, Any]], Any]] = {
     **{f"report_{name}": _report(name) for name in REPORTS},
     "report_alerts": _report_alerts,
     "alerts_ack": _alerts_ack,
+    "notices": _notices,
     "replay_verify": _replay_verify,
     "archive_export": _archive_export,
     "archive_import": _archive_import,

@@ -53,6 +53,13 @@ PATIENT_KINDS = (
 )
 STOCK_KINDS = ("stock_low", "stock_out")
 PATIENT_SLICE = 5000
+# The events whose commune must be told (with a positive test's); see rules._trigger.
+NOTIFYING_EVENTS = (
+    "patient.enrolled",
+    "patient.violation",
+    "patient.discharged",
+    "test.performed",
+)
 CLOCK_KINDS = ("report_due_soon", "report_overdue", "supervision_behind")
 # Kinds that record something that happened: they stay open until a person acknowledges them
 # (or late events show they did not happen). The others are states that clear by themselves.
@@ -316,6 +323,24 @@ class AlertEngine:
         found += self._stock_identities(self._stock_conditions(at, None), stored, at)
         found += self._clock_conditions(registry, at)
         return order_alerts(_alert(c, acks.get(c.alert_id), at) for c in found)
+
+    def notices(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """Every commune notification for an event in [since, until), as a line of the
+        commune's letter: judged afresh from every event known now (live_from included),
+        acknowledged or not, since the letter is what the commune must be told."""
+        patients = self.table.patients_with(NOTIFYING_EVENTS, since, until)
+        found = self._patient_conditions(patients, None, until, {})
+        tests = self.table.anonymous_tests(None, until - timedelta(microseconds=1), since)
+        live_from = _live_from(self.store.registry())
+        found += anonymous_test_conditions(tests, self.settings, until, live_from=live_from)
+        lines = [
+            notice_line(condition)
+            for condition in found
+            if condition.kind == "commune_notification" and since <= condition.raised_at < until
+        ]
+        return sorted(
+            lines, key=lambda line: (line["commune"], line["occurred_at"], line["event_id"])
+        )
 
     # -- judging ---------------------------------------------------------------------------
 
@@ -590,6 +615,27 @@ def _only(
     stored: Mapping[str, tuple[int, Alert]], kinds: Sequence[str]
 ) -> dict[str, tuple[int, Alert]]:
     return {k: v for k, v in stored.items() if v[1].kind in kinds}
+
+
+def notice_line(condition: Condition) -> dict[str, Any]:
+    """A commune notification as a line of the commune's letter (JSON-ready)."""
+    details = condition.details
+    local = condition.raised_at.astimezone(LOCAL_TZ)
+    anonymous = condition.subject.startswith(ANONYMOUS_TEST)
+    return {
+        "commune": details["commune"],
+        "occurred_at": condition.raised_at.isoformat(),
+        "date": local.date().isoformat(),
+        "time": local.strftime("%H:%M"),
+        "facility_id": condition.facility_id,
+        "notice": details.get("notice", ""),
+        "reason": details.get("reason", ""),
+        "purpose": details.get("purpose", ""),
+        "positive": list(details.get("positive", ())),
+        "patient_ref": "" if anonymous else condition.subject,
+        "alert_id": condition.alert_id,
+        "event_id": details["event_id"],
+    }
 
 
 def _live_from(registry: RegistrySnapshot | None) -> dict[str, date]:

@@ -27,6 +27,8 @@ from sinks.alert_store import Movement, PatientFact
 
 NOTIFIED_OUTCOMES = frozenset({"self_terminated", "completed"})
 NOTIFIED_PURPOSES = frozenset({"addiction_determination", "screening"})
+# What a commune is told of (a letter's lines, CONTRACT §4): the ``notice`` of a notification.
+NOTICES = ("enrolled", "violation", "self_terminated", "completed", "positive_test")
 PURPOSE_LABELS = {
     "addiction_determination": ("addiction determination", "xác định tình trạng nghiện"),
     "screening": ("screening", "sàng lọc"),
@@ -343,22 +345,24 @@ def is_history(fact: PatientFact, live_from: Mapping[str, date]) -> bool:
     return start is not None and fact.local_date < start
 
 
-def _trigger(fact: PatientFact) -> tuple[str, str] | None:
-    """What a commune must be told of this event (English, Vietnamese), or None."""
+def _trigger(fact: PatientFact) -> tuple[str, str, str] | None:
+    """What a commune must be told of this event: (notice code, English, Vietnamese), or None.
+    The codes are those of a letter to the commune (``NOTICES``)."""
     if fact.event_type == "patient.enrolled":
-        return "started treatment", "bắt đầu điều trị"
+        return "enrolled", "started treatment", "bắt đầu điều trị"
     if fact.event_type == "patient.violation":
-        return f"violated rules ({fact.reason})", f"vi phạm ({fact.reason})"
+        return "violation", f"violated rules ({fact.reason})", f"vi phạm ({fact.reason})"
     if fact.event_type == "patient.discharged" and fact.outcome in NOTIFIED_OUTCOMES:
         if fact.outcome == "self_terminated":
-            return "self-terminated treatment", "tự ý chấm dứt điều trị"
-        return "completed treatment", "hoàn thành điều trị"
+            return "self_terminated", "self-terminated treatment", "tự ý chấm dứt điều trị"
+        return "completed", "completed treatment", "hoàn thành điều trị"
     if fact.event_type == "test.performed" and fact.purpose in NOTIFIED_PURPOSES:
         positive = fact.positive
         if positive:
             english, vietnamese = PURPOSE_LABELS[fact.purpose]
             found = ", ".join(positive)
             return (
+                "positive_test",
                 f"tested positive for {found} ({english})",
                 f"xét nghiệm dương tính với {found} ({vietnamese})",
             )
@@ -398,7 +402,7 @@ def _commune_notifications(
             found.append(_commune_unknown(fact, trigger))
             continue
         commune = commune or "unknown"
-        (trigger_en, trigger_vi), (who, who_vi) = trigger, _who(fact)
+        (notice, trigger_en, trigger_vi), (who, who_vi) = trigger, _who(fact)
         condition = Condition(
             kind="commune_notification",
             severity="info",
@@ -417,8 +421,10 @@ def _commune_notifications(
             details={
                 "commune": commune,
                 "trigger": fact.event_type,
+                "notice": notice,
                 "event_id": fact.event_id,
                 "escalate_after_days": settings.commune_escalation_days,
+                **({"reason": fact.reason} if notice == "violation" else {}),
                 **_test_details(fact),
             },
         )
@@ -435,10 +441,10 @@ def _test_details(fact: PatientFact) -> dict[str, Any]:
     return {"purpose": fact.purpose, "positive": fact.positive, "item": fact.item}
 
 
-def _commune_unknown(fact: PatientFact, trigger: tuple[str, str]) -> Condition:
+def _commune_unknown(fact: PatientFact, trigger: tuple[str, str, str]) -> Condition:
     """A positive test whose commune nobody knows: no event field, no enrolment. The law's
     notice cannot be sent, so a person must find out where the tested person lives."""
-    (who, who_vi), (trigger_en, trigger_vi) = _who(fact), trigger
+    (who, who_vi), (_, trigger_en, trigger_vi) = _who(fact), trigger
     return Condition(
         kind="commune_unknown",
         severity="warning",

@@ -18,7 +18,7 @@ from sinks.api import OperationError
 from streams.alerts.engine import AlertEngine
 from tests.support.alert_events import PATIENT, dose, enrol, ev
 from tests.support.events import contract_event
-from tests.support.intake import REGISTRY_DIR, IntakeHarness
+from tests.support.intake import REGISTRY_DIR, IntakeHarness, registry_live_from
 
 pytestmark = pytest.mark.integration
 
@@ -174,20 +174,6 @@ def test_positive_tests_notify_their_commune_live_and_as_of(intake: IntakeHarnes
     assert len([a for a in stored(intake) if a.kind in kinds]) == 5
     intake.redeliver(0)  # judged again: nothing new
     assert len([a for a in stored(intake) if a.kind in kinds]) == 5
-
-
-def registry_live_from(tmp_path: Path, live_from: dict[str, str]) -> Path:
-    """The fixture registry with a live_from column (CONTRACT §2)."""
-    directory = tmp_path / "registry"
-    directory.mkdir()
-    for source in REGISTRY_DIR.iterdir():
-        (directory / source.name).write_bytes(source.read_bytes())
-    rows = list(csv.reader((REGISTRY_DIR / "facilities.csv").open(encoding="utf-8")))
-    with (directory / "facilities.csv").open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*rows[0], "live_from"])
-        writer.writerows([*row, live_from.get(row[0], "")] for row in rows[1:])
-    return directory
 
 
 def test_a_facility_s_cohort_before_live_from_is_history(chdb_dir: Path, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from infra.ledger_doc import STYLE as LEDGER_STYLE
 from schemas.alerts import LETTER_DOCUMENT, LETTER_VERSION
 
 NOTICE_LABELS: dict[str, tuple[str, str]] = {
@@ -277,30 +278,23 @@ the persons below reside must be told, we notify the following events of {escape
 </section>"""
 
 
-STYLE = """
-@page { size: A4 portrait; margin: 16mm; }
-body { font-family: "Times New Roman", "DejaVu Serif", serif; font-size: 11pt; color: #000; }
+# The stock card's print style (A4, serif, bordered tables, signature blocks), then what a
+# letter adds: the national motto beside the issuer, a centred subject, a wider signature.
+STYLE = (
+    LEDGER_STYLE
+    + """
 .letter { page-break-after: always; }
 .letter:last-of-type { page-break-after: auto; }
-table.head { width: 100%; border: none; }
-table.head td { border: none; text-align: center; vertical-align: top; }
-.org { font-weight: bold; text-transform: uppercase; width: 45%; }
+table.head td { border: none; text-align: center; width: 50%; }
 .nation { font-weight: bold; }
-h1 { font-size: 14pt; text-align: center; margin: 12px 0 4px; }
+h1 { font-size: 14pt; }
 .subject { text-align: center; font-style: italic; }
-table.lines { width: 100%; border-collapse: collapse; }
-table.lines th, table.lines td { border: 1px solid #000; padding: 3px 5px; vertical-align: top; }
-table.lines th { background: #eee; }
-td.num { text-align: right; }
-small { font-weight: normal; color: #333; }
-.mono { font-family: "DejaVu Sans Mono", monospace; font-size: 8pt; word-break: break-all; }
+.mono { word-break: break-all; }
 .note { font-size: 9pt; margin-top: 10px; }
-.sign-date { text-align: right; font-style: italic; }
-.signatures { display: flex; justify-content: space-around; text-align: center;
-  margin-top: 14px; }
-.signatures div { width: 40%; min-height: 90px; }
-footer { font-size: 8pt; color: #333; margin-top: 10px; }
+.signatures { justify-content: space-around; margin-top: 14px; }
+.signatures div { width: 40%; }
 """
+)
 
 
 def letters_html(document: Mapping[str, Any]) -> str:

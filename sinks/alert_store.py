@@ -175,24 +175,33 @@ class AlertStore:
         if until is not None:
             clauses.append("occurred_at <= %(until)s")
             parameters["until"] = until
-        rows = self.db.query_rows(
-            f"SELECT {', '.join(PATIENT_EVENT_COLUMNS)} FROM patient_events "  # noqa: S608
-            f"WHERE {' AND '.join(clauses)}",
-            parameters,
-        )
         found: dict[str, list[PatientFact]] = {}
+        for fact in self._facts("patient_events", clauses, parameters):
+            found.setdefault(fact.patient_ref, []).append(fact)
+        return found
+
+    def _facts(
+        self, table: str, clauses: Sequence[str], parameters: Mapping[str, Any]
+    ) -> list[PatientFact]:
+        """Rows of ``table`` as facts, each event once (a redelivered batch may have indexed
+        the same event twice)."""
+        rows = self.db.query_rows(
+            f"SELECT {', '.join(PATIENT_EVENT_COLUMNS)} FROM {table} "  # noqa: S608
+            f"WHERE {' AND '.join(clauses)}",
+            dict(parameters),
+        )
+        facts: list[PatientFact] = []
         seen: set[str] = set()
         for row in rows:
             values = dict(zip(PATIENT_EVENT_COLUMNS, row, strict=True))
             values["event_id"] = str(values["event_id"])
             if values["event_id"] in seen:
-                continue  # the same event indexed twice (a redelivered batch)
+                continue
             seen.add(values["event_id"])
             values["occurred_at"] = as_utc(values["occurred_at"])
             values["results"] = dict(values["results"] or {})
-            fact = PatientFact(**values)
-            found.setdefault(fact.patient_ref, []).append(fact)
-        return found
+            facts.append(PatientFact(**values))
+        return facts
 
     # -- tests of no patient_ref ---------------------------------------------------------------
 
@@ -217,19 +226,7 @@ class AlertStore:
         if until is not None:
             clauses.append("occurred_at <= %(until)s")
             parameters["until"] = until
-        rows = self.db.query_rows(
-            f"SELECT {', '.join(PATIENT_EVENT_COLUMNS)} FROM events_archive "  # noqa: S608
-            f"WHERE {' AND '.join(clauses)}",
-            parameters,
-        )
-        found: dict[str, PatientFact] = {}
-        for row in rows:
-            values = dict(zip(PATIENT_EVENT_COLUMNS, row, strict=True))
-            values["event_id"] = str(values["event_id"])
-            values["occurred_at"] = as_utc(values["occurred_at"])
-            values["results"] = dict(values["results"] or {})
-            found.setdefault(values["event_id"], PatientFact(**values))
-        return list(found.values())
+        return self._facts("events_archive", clauses, parameters)
 
     def patients_with(
         self, event_types: Sequence[str], since: datetime, until: datetime

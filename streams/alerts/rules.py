@@ -406,10 +406,7 @@ def _commune_notifications(
         condition = Condition(
             kind="commune_notification",
             severity="info",
-            facility_id=fact.facility_id,
-            subject=notice_subject(fact),
-            occurrence=fact.event_id,
-            raised_at=fact.occurred_at,
+            **_about(fact),
             message=(
                 f"Notify commune {commune}: {who} {trigger_en} at "
                 f"{fact.facility_id} on {_when(fact.occurred_at)}"
@@ -435,6 +432,16 @@ def _commune_notifications(
     return found
 
 
+def _about(fact: PatientFact) -> dict[str, Any]:
+    """What identifies a notice (or its missing commune): the event, where and when."""
+    return {
+        "facility_id": fact.facility_id,
+        "subject": notice_subject(fact),
+        "occurrence": fact.event_id,
+        "raised_at": fact.occurred_at,
+    }
+
+
 def _test_details(fact: PatientFact) -> dict[str, Any]:
     if fact.event_type != "test.performed":
         return {}
@@ -448,10 +455,7 @@ def _commune_unknown(fact: PatientFact, trigger: tuple[str, str, str]) -> Condit
     return Condition(
         kind="commune_unknown",
         severity="warning",
-        facility_id=fact.facility_id,
-        subject=notice_subject(fact),
-        occurrence=fact.event_id,
-        raised_at=fact.occurred_at,
+        **_about(fact),
         message=(
             f"{who.capitalize()} {trigger_en} at {fact.facility_id} on "
             f"{_when(fact.occurred_at)}: commune of residence unknown, no commune can be notified"

@@ -1360,6 +1360,9 @@ def notices(
     click.echo(f"{len(document['letters'])} letter(s), {lines} line(s) written to {out}", err=True)
 
 
+OUT_FORMATS = {".html": "html", ".htm": "html", ".csv": "csv", ".json": "json"}
+
+
 @notices.command("resolve")
 @click.argument("letter", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -1372,7 +1375,8 @@ def notices(
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The letter with names (default: LETTER's name + .names.FORMAT); owner-readable only.",
+    help="The letter with names, as .html (default: LETTER's name + .names.html), .csv or "
+    ".json; readable by its owner only.",
 )
 @identifier_option
 @click.option(
@@ -1385,7 +1389,7 @@ def notices(
     metavar="COLUMN",
     help="Another column of the export to print beside the name, e.g. address (repeatable).",
 )
-@letter_format_option
+@format_option
 @friendly_errors
 def notices_resolve(
     letter: Path,
@@ -1399,11 +1403,16 @@ def notices_resolve(
     """At the facility: put the names from its own register beside the references of a
     LETTER written by `ostwatch notices --format csv|json`, with the province's key
     (OSTWATCH_PSEUDONYM_KEY_FILE, as for `pseudonymize`). Runs offline; the result goes to a
-    local file only, never to the platform, a topic, a table or a log."""
+    local file only, never to the platform, a topic, a table or a log; what it prints are
+    counts."""
     from infra.letters import LetterError, read_letter, render
     from producers.commune_letters import add_names, register_of
     from producers.facility_export import ExportError
 
+    target = out or letter.with_name(f"{letter.stem}.names.html")
+    written_as = OUT_FORMATS.get(target.suffix.lower())
+    if written_as is None:
+        raise UserError(f"--out {target.name}: name it .html, .csv or .json")
     try:
         document = read_letter(letter.read_text(encoding="utf-8-sig"))
     except (LetterError, UnicodeDecodeError) as exc:
@@ -1417,16 +1426,23 @@ def notices_resolve(
     except (ExportError, UnicodeDecodeError) as exc:
         raise UserError(f"{export}: {exc}") from exc
     resolved, outcome = add_names(document, register)
-    target = out or letter.with_name(f"{letter.stem}.names.{output_format}")
-    write_private(target, render(resolved, output_format))
+    write_private(target, render(resolved, written_as))
+    summary = {
+        "named": outcome.named,
+        "not_in_register": outcome.not_in_register,
+        "without_reference": outcome.without_reference,
+        "unreadable_register_rows": register.unreadable,
+        "key_ids": [k.key_id for k in keys],
+        "out": str(target),
+    }
+    if output_format == "json":
+        emit_json(summary)
+        return
+    unreadable = register.unreadable
     click.echo(
         f"{outcome.named} line(s) named from {export.name}; {outcome.not_in_register} of "
         f"patients not in this register; {outcome.without_reference} without a reference"
-        + (
-            f"; {register.unreadable} register row(s) with an unreadable identifier"
-            if register.unreadable
-            else ""
-        )
+        + (f"; {unreadable} register row(s) with an unreadable identifier" if unreadable else "")
         + f". Written to {target} (readable by you only)."
     )
 

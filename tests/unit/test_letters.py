@@ -139,8 +139,12 @@ def test_resolve_writes_names_to_a_file_only_its_owner_reads(
     assert stat.S_IMODE(named.stat().st_mode) == 0o600
     assert "1 line(s) named" in result.output and "Nguyễn" not in result.output
     csv_out = tmp_path / "named.csv"
-    result = CliRunner().invoke(main, [*args, "--format", "csv", "--out", str(csv_out)])
+    result = CliRunner().invoke(main, [*args, "--out", str(csv_out), "--format", "json"])
     assert result.exit_code == 0 and "Nguyễn Văn An" in csv_out.read_text(encoding="utf-8")
+    summary = orjson.loads(result.stdout)  # --format json: one document, counts only
+    assert (summary["named"], summary["not_in_register"], summary["out"]) == (1, 1, str(csv_out))
+    refused = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "named.txt")])
+    assert refused.exit_code == 1 and "name it .html, .csv or .json" in refused.output
     # A register without the name column is refused in one line, quoting no value.
     result = CliRunner().invoke(main, [*args, "--name-column", "ho_ten"])
     assert result.exit_code == 1 and "missing column(s): ho_ten" in result.output

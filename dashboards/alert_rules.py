@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from dashboards.grafana import DATASOURCE_UID, FOLDER_UID, target
-from dashboards.queries import alert_settings, build_sql
+from dashboards.queries import BASE_FRAGMENTS, alert_settings, build_sql
 
 RULE_GROUP = "ostwatch"
 EVALUATE_EVERY = "1m"
@@ -45,7 +45,8 @@ def _stock(columns: str, where: str) -> str:
     )
 
 
-# Like the stream's engine, judge only periods from the month of the first accepted event on.
+# Like the stream's engine, judge only periods from the month of the first accepted event on,
+# and none that ended before its reporter's live_from (history, CONTRACT §2).
 FIRST_PERIOD = (
     "formatDateTime(toStartOfMonth(toDate("
     "(SELECT min(earliest_occurred_at) FROM archive_bounds), 'Asia/Ho_Chi_Minh')), '%Y-%m')"
@@ -54,9 +55,11 @@ FIRST_PERIOD = (
 
 def _reports(status: str) -> str:
     return (
-        "SELECT facility_id, report_type, toFloat64(1) AS reports "  # noqa: S608 - fixed SQL
-        f"FROM ({build_sql('timeliness', 'all')}) "
-        f"WHERE status = '{status}' AND period >= {FIRST_PERIOD}"
+        "SELECT r.facility_id AS facility_id, r.report_type AS report_type, "  # noqa: S608
+        f"toFloat64(1) AS reports FROM ({build_sql('timeliness', 'all')}) AS r "
+        f"INNER JOIN {BASE_FRAGMENTS['facilities']} AS f ON f.facility_id = r.facility_id "
+        f"WHERE r.status = '{status}' AND r.period >= {FIRST_PERIOD} "
+        "AND (f.live_from IS NULL OR r.period >= formatDateTime(f.live_from, '%Y-%m'))"
     )
 
 

@@ -51,7 +51,8 @@ def _number(value: float) -> str:
 
 BASE_FRAGMENTS: dict[str, str] = {
     "facilities": _current(
-        "registry_facilities", "facility_id, name, type, parent_id, district, province"
+        "registry_facilities",
+        "facility_id, name, type, parent_id, district, province, live_from",
     ),
     "items": _current("registry_items", "item, name, kind, unit, mg_per_unit"),
     "targets": _current(

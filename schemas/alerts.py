@@ -18,13 +18,16 @@ from datetime import datetime
 from typing import Any, Literal, get_args
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "ALERT_KINDS",
     "ALERT_NAMESPACE",
     "KIND_LABELS",
+    "LETTER_DOCUMENT",
+    "LETTER_VERSION",
     "SEVERITY_RANK",
+    "AckSelection",
     "Alert",
     "AlertChange",
     "AlertKind",
@@ -44,6 +47,7 @@ AlertKind = Literal[
     "report_overdue",
     "supervision_behind",
     "commune_notification",
+    "commune_unknown",
 ]
 ALERT_KINDS: tuple[str, ...] = get_args(AlertKind)
 
@@ -64,7 +68,13 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "report_overdue": ("Report overdue", "Quá hạn báo cáo"),
     "supervision_behind": ("Supervision behind", "Chưa đủ số lần giám sát"),
     "commune_notification": ("Commune notification", "Thông báo UBND xã"),
+    "commune_unknown": ("Commune unknown", "Không rõ xã cư trú"),
 }
+
+# What a month's letters to communes (``ostwatch notices``) say they are, so that the
+# facility's ``notices resolve`` knows a letter when it reads one.
+LETTER_DOCUMENT = "ostwatch.commune_letters"
+LETTER_VERSION = 1
 
 # Fixed forever: changing it would give every existing condition a new alert_id.
 ALERT_NAMESPACE = uuid.UUID("6f1d3c52-8a0e-4d4b-9a57-0c2b1e7f4a10")
@@ -127,3 +137,44 @@ class AlertChange(BaseModel):
     @classmethod
     def from_bytes(cls, raw: bytes) -> AlertChange:
         return cls.model_validate_json(raw)
+
+
+class AckSelection(BaseModel):
+    """Which alerts one acknowledgement covers (``ostwatch alerts ack``): the alerts named by
+    id, or every open alert not yet acknowledged that matches all the filters given. Bulk
+    acknowledgement exists for what a person handles as one: a month's letters to a commune,
+    or the notices a facility's onboarding raised."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alert_ids: tuple[str, ...] = ()
+    kinds: tuple[AlertKind, ...] = ()
+    communes: tuple[str, ...] = Field(default=(), description="details.commune of the alert")
+    facilities: tuple[str, ...] = ()
+    before: datetime | None = Field(default=None, description="raised strictly before this")
+
+    @model_validator(mode="after")
+    def _ids_or_filters(self) -> AckSelection:
+        filters = bool(self.kinds or self.communes or self.facilities or self.before)
+        if self.alert_ids and filters:
+            raise ValueError("give alert ids or filters, not both")
+        if not self.alert_ids and not filters:
+            raise ValueError(
+                "name the alerts: alert ids, or filters (--kind, --commune, --facility, --before)"
+            )
+        if self.before is not None and self.before.tzinfo is None:
+            raise ValueError("before: needs an offset, e.g. 2024-03-25T00:00:00+07:00")
+        return self
+
+    def matches(self, alert: Alert) -> bool:
+        """Whether ``alert`` is covered (by id; or open, unacknowledged and every filter met)."""
+        if self.alert_ids:
+            return alert.alert_id in self.alert_ids
+        return (
+            alert.status == "open"
+            and alert.acknowledged_at is None
+            and (not self.kinds or alert.kind in self.kinds)
+            and (not self.communes or alert.details.get("commune") in self.communes)
+            and (not self.facilities or alert.facility_id in self.facilities)
+            and (self.before is None or alert.raised_at < self.before)
+        )

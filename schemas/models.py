@@ -553,6 +553,9 @@ class TestPerformed(BaseEvent):
         default=None, description="Pseudonymous patient reference."
     )
     results: Results = Field(description="Result per substance code.")
+    residence_commune: Annotated[Code | None, _not_null("string_type")] = Field(
+        default=None, description="Code of the commune where the tested person lives."
+    )
 
 
 class ReportSubmitted(BaseEvent):

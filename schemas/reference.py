@@ -21,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from typing import Final, Literal, TypeVar, get_args
@@ -41,6 +42,7 @@ __all__ = [
     "FACILITY_TYPES",
     "FREQUENCIES",
     "ITEM_KINDS",
+    "OPTIONAL_COLUMNS",
     "REGISTRY_FILES",
     "TARGET_COLUMNS",
     "TOTAL_MARKERS",
@@ -98,6 +100,10 @@ COLUMNS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "deadlines.csv": ("report_type", "frequency", "due_day", "reporter_type"),
     }
 )
+# Columns a file may carry beyond the contract's required ones (CONTRACT §2, optional).
+OPTIONAL_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {"facilities.csv": ("live_from",)}
+)
 TARGET_COLUMNS: Final = ("routine_target", "take_home_target", "community_detox_target")
 # A targets.csv row with one of these as facility_id (compared case-insensitively) is the total
 # a source printed for that year, not a unit's target.
@@ -112,6 +118,7 @@ _MAX_LISTED: Final = 20
 _ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _YEAR_RE = re.compile(r"\d{4}")
 _INT_RE = re.compile(r"\d+")
+_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 _T = TypeVar("_T")
 
@@ -130,7 +137,11 @@ class RegistryError(ValueError):
 
 @dataclass(frozen=True)
 class FacilityRow:
-    """A unit of the health system; ``parent_id`` builds the roll-up hierarchy."""
+    """A unit of the health system; ``parent_id`` builds the roll-up hierarchy.
+
+    ``live_from`` is the local day the facility started sending events: what happened there
+    before is history, counted in every report but never notified (CONTRACT §2, §4).
+    """
 
     facility_id: str
     name: str
@@ -138,6 +149,7 @@ class FacilityRow:
     parent_id: str | None
     district: str
     province: str
+    live_from: date | None = None
 
 
 @dataclass(frozen=True)
@@ -291,6 +303,7 @@ class _Row:
 def _rows(file: str, text: str, problems: _Problems) -> Iterator[_Row]:
     """The data rows of one file, after checking its header against the contract's columns."""
     expected = COLUMNS[file]
+    optional = OPTIONAL_COLUMNS.get(file, ())
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     header: list[str] | None = None
     for cells in reader:
@@ -300,7 +313,7 @@ def _rows(file: str, text: str, problems: _Problems) -> Iterator[_Row]:
         if header is None:
             header = stripped
             missing = [column for column in expected if column not in header]
-            extra = [column for column in header if column not in expected]
+            extra = [column for column in header if column not in (*expected, *optional)]
             duplicated = sorted({column for column in header if header.count(column) > 1})
             for column in missing:
                 problems.add(file, reader.line_num, "header", f"missing column {column!r}")
@@ -319,7 +332,8 @@ def _rows(file: str, text: str, problems: _Problems) -> Iterator[_Row]:
                 f"{len(stripped)} cells, the header has {len(header)}",
             )
             continue
-        yield _Row(file, reader.line_num, dict(zip(header, stripped, strict=True)))
+        row = dict.fromkeys(optional, "") | dict(zip(header, stripped, strict=True))
+        yield _Row(file, reader.line_num, row)
     if header is None:
         problems.add(file, 1, "header", "file is empty; expected " + ",".join(expected))
 
@@ -371,6 +385,15 @@ def _due_day(text: str) -> int | None:
     return day if day is not None and 1 <= day <= 31 else None
 
 
+def _day(text: str) -> date | None:
+    if not _DAY_RE.fullmatch(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 def _frequency(text: str) -> str | None:
     return _FREQUENCY_SYNONYMS.get(text.lower().replace("-", "_").replace(" ", "_"))
 
@@ -399,6 +422,11 @@ def _parse_facilities(text: str, problems: _Problems) -> dict[str, FacilityRow]:
         parent_id = row["parent_id"] or None
         if parent_id is not None:
             _check(row, "parent_id", problems, _code, _CODE_RULE)
+        live_from = None
+        if row["live_from"]:
+            live_from = _check(row, "live_from", problems, _day, "must be a date YYYY-MM-DD")
+            if live_from is None:
+                continue
         if facility_id is None or name is None or kind is None:
             continue
         if facility_id in facilities:
@@ -411,7 +439,7 @@ def _parse_facilities(text: str, problems: _Problems) -> dict[str, FacilityRow]:
             continue
         lines[facility_id] = row.line
         facilities[facility_id] = FacilityRow(
-            facility_id, name, kind, parent_id, row["district"], row["province"]
+            facility_id, name, kind, parent_id, row["district"], row["province"], live_from
         )
     for facility_id, row_ in facilities.items():
         if row_.parent_id is not None and row_.parent_id not in facilities:

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
@@ -51,6 +52,13 @@ class PatientFact:
     max_days: int = 0
     reason: str = ""
     outcome: str = ""
+    purpose: str = ""
+    results: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def positive(self) -> list[str]:
+        """The substances a test found positive, sorted (none for other events)."""
+        return sorted(s for s, result in self.results.items() if result == "positive")
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,8 @@ PATIENT_EVENT_COLUMNS = (
     "max_days",
     "reason",
     "outcome",
+    "purpose",
+    "results",
 )
 ALERT_COLUMNS = (
     "alert_id",
@@ -165,23 +175,86 @@ class AlertStore:
         if until is not None:
             clauses.append("occurred_at <= %(until)s")
             parameters["until"] = until
-        rows = self.db.query_rows(
-            f"SELECT {', '.join(PATIENT_EVENT_COLUMNS)} FROM patient_events "  # noqa: S608
-            f"WHERE {' AND '.join(clauses)}",
-            parameters,
-        )
         found: dict[str, list[PatientFact]] = {}
+        for fact in self._facts("patient_events", clauses, parameters):
+            found.setdefault(fact.patient_ref, []).append(fact)
+        return found
+
+    def _facts(
+        self, table: str, clauses: Sequence[str], parameters: Mapping[str, Any]
+    ) -> list[PatientFact]:
+        """Rows of ``table`` as facts, each event once (a redelivered batch may have indexed
+        the same event twice)."""
+        rows = self.db.query_rows(
+            f"SELECT {', '.join(PATIENT_EVENT_COLUMNS)} FROM {table} "  # noqa: S608
+            f"WHERE {' AND '.join(clauses)}",
+            dict(parameters),
+        )
+        facts: list[PatientFact] = []
         seen: set[str] = set()
         for row in rows:
             values = dict(zip(PATIENT_EVENT_COLUMNS, row, strict=True))
             values["event_id"] = str(values["event_id"])
             if values["event_id"] in seen:
-                continue  # the same event indexed twice (a redelivered batch)
+                continue
             seen.add(values["event_id"])
             values["occurred_at"] = as_utc(values["occurred_at"])
-            fact = PatientFact(**values)
-            found.setdefault(fact.patient_ref, []).append(fact)
-        return found
+            values["results"] = dict(values["results"] or {})
+            facts.append(PatientFact(**values))
+        return facts
+
+    # -- tests of no patient_ref ---------------------------------------------------------------
+
+    _ANONYMOUS_TESTS = (
+        "event_type = 'test.performed' AND patient_ref = '' AND has(mapValues(results), 'positive')"
+    )
+
+    def anonymous_tests(
+        self, event_ids: Iterable[str] | None, until: datetime | None, since: datetime | None = None
+    ) -> list[PatientFact]:
+        """Positive tests with no patient_ref (these event_ids; all: None) from ``since`` up to
+        ``until``, read from the archive: they belong to no patient's history, so each is
+        judged alone."""
+        clauses = [self._ANONYMOUS_TESTS]
+        parameters: dict[str, Any] = {}
+        if since is not None:
+            clauses.append("occurred_at >= %(since)s")
+            parameters["since"] = since
+        if event_ids is not None:
+            clauses.append("event_id IN %(ids)s")
+            parameters["ids"] = sorted(event_ids) or [str(uuid.UUID(int=0))]
+        if until is not None:
+            clauses.append("occurred_at <= %(until)s")
+            parameters["until"] = until
+        return self._facts("events_archive", clauses, parameters)
+
+    def patients_with(
+        self, event_types: Sequence[str], since: datetime, until: datetime
+    ) -> set[str]:
+        """The patients with an event of these types in [since, until) (the archive is
+        partitioned by local month, so a month's question reads that month)."""
+        rows = self.db.query_rows(
+            "SELECT DISTINCT patient_ref FROM events_archive WHERE patient_ref != '' "
+            "AND event_type IN %(types)s AND local_date >= %(first)s AND local_date <= %(last)s "
+            "AND occurred_at >= %(since)s AND occurred_at < %(until)s",
+            {
+                "types": list(event_types),
+                "first": since.astimezone(LOCAL_TZ).date(),
+                "last": until.astimezone(LOCAL_TZ).date(),
+                "since": since,
+                "until": until,
+            },
+        )
+        return {str(patient) for (patient,) in rows}
+
+    def anonymous_test_ids(self, received_after: datetime | None) -> set[str]:
+        """The positive tests of no patient_ref archived after an instant (all: None)."""
+        rows = self.db.query_rows(
+            f"SELECT toString(event_id) FROM events_archive WHERE {self._ANONYMOUS_TESTS} "  # noqa: S608
+            "AND received_at > %(since)s",
+            {"since": received_after or EPOCH},
+        )
+        return {str(event_id) for (event_id,) in rows}
 
     # -- stock movements around counts -------------------------------------------------------
 
@@ -317,9 +390,15 @@ class AlertStore:
                 self._remember(fresh.values())
         return acks
 
-    def acknowledge(self, alert_id: str, at: datetime, note: str) -> None:
+    def acknowledge(self, alert_ids: Sequence[str], at: datetime, note: str) -> None:
+        """One person's acknowledgement of these alerts, in one insert."""
+        if not alert_ids:
+            return
+        count = len(alert_ids)
         self.db.insert_columns(
-            "alert_acks", [[alert_id], [at], [note]], ["alert_id", "acknowledged_at", "note"]
+            "alert_acks",
+            [list(alert_ids), [at] * count, [note] * count],
+            ["alert_id", "acknowledged_at", "note"],
         )
 
     def stored(

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from ostwatch.timeutil import LOCAL_TZ
+from schemas.alerts import LETTER_DOCUMENT, LETTER_VERSION, AckSelection
 from schemas.free_text import note_problem
 from sinks import archive, replay
 from sinks.ledger import Ledger, LedgerError
@@ -128,8 +132,46 @@ def _report_alerts(store: Store, kwargs: Mapping[str, Any]) -> list[dict[str, An
     ]
 
 
-def _alerts_ack(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    alert_id = str(kwargs["alert_id"])
+def _before(kwargs: Mapping[str, Any]) -> datetime | None:
+    """--before: a local day (its first local midnight) or an RFC 3339 instant."""
+    text = kwargs.get("before")
+    if text in (None, ""):
+        return None
+    text = str(text)
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(), LOCAL_TZ)
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise OperationError(
+            f"--before: a date YYYY-MM-DD or an RFC 3339 time, not {text!r}"
+        ) from None
+    if instant.tzinfo is None:
+        raise OperationError(f"--before: needs an offset, e.g. 2024-03-25T00:00:00+07:00: {text!r}")
+    return instant
+
+
+def ack_selection(kwargs: Mapping[str, Any]) -> AckSelection:
+    """The alerts an ``alerts_ack`` request names (ids, or filters), checked."""
+    ids = _names(kwargs, "alert_ids") or ([str(kwargs["alert_id"])] if "alert_id" in kwargs else [])
+    try:
+        return AckSelection(
+            alert_ids=tuple(ids),
+            kinds=tuple(_names(kwargs, "kinds")),  # checked by AckSelection
+            communes=tuple(_names(kwargs, "communes")),
+            facilities=tuple(_names(kwargs, "facilities")),
+            before=_before(kwargs),
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise OperationError(f"{where + ': ' if where else ''}{first['msg']}") from None
+
+
+def acknowledge_alerts(engine: Any, kwargs: Mapping[str, Any]) -> Any:
+    """Acknowledge what the request names on ``engine`` (the worker's live one, or one of
+    this table's); returns the engine's ``Acknowledged``, not yet stored."""
+    selection = ack_selection(kwargs)
     note = str(kwargs.get("note") or "")
     problem = note_problem(note)
     if problem:
@@ -138,10 +180,61 @@ def _alerts_ack(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
             "done without names, phone or ID numbers"
         )
     try:
-        change = _alert_engine(store).acknowledge(alert_id, note)
-    except KeyError:
-        raise OperationError(f"no alert with id {alert_id!r}") from None
-    return dict(change.model_dump(mode="json"))
+        return engine.acknowledge_many(selection, note)
+    except KeyError as exc:
+        raise OperationError(f"no alert with id {exc.args[0]!r}") from None
+
+
+def _alerts_ack(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    engine = _alert_engine(store)
+    outcome = acknowledge_alerts(engine, kwargs)
+    engine.commit(outcome.changes)
+    return dict(outcome.as_json())
+
+
+def _month(kwargs: Mapping[str, Any]) -> tuple[str, datetime, datetime]:
+    """--month YYYY-MM: the text and its local bounds [first midnight, next first midnight)."""
+    text = str(kwargs.get("month") or "")
+    try:
+        first = date.fromisoformat(f"{text}-01") if len(text) == 7 else None
+    except ValueError:
+        first = None
+    if first is None:
+        raise OperationError(f"--month: a month YYYY-MM, not {text!r}")
+    after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    start, end = (datetime.combine(day, time(), LOCAL_TZ) for day in (first, after))
+    return text, start, end
+
+
+def _notices(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The month's letters to communes (CONTRACT §4 notices): one per commune of residence,
+    every event it must be told of, with the facility, local date and pseudonymous reference.
+    Self-describing (``document``, ``version``), so the facility's ``notices resolve`` reads
+    it back."""
+    month, start, end = _month(kwargs)
+    communes, facilities = set(_names(kwargs, "communes")), set(_names(kwargs, "facilities"))
+    registry = store.registry()
+    units = list(registry.facilities.values()) if registry else []
+    names = {f.facility_id: f.name for f in units}
+    issuer = next((f.name for f in units if f.type == "provincial_cdc"), "")
+    letters: dict[str, list[dict[str, Any]]] = {}
+    for line in _alert_engine(store).notices(start, end):
+        if (communes and line["commune"] not in communes) or (
+            facilities and line["facility_id"] not in facilities
+        ):
+            continue
+        line["facility_name"] = names.get(line["facility_id"], "")
+        letters.setdefault(line["commune"], []).append(line)
+    return {
+        "document": LETTER_DOCUMENT,
+        "version": LETTER_VERSION,
+        "month": month,
+        "issuer": issuer,
+        "period_from": start.isoformat(),
+        "period_to": end.isoformat(),
+        "generated_at": datetime.now(LOCAL_TZ).isoformat(timespec="seconds"),
+        "letters": [{"commune": c, "lines": lines} for c, lines in sorted(letters.items())],
+    }
 
 
 def _facility_names(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -223,6 +316,7 @@ OPERATIONS: dict[str, Callable[[Store, Mapping[str, Any]], Any]] = {
     **{f"report_{name}": _report(name) for name in REPORTS},
     "report_alerts": _report_alerts,
     "alerts_ack": _alerts_ack,
+    "notices": _notices,
     "replay_verify": _replay_verify,
     "archive_export": _archive_export,
     "archive_import": _archive_import,

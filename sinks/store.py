@@ -567,7 +567,16 @@ class Store:
 
     def _insert_registry_rows(self, version: int, snapshot: RegistrySnapshot) -> None:
         facilities = [
-            [version, f.facility_id, f.name, f.type, f.parent_id or "", f.district, f.province]
+            [
+                version,
+                f.facility_id,
+                f.name,
+                f.type,
+                f.parent_id or "",
+                f.district,
+                f.province,
+                f.live_from,
+            ]
             for f in snapshot.facilities.values()
         ]
         items = [
@@ -592,7 +601,16 @@ class Store:
         tables: dict[str, tuple[list[list[Any]], tuple[str, ...]]] = {
             "registry_facilities": (
                 facilities,
-                ("version", "facility_id", "name", "type", "parent_id", "district", "province"),
+                (
+                    "version",
+                    "facility_id",
+                    "name",
+                    "type",
+                    "parent_id",
+                    "district",
+                    "province",
+                    "live_from",
+                ),
             ),
             "registry_items": (items, ("version", "item", "name", "kind", "unit", "mg_per_unit")),
             "registry_targets": (

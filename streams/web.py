@@ -69,16 +69,23 @@ def register(app: faust.App, service: IntakeService, events_topic: str) -> None:
             except ValueError:
                 return self.json({"error": "request body is not JSON"}, status=400)
             loop = asyncio.get_running_loop()
+            # The judge acknowledges through its live engine (alerts/judge.py: one writer);
+            # any other worker writes through the operations table and publishes here.
+            live_ack = name == "alerts_ack" and service.judges_alerts
             try:
-                result = await loop.run_in_executor(None, api.run, service.store, name, kwargs)
+                if live_ack:
+                    result = await service.acknowledge_alerts(kwargs)
+                else:
+                    result = await loop.run_in_executor(None, api.run, service.store, name, kwargs)
             except (api.OperationError, ValueError) as exc:
                 return self.json({"error": str(exc)}, status=400)
             except StoreUnavailable as exc:
                 return self.json({"error": f"ClickHouse unavailable: {exc}"}, status=503)
             if name == "registry_load":
                 await loop.run_in_executor(None, service.refresh_registry, True)
-            if name == "alerts_ack" and service.publish_alerts is not None:
-                await service.publish_alerts([AlertChange.model_validate(result)])
+            if name == "alerts_ack" and not live_ack and service.publish_alerts is not None:
+                changes = [AlertChange.model_validate(c) for c in result["changes"]]
+                await service.publish_alerts(changes)
             if name in api.RELOADS_INTAKE:
                 await loop.run_in_executor(None, service.warm_up)
             return self.json({"result": result})

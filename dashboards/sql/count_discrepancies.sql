@@ -1,5 +1,7 @@
 -- Physical counts against the computed on hand just before them: the on hand at the end of
 -- the previous day (last count plus movements) plus the day's movements before the count.
+-- Only a count with no earlier movement of the item (its first day, nothing before the count)
+-- opens the ledger unchecked (CONTRACT §4).
 WITH
     valued AS (
         SELECT
@@ -53,6 +55,7 @@ SELECT
         'ok'
     ) AS status
 FROM checked
-WHERE counted = 1 AND day_number > 1 AND $__dateFilter(local_date)
+WHERE counted = 1 AND (day_number > 1 OR abs(net - net_after_count) > 1e-9)
+    AND $__dateFilter(local_date)
 ORDER BY abs(difference) DESC, day DESC
 LIMIT 200

@@ -4,9 +4,11 @@ Pure and deterministic: the same province, seed, start and length give the same 
 the same ids, and a longer run starts with exactly the events of a shorter one. Nothing here
 touches Kafka; a feeder publishes what this yields.
 
-Baseline: existing patients are enrolled on the first simulated day between 00:00 and 04:45
-local (a migration of the facility's existing register), take-home approvals follow minutes
-later, opening stock counts at 05:00–06:00, before the first dose at 06:00.
+Baseline: the facility's existing register is sent on the first simulated day between 00:00
+and 04:45 local (a migration), each enrolment dated on its own day in the years before: those
+are history, before every facility's ``live_from`` (the first simulated day, see
+``registry_files``), so they count in reports but notify no commune. Take-home approvals follow
+minutes later, opening stock counts at 05:00–06:00, before the first dose at 06:00.
 
 Local time is Asia/Ho_Chi_Minh, which has had no daylight saving since 1975, so a local day is
 exactly 86,400 s; ``occurred_at`` is written with the zone's offset (``+07:00``).
@@ -73,6 +75,8 @@ _DISCHARGE_OUTCOMES = (
     ("other", 7),
 )
 _DETOX_OUTCOMES = (("completed", 60), ("self_terminated", 30), ("other", 10))
+# How long before the first simulated day a patient of the opening register was enrolled.
+_REGISTER_AGE_DAYS = (14, 3 * 365)
 _VIOLATIONS = (("missed_doses", 45), ("behaviour", 25), ("diversion", 15), ("other", 15))
 
 
@@ -236,6 +240,8 @@ class _Simulation:
         self.seed = seed
         self.start = start
         self.rng = random.Random(f"ostwatch-sim|{seed}|{start.isoformat()}")
+        # A stream of its own for the register's past dates, so the run itself stays the same.
+        self.history = random.Random(f"ostwatch-history|{seed}|{start.isoformat()}")
         self.ids = random.Random(f"ostwatch-ids|{seed}|{start.isoformat()}")
         self.origin = datetime(start.year, start.month, start.day, tzinfo=LOCAL_TZ)
         self.origin_epoch = int(self.origin.timestamp())
@@ -280,20 +286,34 @@ class _Simulation:
 
     # ---- emission -------------------------------------------------------------------------
 
-    def emit(self, facility_id: str, sec: int, event_type: str, fields: dict[str, Any]) -> None:
-        """Queue one event that happened ``sec`` seconds into the current local day."""
+    def emit(
+        self,
+        facility_id: str,
+        sec: int,
+        event_type: str,
+        fields: dict[str, Any],
+        *,
+        past: tuple[int, int] | None = None,
+    ) -> None:
+        """Queue one event that happened ``sec`` seconds into the current local day, or, with
+        ``past`` = (days back, second of that day), on an earlier day and sent at ``sec``."""
         r = (self.ids.getrandbits(128) & _UUID_MASK) | _UUID_BITS
         h = f"{r:032x}"
+        prefix, occurred = self.prefix, self.day_epoch + sec
+        clock = self.clock[sec]
+        if past is not None:
+            days_back, second = past
+            prefix = f"{self.start + timedelta(days=self.day_index - days_back)}T"
+            occurred, clock = self.day_epoch - days_back * _DAY + second, self.clock[second]
         event: dict[str, Any] = {
             "event_id": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}",
             "event_type": event_type,
             "schema_version": 1,
-            "occurred_at": f"{self.prefix}{self.clock[sec]}{self.offset}",
+            "occurred_at": f"{prefix}{clock}{self.offset}",
             "facility_id": facility_id,
         }
         event.update(fields)
-        occurred = self.day_epoch + sec
-        emit = occurred
+        emit = self.day_epoch + sec
         if facility_id in self.late:
             emit = self.day_epoch + _DAY + 12 * _HOUR + sec // 20
         self.seq += 1
@@ -363,6 +383,8 @@ class _Simulation:
         rng = self.rng
         for patient in self.province.patients:
             sec = self.secs(0, 4.75)
+            days_back = self.history.randint(*_REGISTER_AGE_DAYS)
+            enrolled = (days_back, self.history.randrange(7 * _HOUR, 16 * _HOUR))
             self.emit(
                 patient.enrolled_facility_id,
                 sec,
@@ -372,6 +394,7 @@ class _Simulation:
                     "programme": patient.programme,
                     "residence_commune": patient.residence_commune,
                 },
+                past=enrolled,
             )
             if patient.dosing_facility_id is None or patient.dose_mg is None:
                 self.detox[patient.unit_id][patient.patient_ref] = patient.enrolled_facility_id
@@ -676,15 +699,26 @@ class _Simulation:
                 positive = self.test(tf, kit, "treatment_monitoring", sec, p.ref)
                 if positive and not p.protected and rng.random() < b.positive_test_violation:
                     self.violation(p, "positive_test", sec + rng.randrange(600, 7200))
-            for chs in unit.commune_station_ids:
+            for k, chs in enumerate(unit.commune_station_ids):
+                # A station tests the residents of its commune (as detox patients, below).
+                commune = unit.communes[k % len(unit.communes)]
                 for _ in range(self.rate(b.determination_per_station_day)):
                     ref = self.new_ref(f"{chs}/XN")
-                    self.test(chs, KIT_MULTI, "addiction_determination", self.secs(8, 16), ref)
+                    sec = self.secs(8, 16)
+                    self.test(chs, KIT_MULTI, "addiction_determination", sec, ref, commune)
                 for _ in range(self.rate(b.screening_per_station_day)):
                     kit = _share(rng, _SCREENING_KIT_SHARE)
-                    self.test(chs, kit, "screening", self.secs(8, 16), None)
+                    self.test(chs, kit, "screening", self.secs(8, 16), None, commune)
 
-    def test(self, facility_id: str, kit: str, purpose: str, sec: int, ref: str | None) -> bool:
+    def test(
+        self,
+        facility_id: str,
+        kit: str,
+        purpose: str,
+        sec: int,
+        ref: str | None,
+        commune: str | None = None,
+    ) -> bool:
         """Use one kit if there is one; True when any substance came out positive."""
         stock = self.stock[facility_id][kit]
         if stock.on_hand < 1:
@@ -703,6 +737,8 @@ class _Simulation:
         if ref is not None:
             fields["patient_ref"] = ref
         fields["results"] = results
+        if commune is not None:
+            fields["residence_commune"] = commune
         self.emit(facility_id, sec, "test.performed", fields)
         return "positive" in results.values()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Sequence
+from datetime import date
 from pathlib import Path
 
 from producers.simulator.province import Province
@@ -38,21 +39,27 @@ def _write(path: Path, header: Sequence[str], rows: Iterable[Sequence[Cell]]) ->
         writer.writerows([_cell(value) for value in row] for row in rows)
 
 
-def write_registry(province: Province, out_dir: Path) -> None:
+def write_registry(province: Province, out_dir: Path, live_from: date | None = None) -> None:
     """Write facilities.csv, items.csv, targets.csv and deadlines.csv into ``out_dir``.
 
     targets.csv ends with the seed's printed totals (facility_id ``TOTAL``) when the province
-    has them, so a load reports the seed's own take-home mismatch.
+    has them, so a load reports the seed's own take-home mismatch. ``live_from`` (the first
+    simulated day) goes in facilities.csv's optional column for every facility: the register
+    the generator sends that morning, dated before it, is then history (CONTRACT §2).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write(
-        out_dir / "facilities.csv",
-        FACILITIES_HEADER,
-        (
-            (f.facility_id, f.name, f.type, f.parent_id, f.district, f.province)
-            for f in province.facilities
-        ),
-    )
+    rows = [
+        (f.facility_id, f.name, f.type, f.parent_id, f.district, f.province)
+        for f in province.facilities
+    ]
+    if live_from is None:
+        _write(out_dir / "facilities.csv", FACILITIES_HEADER, rows)
+    else:
+        _write(
+            out_dir / "facilities.csv",
+            (*FACILITIES_HEADER, "live_from"),
+            ((*row, live_from.isoformat()) for row in rows),
+        )
     _write(
         out_dir / "items.csv",
         ITEMS_HEADER,

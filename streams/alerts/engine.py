@@ -22,7 +22,7 @@ from typing import Any
 
 from ostwatch.settings import AlertSettings
 from ostwatch.timeutil import LOCAL_TZ, utc_now
-from schemas.alerts import SEVERITY_RANK, Alert, AlertChange
+from schemas.alerts import SEVERITY_RANK, AckSelection, Alert, AlertChange
 from schemas.models import BaseEvent
 from schemas.reference import RegistrySnapshot
 from sinks.alert_store import EPOCH, STOCK_EVENT_TYPES, AlertStore, PatientFact
@@ -31,7 +31,9 @@ from sinks.reports import Reports, Scope
 from sinks.store import Store
 from streams.alerts.judge import Sweep
 from streams.alerts.rules import (
+    ANONYMOUS_TEST,
     Condition,
+    anonymous_test_conditions,
     count_conditions,
     deadline_conditions,
     escalation,
@@ -47,21 +49,47 @@ PATIENT_KINDS = (
     "take_home_violation",
     "inactive_patient_dosed",
     "commune_notification",
+    "commune_unknown",
 )
 STOCK_KINDS = ("stock_low", "stock_out")
 PATIENT_SLICE = 5000
+# The events whose commune must be told (with a positive test's); see rules._trigger.
+NOTIFYING_EVENTS = (
+    "patient.enrolled",
+    "patient.violation",
+    "patient.discharged",
+    "test.performed",
+)
 CLOCK_KINDS = ("report_due_soon", "report_overdue", "supervision_behind")
 # Kinds that record something that happened: they stay open until a person acknowledges them
 # (or late events show they did not happen). The others are states that clear by themselves.
 INCIDENT_KINDS = frozenset({*PATIENT_KINDS, "count_discrepancy"})
 
 
+@dataclass(frozen=True)
+class Acknowledged:
+    """What one acknowledgement did: a change per alert it acknowledged, and how many of the
+    alerts it named had been acknowledged before (left as they were)."""
+
+    changes: list[AlertChange]
+    already: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "acknowledged": len(self.changes),
+            "already_acknowledged": self.already,
+            "changes": [change.model_dump(mode="json") for change in self.changes],
+        }
+
+
 @dataclass
 class AlertScope:
-    """What a batch touched: patients, and per stock key (facility, item) the earliest
-    movement (counts after the last count before its local day are judged again)."""
+    """What a batch touched: patients, tests of no patient (by event_id), and per stock key
+    (facility, item) the earliest movement (counts after the last count before its local
+    day are judged again)."""
 
     patients: set[str] = field(default_factory=set)
+    tests: set[str] = field(default_factory=set)
     stock_from: dict[tuple[str, str], datetime] = field(default_factory=dict)
     clock: bool = False
 
@@ -70,9 +98,19 @@ class AlertScope:
         """Per stock key, the local day of its earliest movement."""
         return {key: at.astimezone(LOCAL_TZ).date() for key, at in self.stock_from.items()}
 
-    def add(self, event_type: str, facility: str, item: str, patient: str, at: datetime) -> None:
+    def add(
+        self,
+        event_type: str,
+        facility: str,
+        item: str,
+        patient: str,
+        at: datetime,
+        event_id: str = "",
+    ) -> None:
         if patient:
             self.patients.add(patient)
+        elif event_type == "test.performed" and event_id:
+            self.tests.add(event_id)
         if event_type in STOCK_EVENT_TYPES and item:
             key = (facility, item)
             self.stock_from[key] = min(at, self.stock_from.get(key, at))
@@ -80,7 +118,7 @@ class AlertScope:
             self.clock = True
 
     def __bool__(self) -> bool:
-        return bool(self.patients or self.stock_from or self.clock)
+        return bool(self.patients or self.tests or self.stock_from or self.clock)
 
 
 def scope_of(events: Iterable[BaseEvent]) -> AlertScope:
@@ -92,6 +130,7 @@ def scope_of(events: Iterable[BaseEvent]) -> AlertScope:
             str(getattr(event, "item", "") or ""),
             str(getattr(event, "patient_ref", "") or ""),
             event.occurred_at_utc,
+            event.event_id,
         )
     return scope
 
@@ -166,10 +205,13 @@ class AlertEngine:
         progress = self.table.progress()
         newest = progress
         scope = AlertScope()
-        rows = self.table.received_since(progress - margin if progress else None)
+        since = progress - margin if progress else None
+        rows = self.table.received_since(since)
         for event_type, facility, item, patient, at, received in rows:
             scope.add(event_type, facility, item, patient, at)
             newest = max(newest or received, received)
+        if any(row[0] == "test.performed" and not row[3] for row in rows):
+            scope.tests.update(self.table.anonymous_test_ids(since))
         changes = self._judge(scope, utc_now()) if scope else []
         log.info(
             "alerts caught up: %d patient events indexed, %d patients and %d stock keys judged,"
@@ -198,6 +240,7 @@ class AlertEngine:
                     event.item,
                     event.patient_ref,
                     event.occurred_at,
+                    event.event_id,
                 )
                 fresh.append((event.event_id, event.received_at))
         return (self._judge(scope, now or utc_now()) if scope else []), fresh
@@ -207,26 +250,56 @@ class AlertEngine:
         ``IntakeService._judged``)."""
         self.table.write([(c.sequence, c.alert) for c in changes], utc_now())
 
+    def acknowledge_many(
+        self, selection: AckSelection, note: str = "", now: datetime | None = None
+    ) -> Acknowledged:
+        """Record one person's acknowledgement of every alert ``selection`` covers (an
+        incident, a commune notification included, is resolved by it); the changes are not
+        yet stored (``commit``, or publish first as the worker does). KeyError names an
+        alert id that does not exist."""
+        now = now or utc_now()
+        if selection.alert_ids:
+            stored = self.table.stored(alert_ids=list(selection.alert_ids))
+            missing = [alert_id for alert_id in selection.alert_ids if alert_id not in stored]
+            if missing:
+                raise KeyError(missing[0])
+        else:
+            stored = self.table.stored(kinds=list(selection.kinds) or None, open_only=True)
+        covered = sorted(
+            (alert.alert_id, sequence, alert)
+            for sequence, alert in stored.values()
+            if selection.matches(alert)
+        )
+        fresh = [(sequence, alert) for _, sequence, alert in covered if not alert.acknowledged_at]
+        self.table.acknowledge([alert.alert_id for _, alert in fresh], now, note)
+        changes = []
+        for sequence, alert in fresh:
+            update: dict[str, Any] = {"acknowledged_at": now}
+            if alert.kind in INCIDENT_KINDS and alert.status == "open":
+                update |= {"status": "resolved", "resolved_at": now}
+            changes.append(
+                AlertChange(
+                    change="resolved" if update.get("status") == "resolved" else "updated",
+                    sequence=sequence + 1,
+                    alert=alert.model_copy(update=update),
+                )
+            )
+        if changes:
+            log.info(
+                "%d alert(s) acknowledged, %d already were",
+                len(changes),
+                len(covered) - len(changes),
+                extra={"selection": selection.model_dump(mode="json", exclude_defaults=True)},
+            )
+        return Acknowledged(changes, len(covered) - len(changes))
+
     def acknowledge(
         self, alert_id: str, note: str = "", now: datetime | None = None
-    ) -> AlertChange:
-        """Record a person's acknowledgement; an incident is resolved by it."""
-        now = now or utc_now()
-        stored = self.table.stored(alert_ids=[alert_id])
-        if alert_id not in stored:
-            raise KeyError(alert_id)
-        sequence, alert = stored[alert_id]
-        self.table.acknowledge(alert_id, now, note)
-        update: dict[str, Any] = {"acknowledged_at": alert.acknowledged_at or now}
-        if alert.kind in INCIDENT_KINDS and alert.status == "open":
-            update |= {"status": "resolved", "resolved_at": now}
-        change = AlertChange(
-            change="resolved" if update.get("status") == "resolved" else "updated",
-            sequence=sequence + 1,
-            alert=alert.model_copy(update=update),
-        )
-        self.commit([change])
-        return change
+    ) -> AlertChange | None:
+        """Acknowledge one alert and store the change (None: it was acknowledged before)."""
+        outcome = self.acknowledge_many(AckSelection(alert_ids=(alert_id,)), note, now)
+        self.commit(outcome.changes)
+        return outcome.changes[0] if outcome.changes else None
 
     # -- reports ---------------------------------------------------------------------------
 
@@ -244,11 +317,30 @@ class AlertEngine:
         registry = self.store.registry()
         acks = {k: v for k, v in self.table.acknowledgements().items() if v <= at}
         found = self._patient_conditions(None, at, at, acks)
+        found += self._test_conditions(None, at, at, acks)
         found += self._count_conditions(None, at)[0]
         stored = self.table.stored(kinds=STOCK_KINDS)
         found += self._stock_identities(self._stock_conditions(at, None), stored, at)
         found += self._clock_conditions(registry, at)
         return order_alerts(_alert(c, acks.get(c.alert_id), at) for c in found)
+
+    def notices(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """Every commune notification for an event in [since, until), as a line of the
+        commune's letter: judged afresh from every event known now (live_from included),
+        acknowledged or not, since the letter is what the commune must be told."""
+        patients = self.table.patients_with(NOTIFYING_EVENTS, since, until)
+        found = self._patient_conditions(patients, None, until, {})
+        tests = self.table.anonymous_tests(None, until - timedelta(microseconds=1), since)
+        live_from = _live_from(self.store.registry())
+        found += anonymous_test_conditions(tests, self.settings, until, live_from=live_from)
+        lines = [
+            notice_line(condition)
+            for condition in found
+            if condition.kind == "commune_notification" and since <= condition.raised_at < until
+        ]
+        return sorted(
+            lines, key=lambda line: (line["commune"], line["occurred_at"], line["event_id"])
+        )
 
     # -- judging ---------------------------------------------------------------------------
 
@@ -264,6 +356,11 @@ class AlertEngine:
             some = set(patients[start : start + PATIENT_SLICE])
             mine = self.table.stored(kinds=PATIENT_KINDS, subjects=some)
             found = self._patient_conditions(some, None, now, acks)
+            changes += self._reconcile(found, mine, resolve_at=at.at, now=now, acks=acks)
+        if scope.tests:
+            subjects = {f"{ANONYMOUS_TEST}{event_id}" for event_id in scope.tests}
+            mine = self.table.stored(kinds=PATIENT_KINDS, subjects=subjects)
+            found = self._test_conditions(scope.tests, None, now, acks)
             changes += self._reconcile(found, mine, resolve_at=at.at, now=now, acks=acks)
         if scope.stock_from:
             keys = set(scope.stock_from)
@@ -320,12 +417,26 @@ class AlertEngine:
         acks: Mapping[str, datetime],
     ) -> list[Condition]:
         registry = self.store.registry()
-        parents = _dispensing_parents(registry)
+        parents, live_from = _dispensing_parents(registry), _live_from(registry)
         found: list[Condition] = []
         facts: Mapping[str, list[PatientFact]] = self.table.patient_facts(patients, until)
         for history in facts.values():
-            found += patient_conditions(history, parents, self.settings, clock, acks)
+            found += patient_conditions(
+                history, parents, self.settings, clock, acks, live_from=live_from
+            )
         return found
+
+    def _test_conditions(
+        self,
+        event_ids: set[str] | None,
+        until: datetime | None,
+        clock: datetime,
+        acks: Mapping[str, datetime],
+    ) -> list[Condition]:
+        """Notices for positive tests of no patient_ref (these ids; all: None) up to T."""
+        tests = self.table.anonymous_tests(event_ids, until)
+        live_from = _live_from(self.store.registry())
+        return anonymous_test_conditions(tests, self.settings, clock, acks, live_from=live_from)
 
     def _stock_conditions(self, at: datetime, keys: set[tuple[str, str]] | None) -> list[Condition]:
         scope = Scope(facilities=frozenset(f for f, _ in keys)) if keys is not None else Scope()
@@ -504,6 +615,38 @@ def _only(
     stored: Mapping[str, tuple[int, Alert]], kinds: Sequence[str]
 ) -> dict[str, tuple[int, Alert]]:
     return {k: v for k, v in stored.items() if v[1].kind in kinds}
+
+
+def notice_line(condition: Condition) -> dict[str, Any]:
+    """A commune notification as a line of the commune's letter (JSON-ready)."""
+    details = condition.details
+    local = condition.raised_at.astimezone(LOCAL_TZ)
+    anonymous = condition.subject.startswith(ANONYMOUS_TEST)
+    return {
+        "commune": details["commune"],
+        "occurred_at": condition.raised_at.isoformat(),
+        "date": local.date().isoformat(),
+        "time": local.strftime("%H:%M"),
+        "facility_id": condition.facility_id,
+        "notice": details.get("notice", ""),
+        "reason": details.get("reason", ""),
+        "purpose": details.get("purpose", ""),
+        "positive": list(details.get("positive", ())),
+        "patient_ref": "" if anonymous else condition.subject,
+        "alert_id": condition.alert_id,
+        "event_id": details["event_id"],
+    }
+
+
+def _live_from(registry: RegistrySnapshot | None) -> dict[str, date]:
+    """Facility → the first local day it sent events (facilities.csv ``live_from``)."""
+    if registry is None:
+        return {}
+    return {
+        row.facility_id: row.live_from
+        for row in registry.facilities.values()
+        if row.live_from is not None
+    }
 
 
 def _dispensing_parents(registry: RegistrySnapshot | None) -> dict[str, str]:

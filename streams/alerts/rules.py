@@ -26,6 +26,14 @@ from schemas.reference import RegistrySnapshot
 from sinks.alert_store import Movement, PatientFact
 
 NOTIFIED_OUTCOMES = frozenset({"self_terminated", "completed"})
+NOTIFIED_PURPOSES = frozenset({"addiction_determination", "screening"})
+# What a commune is told of (a letter's lines, CONTRACT §4): the ``notice`` of a notification.
+NOTICES = ("enrolled", "violation", "self_terminated", "completed", "positive_test")
+PURPOSE_LABELS = {
+    "addiction_determination": ("addiction determination", "xác định tình trạng nghiện"),
+    "screening": ("screening", "sàng lọc"),
+}
+ANONYMOUS_TEST = "test/"  # the subject prefix of a notice for a test of no patient_ref
 CROSS_FACILITY = ""  # the facility part of an id for conditions that span facilities
 
 
@@ -123,13 +131,14 @@ class PatientState:
         line = self.membership.get(facility_id)
         return line is not None and line.at(instant)[0] == 1
 
-    def commune_at(self, instant: datetime) -> str:
-        """Residence commune from the latest enrolment by then (else the first one known)."""
+    def known_commune(self, instant: datetime) -> str | None:
+        """Residence commune from the latest enrolment by then (else the first one known;
+        None when the patient was never enrolled)."""
         known = [commune for at, commune in self.communes if at <= instant and commune]
         if known:
             return known[-1]
         later = [commune for _, commune in self.communes if commune]
-        return later[0] if later else "unknown"
+        return later[0] if later else None
 
 
 def patient_conditions(
@@ -138,12 +147,15 @@ def patient_conditions(
     settings: AlertSettings,
     clock: datetime,
     acknowledged: Mapping[str, datetime] | None = None,
+    *,
+    live_from: Mapping[str, date] | None = None,
 ) -> list[Condition]:
     """Every dispensing-control and commune-notification condition of one patient.
 
     ``parents`` maps a dispensing point to the treatment facility its patients are enrolled
     at; ``clock`` is T (or now, live) for escalation; ``acknowledged`` maps alert_id to its
-    acknowledgement, which stops escalation.
+    acknowledgement, which stops escalation; ``live_from`` maps a facility to the first
+    local day it sent events (what happened there before is history: no notice).
     """
     ordered = sorted(facts, key=lambda f: (f.occurred_at, f.event_id))
     state = PatientState.of(ordered)
@@ -151,7 +163,9 @@ def patient_conditions(
     found = _double_dosing(doses)
     found += _take_home_violations(doses, state, settings)
     found += _inactive_dosing(doses, state, parents)
-    found += _commune_notifications(ordered, state, settings, clock, acknowledged or {})
+    found += _commune_notifications(
+        ordered, state, settings, clock, acknowledged or {}, live_from or {}
+    )
     return found
 
 
@@ -324,49 +338,91 @@ def _inactive_dosing(
     return found
 
 
+def is_history(fact: PatientFact, live_from: Mapping[str, date]) -> bool:
+    """Whether an event happened before its facility's ``live_from`` (CONTRACT §2): it
+    counts in every report but raises no notice (the commune was told long ago)."""
+    start = live_from.get(fact.facility_id)
+    return start is not None and fact.local_date < start
+
+
+def _trigger(fact: PatientFact) -> tuple[str, str, str] | None:
+    """What a commune must be told of this event: (notice code, English, Vietnamese), or None.
+    The codes are those of a letter to the commune (``NOTICES``)."""
+    if fact.event_type == "patient.enrolled":
+        return "enrolled", "started treatment", "bắt đầu điều trị"
+    if fact.event_type == "patient.violation":
+        return "violation", f"violated rules ({fact.reason})", f"vi phạm ({fact.reason})"
+    if fact.event_type == "patient.discharged" and fact.outcome in NOTIFIED_OUTCOMES:
+        if fact.outcome == "self_terminated":
+            return "self_terminated", "self-terminated treatment", "tự ý chấm dứt điều trị"
+        return "completed", "completed treatment", "hoàn thành điều trị"
+    if fact.event_type == "test.performed" and fact.purpose in NOTIFIED_PURPOSES:
+        positive = fact.positive
+        if positive:
+            english, vietnamese = PURPOSE_LABELS[fact.purpose]
+            found = ", ".join(positive)
+            return (
+                "positive_test",
+                f"tested positive for {found} ({english})",
+                f"xét nghiệm dương tính với {found} ({vietnamese})",
+            )
+    return None
+
+
+def _who(fact: PatientFact) -> tuple[str, str]:
+    """The person an event is about, as a notice names them (never more than the reference)."""
+    if fact.event_type != "test.performed":
+        return f"patient {fact.patient_ref}", f"bệnh nhân {fact.patient_ref}"
+    if fact.patient_ref:
+        return f"person {fact.patient_ref}", f"người có mã {fact.patient_ref}"
+    return "a person tested without a reference", "một người được xét nghiệm (không có mã)"
+
+
+def notice_subject(fact: PatientFact) -> str:
+    """A notice's subject: the patient_ref, or for a test of nobody known ``test/<event_id>``."""
+    return fact.patient_ref or f"{ANONYMOUS_TEST}{fact.event_id}"
+
+
 def _commune_notifications(
     ordered: Sequence[PatientFact],
     state: PatientState,
     settings: AlertSettings,
     clock: datetime,
     acknowledged: Mapping[str, datetime],
+    live_from: Mapping[str, date],
 ) -> list[Condition]:
     found = []
     escalate_after = timedelta(days=settings.commune_escalation_days)
     for fact in ordered:
-        if fact.event_type == "patient.enrolled":
-            trigger, trigger_vi = "started treatment", "bắt đầu điều trị"
-        elif fact.event_type == "patient.violation":
-            trigger, trigger_vi = f"violated rules ({fact.reason})", f"vi phạm ({fact.reason})"
-        elif fact.event_type == "patient.discharged" and fact.outcome in NOTIFIED_OUTCOMES:
-            trigger, trigger_vi = (
-                ("self-terminated treatment", "tự ý chấm dứt điều trị")
-                if fact.outcome == "self_terminated"
-                else ("completed treatment", "hoàn thành điều trị")
-            )
-        else:
+        trigger = _trigger(fact)
+        if trigger is None or is_history(fact, live_from):
             continue
-        commune = fact.residence_commune or state.commune_at(fact.occurred_at)
+        commune = fact.residence_commune or state.known_commune(fact.occurred_at)
+        if commune is None and fact.event_type == "test.performed":
+            found.append(_commune_unknown(fact, trigger))
+            continue
+        commune = commune or "unknown"
+        (notice, trigger_en, trigger_vi), (who, who_vi) = trigger, _who(fact)
         condition = Condition(
             kind="commune_notification",
             severity="info",
-            facility_id=fact.facility_id,
-            subject=fact.patient_ref,
-            occurrence=fact.event_id,
-            raised_at=fact.occurred_at,
+            **_about(fact),
             message=(
-                f"Notify commune {commune}: patient {fact.patient_ref} {trigger} at "
+                f"Notify commune {commune}: {who} {trigger_en} at "
                 f"{fact.facility_id} on {_when(fact.occurred_at)}"
             ),
             message_vi=(
-                f"Thông báo UBND xã {commune}: bệnh nhân {fact.patient_ref} {trigger_vi} tại "
+                f"Thông báo UBND xã {commune}: {who_vi} {trigger_vi} tại "
                 f"{fact.facility_id} lúc {_when(fact.occurred_at)}"
             ),
             details={
                 "commune": commune,
                 "trigger": fact.event_type,
+                "notice": notice,
                 "event_id": fact.event_id,
                 "escalate_after_days": settings.commune_escalation_days,
+                **({"reason": fact.reason} if notice == "violation" else {}),
+                **_test_details(fact),
             },
         )
         acked = acknowledged.get(condition.alert_id)
@@ -374,6 +430,58 @@ def _commune_notifications(
             condition = _escalated(condition)
         found.append(condition)
     return found
+
+
+def _about(fact: PatientFact) -> dict[str, Any]:
+    """What identifies a notice (or its missing commune): the event, where and when."""
+    return {
+        "facility_id": fact.facility_id,
+        "subject": notice_subject(fact),
+        "occurrence": fact.event_id,
+        "raised_at": fact.occurred_at,
+    }
+
+
+def _test_details(fact: PatientFact) -> dict[str, Any]:
+    if fact.event_type != "test.performed":
+        return {}
+    return {"purpose": fact.purpose, "positive": fact.positive, "item": fact.item}
+
+
+def _commune_unknown(fact: PatientFact, trigger: tuple[str, str, str]) -> Condition:
+    """A positive test whose commune nobody knows: no event field, no enrolment. The law's
+    notice cannot be sent, so a person must find out where the tested person lives."""
+    (who, who_vi), (_, trigger_en, trigger_vi) = _who(fact), trigger
+    return Condition(
+        kind="commune_unknown",
+        severity="warning",
+        **_about(fact),
+        message=(
+            f"{who.capitalize()} {trigger_en} at {fact.facility_id} on "
+            f"{_when(fact.occurred_at)}: commune of residence unknown, no commune can be notified"
+        ),
+        message_vi=(
+            f"{who_vi.capitalize()} {trigger_vi} tại {fact.facility_id} lúc "
+            f"{_when(fact.occurred_at)}: không rõ xã cư trú, chưa thể thông báo UBND xã"
+        ),
+        details={"trigger": fact.event_type, "event_id": fact.event_id, **_test_details(fact)},
+    )
+
+
+def anonymous_test_conditions(
+    tests: Sequence[PatientFact],
+    settings: AlertSettings,
+    clock: datetime,
+    acknowledged: Mapping[str, datetime] | None = None,
+    *,
+    live_from: Mapping[str, date] | None = None,
+) -> list[Condition]:
+    """Notices (or commune_unknown) for tests of no patient_ref: each stands alone, and only
+    the test's own ``residence_commune`` can say where the person lives."""
+    ordered = sorted(tests, key=lambda f: (f.occurred_at, f.event_id))
+    return _commune_notifications(
+        ordered, PatientState(), settings, clock, acknowledged or {}, live_from or {}
+    )
 
 
 def escalation(message: str, message_vi: str, days: float) -> dict[str, Any]:
@@ -462,27 +570,30 @@ def count_conditions(
     """count_discrepancy for every count in ``movements`` whose value differs from the
     computed on hand by more than the tolerance. Movements at a count's instant are already
     counted (CONTRACT §3 tie rule as the stock report applies it). ``base`` is the on hand
-    at the start of ``movements`` (None: no earlier count; the first count then opens the
-    ledger). A later count supersedes a discrepancy: the alert resolves then."""
+    at the start of ``movements`` (None: no earlier count; a first count before any movement
+    then opens the ledger). A later count supersedes a discrepancy: the alert resolves then."""
     ordered = sorted(movements, key=lambda m: (m.occurred_at, m.is_count, m.event_id))
     on_hand = base or 0.0
-    counted_before = False
+    # Whether anything is known before the next count: an earlier count, or any receipt,
+    # dose, test or adjustment (CONTRACT §4: only a count with none opens its ledger).
+    known_before = base is not None
     found: list[Condition] = []
     open_index: int | None = None
     for movement in ordered:
         if not movement.is_count:
             on_hand += movement.units
+            known_before = True
             continue
         if open_index is not None:
             found[open_index] = _resolved(found[open_index], movement.occurred_at)
             open_index = None
         counted, expected = movement.units, on_hand
-        if base is None and not counted_before:
-            # The first count of an item opens its ledger: the stock held before the
-            # platform saw it is unknown, so there is nothing to compare with.
-            counted_before, on_hand = True, counted
+        if not known_before:
+            # A count before anything moved opens the item's ledger: the stock held before
+            # the platform saw it is unknown, so there is nothing to compare with. A first
+            # count after receipts or doses is compared with them like any other.
+            known_before, on_hand = True, counted
             continue
-        counted_before = True
         difference = counted - expected
         tolerance = max(
             abs(expected) * settings.count_tolerance_percent / 100, settings.count_tolerance_units
@@ -574,6 +685,11 @@ def periods_between(frequency: str, first: date, last: date) -> list[str]:
     return found
 
 
+def _ended_before_live(period: str, live_from: date | None) -> bool:
+    """Whether a period ended before its reporter's ``live_from`` (CONTRACT §2)."""
+    return live_from is not None and _month_end(*period_end_month(period)) < live_from
+
+
 def deadline_conditions(
     registry: RegistrySnapshot,
     submitted: Mapping[tuple[str, str, str], datetime],
@@ -584,7 +700,8 @@ def deadline_conditions(
     """report_due_soon / report_overdue for every reporter and period since ``since``.
 
     ``submitted`` maps (facility, report_type, period) to its earliest submission; only
-    submissions at or before ``clock`` count.
+    submissions at or before ``clock`` count. A period that ended before the reporter's
+    ``live_from`` is history: nothing was due through the platform.
     """
     found = []
     soon = timedelta(days=settings.report_due_soon_days)
@@ -603,6 +720,8 @@ def deadline_conditions(
                 at = submitted.get((facility, deadline.report_type, period))
                 if at is not None and at <= clock:
                     continue
+                if _ended_before_live(period, registry.facilities[facility].live_from):
+                    continue  # history: the unit was not reporting through the platform yet
                 overdue = clock >= due
                 found.append(
                     Condition(

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -22,6 +22,7 @@ from schemas.codec import encode_raw_submission
 from schemas.models import BaseEvent
 from schemas.privacy import scrub_text
 from schemas.reference import RegistrySnapshot
+from sinks import api
 from sinks.aggregates import touched_by
 from sinks.clickhouse import StoreUnavailable
 from sinks.records import IntakeBatch, Rejected
@@ -278,6 +279,24 @@ class IntakeService:
         async with self._judging:
             changes = await asyncio.get_running_loop().run_in_executor(None, self.alerts.on_clock)
             await self.deliver_alerts(changes)
+
+    @property
+    def judges_alerts(self) -> bool:
+        """Whether this worker's engine is the one writer of judged alerts now."""
+        return self.alerts is not None and self.alert_role.judge
+
+    async def acknowledge_alerts(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """An acknowledgement (``ostwatch alerts ack``) through the live engine, between two
+        judgements: its versions follow the cached ones, so no judgement running at the same
+        time can write a version of the same alert with the same sequence. Published, then
+        stored, like every judged change."""
+        if self.alerts is None:
+            raise RuntimeError("alerts are off on this worker")
+        async with self._judging:
+            loop = asyncio.get_running_loop()
+            outcome = await loop.run_in_executor(None, api.acknowledge_alerts, self.alerts, kwargs)
+            await self.deliver_alerts(outcome.changes)
+        return dict(outcome.as_json())
 
     async def _catch_up_alerts(self) -> None:
         """Once after becoming the judge (and after a start or an import), before anything

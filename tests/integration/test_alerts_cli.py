@@ -78,7 +78,20 @@ def test_alerts_end_to_end(tmp_path: Path) -> None:
         assert [r["kind"] for r in early] == ["commune_notification"]
 
         acked = stack.json("alerts", "ack", double["alert_id"], "--note", "kiểm tra sổ")
-        assert (acked["change"], acked["alert"]["status"]) == ("resolved", "resolved")
+        assert acked["acknowledged"] == 1
+        (change,) = acked["changes"]
+        assert (change["change"], change["alert"]["status"]) == ("resolved", "resolved")
+        # Bulk: every open notice of commune C-07 raised before April, with one note.
+        bulk = ["alerts", "ack", "--kind", "commune_notification", "--commune", "C-07"]
+        told = stack.json(*bulk, "--before", "2024-04-01", "--note", "đã gửi công văn")
+        assert (told["acknowledged"], told["changes"][0]["alert"]["alert_id"]) == (
+            1,
+            notice["alert_id"],
+        )
+        assert stack.json(*bulk)["acknowledged"] == 0
+        assert "0 alert(s) acknowledged" in stack.cli(*bulk).stdout
+        nothing = stack.cli("alerts", "ack", "--note", "all?", check=False)
+        assert nothing.returncode != 0 and "name the alerts" in nothing.stderr
         open_now = stack.json("alerts")
         assert double["alert_id"] not in {r["alert_id"] for r in open_now}
         assert all(r["status"] == "open" for r in open_now)
@@ -97,6 +110,7 @@ def test_alerts_end_to_end(tmp_path: Path) -> None:
         consumer.close()
         published = {(c.alert.alert_id, c.sequence) for c in changes}
         assert (double["alert_id"], 1) in published and (double["alert_id"], 2) in published
+        assert (notice["alert_id"], 2) in published  # the bulk acknowledgement, published
         assert (take_home["alert_id"], 1) in published
 
         stack.stop()

@@ -7,6 +7,9 @@ raw IDs, phones, an e-mail and names in them. Everything is ingested through the
 ClickHouse table, every log file, every CLI output, every report and every dashboard panel's
 query is searched: none of the
 planted values may be found — while the pseudonymous references are (so the search reads).
+The month's letter to the patient's commune holds the reference only; resolved at the
+facility (``notices resolve``) it gets the name, in that local file and nowhere else: not in
+the stack's files, logs, tables or topics.
 """
 
 from __future__ import annotations
@@ -186,6 +189,16 @@ def read_dashboards(data_dir: Path) -> dict[str, str]:
         db.close()
 
 
+def read_files(data_dir: Path) -> dict[str, str]:
+    """Every file the stack keeps, as raw bytes read leniently (ClickHouse's parts too, whose
+    compression keeps short literals as they are): after a letter was resolved beside it."""
+    return {
+        str(path): path.read_bytes().decode("utf-8", errors="replace")
+        for path in sorted(data_dir.rglob("*"))
+        if path.is_file()
+    }
+
+
 def read_logs(data_dir: Path, extra: list[Path]) -> dict[str, str]:
     texts = {}
     for path in [*sorted((data_dir / "logs").glob("*")), *extra]:
@@ -266,6 +279,30 @@ def test_planted_personal_data_is_found_nowhere(tmp_path: Path) -> None:
         status = stack.cli("status", "--format", "json")
         outputs.append(status.stdout)
 
+        # The month's letter to commune 07216 (platform side: references only), then the
+        # names added at the facility from its own export, with its key, while the stack runs.
+        letter = tmp_path / "letter-07216.csv"
+        made = stack.cli("notices", "--month", "2024-03", "--commune", "07216", "--format",
+                         "csv", "--out", str(letter))  # fmt: skip
+        printed = stack.cli("notices", "--month", "2024-03")
+        outputs += [made.stdout, made.stderr, printed.stdout, letter.read_text(encoding="utf-8")]
+        named = tmp_path / "named" / "letter-07216.html"
+        named.parent.mkdir()
+        resolved = subprocess.run(
+            [*OSTWATCH, "notices", "resolve", str(letter), "--export",
+             str(FIXTURES / "facility_export.csv"), "--with", "address", "--with", "phone",
+             "--out", str(named)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+            env={**os.environ, "OSTWATCH_PSEUDONYM_KEY_FILE": str(key_file)},
+        )  # fmt: skip
+        assert resolved.returncode == 0, resolved.stderr
+        outputs += [resolved.stdout, resolved.stderr]
+        with_names = named.read_text(encoding="utf-8")
+        assert {"Nguyễn Văn An", "Lê Lợi", "0901234567"} <= set(found_in(with_names))
+
         info = StackInfo.read(stack.data_dir)
         assert info is not None
         topics = read_topics(info.bootstrap)
@@ -273,11 +310,14 @@ def test_planted_personal_data_is_found_nowhere(tmp_path: Path) -> None:
         stack.stop()
 
     store = read_store(stack.data_dir)
+    files = read_files(stack.data_dir)
     panels = read_dashboards(stack.data_dir)
     assert len(panels) > 10 and any("TF-01" in text for text in panels.values())
     logs = read_logs(stack.data_dir, [tmp_path / "data-up.log"])
 
     ref = PseudonymKey("1", KEY_TEXT.encode()).patient_ref("national_id", "001085012345")
+    assert ref in letter.read_text(encoding="utf-8") and ref in with_names
+    assert any(ref in text for text in files.values())  # the raw scan reads
     # the search reads what it searches: the pseudonym is where it should be
     assert ref in topics["ostwatch.events"]
     assert ref in store["ostwatch.events_archive"]
@@ -292,6 +332,7 @@ def test_planted_personal_data_is_found_nowhere(tmp_path: Path) -> None:
             ("log", logs),
             ("report", reports),
             ("output", dict(enumerate(outputs))),
+            ("file", files),
         )
         for where, text in texts.items()
         if (found := found_in(str(text)))

@@ -17,6 +17,7 @@ per submission, so a resent event is a duplicate and a re-processed batch a rede
 from __future__ import annotations
 
 import asyncio
+import csv
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -207,3 +208,18 @@ def split(docs: Sequence[Payload], sizes: Sequence[int]) -> Iterator[list[Payloa
         start += size
     if start < len(docs):
         yield list(docs[start:])
+
+
+def registry_live_from(tmp_path: Path, live_from: dict[str, str]) -> Path:
+    """The fixture registry with facilities.csv's optional live_from column (CONTRACT §2)."""
+    directory = tmp_path / "registry"
+    directory.mkdir()
+    for source in REGISTRY_DIR.iterdir():
+        (directory / source.name).write_bytes(source.read_bytes())
+    with (REGISTRY_DIR / "facilities.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    with (directory / "facilities.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*rows[0], "live_from"])
+        writer.writerows([*row, live_from.get(row[0], "")] for row in rows[1:])
+    return directory

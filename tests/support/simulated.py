@@ -57,7 +57,7 @@ def load_province(
 ) -> SimulatedProvince:
     province = build_province(seed=1, target_year=start.year)
     registry_dir = tmp / "registry"
-    write_registry(province, registry_dir)
+    write_registry(province, registry_dir, live_from=start)
     harness = IntakeHarness(chdb_dir, registry_dir, alert_settings=AlertSettings())
     events = [item.event for item in generate(province, start=start, days=days, seed=1)]
     for index in range(0, len(events), 5000):

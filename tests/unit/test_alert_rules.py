@@ -4,6 +4,7 @@ worked out by hand on a few facts (no database: the rules are pure functions).""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from ostwatch.timeutil import LOCAL_TZ
 from schemas.reference import DeadlineRow, FacilityRow, ItemRow, RegistrySnapshot
 from sinks.alert_store import Movement, PatientFact
 from streams.alerts.rules import (
+    anonymous_test_conditions,
     count_conditions,
     deadline_conditions,
     due_instant,
@@ -166,6 +168,109 @@ def test_an_unacknowledged_notification_escalates_after_n_days() -> None:
     assert not acked.escalated
 
 
+def positive_test(
+    when: str, purpose: str, results: dict[str, str], facility: str = "CHS-01", **fields: Any
+) -> PatientFact:
+    return fact("test.performed", when, facility, item="KIT-MULTI", purpose=purpose,
+                results=results, **fields)  # fmt: skip
+
+
+def notices(facts: list[PatientFact], **options: Any) -> list[tuple[str, str, str]]:
+    """(kind, commune or '', trigger) of every commune notice or unknown-commune warning."""
+    found = patient_conditions(facts, PARENTS, SETTINGS, at("10 07:00"), **options)
+    return [
+        (c.kind, c.details.get("commune", ""), c.details["trigger"])
+        for c in found
+        if c.kind in ("commune_notification", "commune_unknown")
+    ]
+
+
+def test_a_positive_determination_or_screening_notifies_the_tests_commune() -> None:
+    positive = {"opiates": "positive", "methamphetamine": "negative"}
+    facts = [
+        positive_test("02 09:00", "addiction_determination", positive, residence_commune="C-4")
+    ]
+    (notice,) = patient_conditions(facts, PARENTS, SETTINGS, at("03 07:00"))
+    assert (notice.kind, notice.subject, notice.severity) == (
+        "commune_notification",
+        PATIENT,
+        "info",
+    )
+    assert (notice.details["commune"], notice.details["positive"]) == ("C-4", ["opiates"])
+    assert "dương tính với opiates" in notice.message_vi
+    # Screening too; a test's own commune wins over the enrolment's.
+    screening = positive_test("05 09:00", "screening", positive, residence_commune="C-4")
+    assert notices([enrolled("01 07:00"), screening]) == [
+        ("commune_notification", "C-9", "patient.enrolled"),
+        ("commune_notification", "C-4", "test.performed"),
+    ]
+
+
+def test_a_positive_test_without_a_commune_takes_the_enrolments() -> None:
+    facts = [enrolled("01 07:00"), positive_test("05 09:00", "screening", {"opiates": "positive"})]
+    assert notices(facts)[-1] == ("commune_notification", "C-9", "test.performed")
+
+
+def test_a_positive_test_with_no_commune_known_raises_a_warning() -> None:
+    facts = [positive_test("05 09:00", "addiction_determination", {"ketamine": "positive"})]
+    (warning,) = patient_conditions(facts, PARENTS, SETTINGS, at("10 07:00"))
+    assert (warning.kind, warning.severity, warning.facility_id) == (
+        "commune_unknown",
+        "warning",
+        "CHS-01",
+    )
+    assert warning.details["positive"] == ["ketamine"]
+    assert "không rõ xã cư trú" in warning.message_vi
+
+
+def test_negative_invalid_and_monitoring_tests_notify_nobody() -> None:
+    facts = [
+        enrolled("01 07:00"),
+        positive_test("02 09:00", "screening", {"opiates": "negative", "mdma": "invalid"}),
+        positive_test(
+            "03 09:00", "treatment_monitoring", {"opiates": "positive"}, facility="TF-01"
+        ),
+    ]
+    assert notices(facts) == [("commune_notification", "C-9", "patient.enrolled")]
+
+
+def test_a_test_of_nobody_known_stands_alone() -> None:
+    test = replace(
+        positive_test("02 09:00", "screening", {"opiates": "positive"}, residence_commune="C-5"),
+        patient_ref="",
+    )
+    (notice,) = anonymous_test_conditions([test], SETTINGS, at("03 07:00"))
+    assert (notice.kind, notice.subject, notice.details["commune"]) == (
+        "commune_notification",
+        f"test/{test.event_id}",
+        "C-5",
+    )
+    (unknown,) = anonymous_test_conditions(
+        [replace(test, residence_commune="")], SETTINGS, at("03 07:00")
+    )
+    assert unknown.kind == "commune_unknown"
+
+
+def test_events_before_the_facilitys_live_from_are_history() -> None:
+    """A facility joining brings its cohort: enrolments (and violations, discharges, positive
+    tests) before its live_from count in reports but notify nobody (CONTRACT §2, §4)."""
+    facts = [
+        enrolled("01 07:00"),
+        fact("patient.violation", "04 07:00", reason="diversion"),
+        positive_test("04 09:00", "screening", {"opiates": "positive"}, facility="TF-01"),
+        fact("patient.discharged", "05 07:00", outcome="completed"),
+    ]
+    live = {"TF-01": date(2024, 3, 5)}
+    assert notices(facts, live_from=live) == [
+        ("commune_notification", "C-9", "patient.discharged")  # on the live_from day: notified
+    ]
+    assert len(notices(facts)) == 4
+    # Another facility's live_from does not make this one's events history.
+    assert len(notices(facts, live_from={"TF-02": date(2024, 3, 20)})) == 4
+    orphan = [positive_test("04 09:00", "screening", {"opiates": "positive"}, facility="TF-01")]
+    assert notices(orphan, live_from=live) == []  # history: not even a missing commune
+
+
 def stock_row(on_hand: float, days: float | None) -> dict[str, Any]:
     return {"facility_id": "TF-01", "item": "MET10", "unit": "ml", "on_hand": on_hand,
             "avg_daily_use": 10.0, "days_of_supply": days}  # fmt: skip
@@ -211,6 +316,22 @@ def test_small_stocks_use_the_one_unit_tolerance() -> None:
     assert len(count_conditions("TF-01", "KIT", movements, SETTINGS)) == 1
     movements = [movement("01 06:00", 10, count=True), movement("02 06:00", 11, count=True)]
     assert count_conditions("TF-01", "KIT", movements, SETTINGS) == []
+
+
+def test_a_first_count_after_receipts_and_doses_is_compared() -> None:
+    """Three weeks of receipts and doses, then the item's first count 150 ml short: that is
+    the diversion a count exists to catch, not a ledger being opened (CONTRACT §4)."""
+    movements = [movement("01 07:00", 3000)]  # the opening delivery, never counted
+    movements += [movement(f"{day:02d} 08:00", -100) for day in range(1, 22)]  # 2,100 ml dosed
+    movements.append(movement("21 17:00", 750, count=True))  # 900 expected
+    (found,) = count_conditions("TF-01", "MET10", movements, SETTINGS, unit="ml")
+    assert (found.kind, found.details["expected"], found.details["difference"]) == (
+        "count_discrepancy",
+        900,
+        -150,
+    )
+    # The same count with nothing before it opens the ledger, unchecked.
+    assert count_conditions("TF-01", "MET10", movements[-1:], SETTINGS) == []
 
 
 def test_a_movement_at_the_counts_instant_is_already_counted() -> None:
@@ -266,6 +387,21 @@ def test_report_deadlines(clock: str, submitted: str | None, expected: list[str]
     march = [c for c in found if c.subject == "methadone_monthly/2024-03"]
     assert [c.kind for c in march] == expected
     assert all(c.facility_id == "DHC-01" for c in found)
+
+
+def test_no_report_is_due_for_a_period_before_the_reporter_went_live() -> None:
+    """A unit that joins in April brings events dated years back (its register): the months
+    before its live_from are history, not a year of overdue reports."""
+    clock = datetime.fromisoformat("2024-06-26T00:00:00+07:00")
+    found = deadline_conditions(REGISTRY, {}, clock, date(2021, 1, 1), SETTINGS)
+    assert len([c for c in found if c.kind == "report_overdue"]) == 41  # Jan 2021 – May 2024
+    live = replace(REGISTRY.facilities["DHC-01"], live_from=date(2024, 4, 10))
+    joined = replace(REGISTRY, facilities={**REGISTRY.facilities, "DHC-01": live})
+    found = deadline_conditions(joined, {}, clock, date(2021, 1, 1), SETTINGS)
+    assert sorted(c.subject for c in found if c.kind == "report_overdue") == [
+        "methadone_monthly/2024-04",  # the month it went live in is due
+        "methadone_monthly/2024-05",
+    ]
 
 
 def test_supervision_behind_the_years_pace() -> None:

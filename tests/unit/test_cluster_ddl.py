@@ -156,3 +156,10 @@ def test_schema_command_prints_both_modes() -> None:
     bad = runner.invoke(main, ["schema", "--cluster", "x y"])
     assert bad.exit_code != 0
     assert bad.output.count("\n") == 1 and "OSTWATCH_CLICKHOUSE_CLUSTER" in bad.output
+
+
+def test_migration_versions_are_unique() -> None:
+    """``migrate`` records a version as applied: two files of one version (say two branches
+    that each added the next number) would leave the second unapplied on an existing store."""
+    versions = [version for version, _, _ in migration_files()]
+    assert len(versions) == len(set(versions)), versions

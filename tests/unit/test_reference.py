@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +241,24 @@ def test_a_five_thousand_level_parent_chain_is_checked_in_linear_time() -> None:
 def test_every_facility_type_is_accepted(kind: str) -> None:
     texts = _texts() | {"facilities.csv": _with_rows("facilities.csv", f"NEW,X,{kind},,,")}
     assert parse_registry_texts(texts).facilities["NEW"].type == kind
+
+
+def test_live_from_is_an_optional_column_of_facilities() -> None:
+    """CONTRACT §2: facilities.csv may say from which local day a facility sent events."""
+    lines = _texts()["facilities.csv"].splitlines()
+    with_column = [lines[0] + ",live_from"] + [
+        line + (",2024-03-05" if line.startswith("TF-01,") else ",") for line in lines[1:]
+    ]
+    snapshot = parse_registry_texts(_texts() | {"facilities.csv": "\n".join(with_column)})
+    assert snapshot.facilities["TF-01"].live_from == date(2024, 3, 5)
+    assert snapshot.facilities["TF-02"].live_from is None
+    # Without the column every facility is live from its first event.
+    assert parse_registry_texts(_texts()).facilities["TF-01"].live_from is None
+    bad = [with_column[0], *with_column[1:], "NEW,X,treatment_facility,,,,05/03/2024"]
+    problems = _problems(facilities="\n".join(bad))
+    assert problems == (
+        "facilities.csv:10: live_from: must be a date YYYY-MM-DD (got '05/03/2024')",
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from producers.simulator import (
     generate,
     write_registry,
 )
+from schemas.reference import parse_registry_dir
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 START = date(2024, 3, 1)
@@ -42,7 +43,7 @@ FIELDS: dict[str, tuple[set[str], set[str]]] = {  # event_type -> (required, opt
     "patient.take_home_revoked": ({"patient_ref"}, set()),
     "patient.violation": ({"patient_ref", "reason"}, set()),
     "patient.discharged": ({"patient_ref", "outcome"}, set()),
-    "test.performed": ({"item", "purpose", "results"}, {"patient_ref"}),
+    "test.performed": ({"item", "purpose", "results"}, {"patient_ref", "residence_commune"}),
     "report.submitted": ({"report_type", "period"}, set()),
     "supervision.visited": ({"supervisor_id"}, set()),
 }
@@ -468,7 +469,8 @@ def test_planted_late_sync_facility(province: Province, sent: list[SimulatedEven
     assert late is not None
     lags: dict[str, list[timedelta]] = defaultdict(list)
     for s in sent:
-        lags[s.event["facility_id"]].append(s.emit_at - occurred(s.event))
+        if local_day(s.event) >= START:  # the opening register is dated in the past
+            lags[s.event["facility_id"]].append(s.emit_at - occurred(s.event))
     assert lags[late] and min(lags[late]) >= timedelta(hours=12)
     assert max(lags[late]) >= timedelta(hours=20)
     assert all(lag == timedelta(0) for f, ls in lags.items() if f != late for lag in ls)
@@ -507,7 +509,42 @@ def test_plants_can_be_switched_off() -> None:
     assert quiet.planted == ()
     assert quiet.double_dose_patient is None
     sent = list(generate(quiet, start=START, days=2))
-    assert all(s.emit_at == occurred(s.event) for s in sent)
+    assert all(s.emit_at == occurred(s.event) for s in sent if local_day(s.event) >= START)
+
+
+def test_the_opening_register_is_history_before_live_from(
+    province: Province, sent: list[SimulatedEvent], tmp_path: Path
+) -> None:
+    """Patients already in treatment are sent on the first morning, each enrolment dated on
+    its own past day; with the registry's live_from at START they notify nobody, while the
+    run's own enrolments are new."""
+    enrolments = [s for s in sent if s.event["event_type"] == "patient.enrolled"]
+    register = {p.patient_ref for p in province.patients}
+    opening = [s for s in enrolments if s.event["patient_ref"] in register]
+    assert len(opening) == len(register)
+    assert all(local_day(s.event) < START for s in opening)
+    assert all(s.emit_at.astimezone(LOCAL_TZ).date() == START for s in opening)
+    assert len({local_day(s.event) for s in opening}) > 300  # spread over the years before
+    fresh = [s for s in enrolments if s.event["patient_ref"] not in register]
+    assert fresh and all(local_day(s.event) >= START for s in fresh)
+    write_registry(province, tmp_path, live_from=START)
+    registry = parse_registry_dir(tmp_path)
+    assert {f.live_from for f in registry.facilities.values()} == {START}
+
+
+def test_commune_stations_say_where_the_tested_live(
+    province: Province, events: list[dict[str, Any]]
+) -> None:
+    """Determination and screening at a station carry the station's commune, so a positive
+    one notifies that commune (CONTRACT §4)."""
+    communes = {c for unit in province.units for c in unit.communes}
+    at_stations = [
+        e for e in of_type(events, "test.performed")
+        if e["purpose"] in ("addiction_determination", "screening")
+    ]  # fmt: skip
+    assert at_stations and all(e["residence_commune"] in communes for e in at_stations)
+    monitoring = [e for e in of_type(events, "test.performed") if e not in at_stations]
+    assert monitoring and all("residence_commune" not in e for e in monitoring)
 
 
 # ---- registry files -----------------------------------------------------------------------------

@@ -92,6 +92,19 @@ def data_dir_option(func: F) -> F:
     )(func)
 
 
+def ignored_data_dir_option(func: F) -> F:
+    """``--data-dir`` on a command that opens no data directory: CONTRACT §5 lets every
+    command take it, so a script may pass it everywhere; the value is not used."""
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="OSTWATCH_DATA_DIR",
+        show_envvar=True,
+        expose_value=False,
+        help="Accepted like everywhere; this command opens no data directory.",
+    )(func)
+
+
 def output_format_option(*choices: str, default: str) -> Callable[[F], F]:
     """``--format``: every command that prints data takes ``json`` (CONTRACT §5)."""
 
@@ -491,6 +504,7 @@ def pseudonym_keys() -> Any:
 @identifier_option
 @format_option
 @friendly_errors
+@ignored_data_dir_option
 def pseudonymize(export: Path, out: Path, identifier: str, output_format: str) -> None:
     """Turn a facility's CSV EXPORT into contract events with pseudonymous patient_refs.
 
@@ -547,6 +561,7 @@ def pseudonymize(export: Path, out: Path, identifier: str, output_format: str) -
 @identifier_option
 @format_option
 @friendly_errors
+@ignored_data_dir_option
 def rekey_map_command(export: Path, out: Path, identifier: str, output_format: str) -> None:
     """Map every patient of EXPORT from the previous key's patient_ref to the current one's.
 
@@ -608,6 +623,7 @@ def security() -> None:
 )
 @output_format_option("sh", default="sh")
 @friendly_errors
+@ignored_data_dir_option
 def security_kafka_acls(bootstrap: str, command_config: str, output_format: str) -> None:
     """Print kafka-acls.sh commands: producers write events, the worker reads them and writes
     the dead letters and alerts, the admin manages topics; nobody else gets anything."""
@@ -632,6 +648,7 @@ def security_kafka_acls(bootstrap: str, command_config: str, output_format: str)
 )
 @output_format_option("sql", default="sql")
 @friendly_errors
+@ignored_data_dir_option
 def security_clickhouse_roles(provinces: tuple[str, ...], output_format: str) -> None:
     """Print the ClickHouse DDL: ingest writer, auditor, and a viewer role per province whose
     row policies show only that province's facilities."""
@@ -671,6 +688,7 @@ def security_clickhouse_roles(provinces: tuple[str, ...], output_format: str) ->
     help="sql: a script for clickhouse-client --multiquery; json: one JSON document.",
 )
 @friendly_errors
+@ignored_data_dir_option
 def schema_command(cluster: str, database: str, output_format: str) -> None:
     """Print the DDL `migrate` applies: every migration, in order (infra/cluster/README.md)."""
     from sinks.clickhouse import schema_statements
@@ -723,6 +741,7 @@ def cluster_group() -> None:
 )
 @format_option
 @friendly_errors
+@ignored_data_dir_option
 def cluster_config(
     directory: Path, name: str, shards: int, replicas: int, keepers: str, output_format: str
 ) -> None:
@@ -1483,6 +1502,7 @@ OUT_FORMATS = {".html": "html", ".htm": "html", ".csv": "csv", ".json": "json"}
 )
 @format_option
 @friendly_errors
+@ignored_data_dir_option
 def notices_resolve(
     letter: Path,
     export: Path,
@@ -1551,6 +1571,7 @@ def dashboards() -> None:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @format_option
 @friendly_errors
+@ignored_data_dir_option
 def dashboards_export(directory: Path, output_format: str) -> None:
     """Write Grafana's provisioning files (data source, dashboards, alert rules) into DIRECTORY."""
     from dashboards.provisioning import export
@@ -1592,6 +1613,7 @@ def dashboards_export(directory: Path, output_format: str) -> None:
 )
 @format_option
 @friendly_errors
+@ignored_data_dir_option
 def dashboards_push(
     grafana_url: str,
     token: str,

@@ -168,10 +168,9 @@ def ack_selection(kwargs: Mapping[str, Any]) -> AckSelection:
         raise OperationError(f"{where + ': ' if where else ''}{first['msg']}") from None
 
 
-def acknowledge_alerts(engine: Any, kwargs: Mapping[str, Any]) -> Any:
-    """Acknowledge what the request names on ``engine`` (the worker's live one, or one of
-    this table's); returns the engine's ``Acknowledged``, not yet stored."""
-    selection = ack_selection(kwargs)
+def checked_note(kwargs: Mapping[str, Any]) -> str:
+    """The acknowledgement's note, refused when it looks like personal data (kept verbatim
+    otherwise, so an inspector reads what was typed)."""
     note = str(kwargs.get("note") or "")
     problem = note_problem(note)
     if problem:
@@ -179,13 +178,21 @@ def acknowledge_alerts(engine: Any, kwargs: Mapping[str, Any]) -> Any:
             f"--note {problem}; personal data is not kept (value not shown): say what was "
             "done without names, phone or ID numbers"
         )
+    return note
+
+
+def acknowledge_alerts(engine: Any, kwargs: Mapping[str, Any]) -> Any:
+    """Acknowledge what the request names on ``engine`` (the worker's live one, or one of
+    this table's); returns the engine's ``Acknowledged``, not yet stored."""
+    selection = ack_selection(kwargs)
     try:
-        return engine.acknowledge_many(selection, note)
+        return engine.acknowledge_many(selection, checked_note(kwargs))
     except KeyError as exc:
         raise OperationError(f"no alert with id {exc.args[0]!r}") from None
 
 
 def _alerts_ack(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    checked_note(kwargs)  # before anything is opened
     engine = _alert_engine(store)
     outcome = acknowledge_alerts(engine, kwargs)
     engine.commit(outcome.changes)

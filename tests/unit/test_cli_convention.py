@@ -28,18 +28,6 @@ PRINTS_NO_DATA = {
     "worker": "runs the stream worker in the foreground; it only logs",
     "simulate": "writes events to a file or to the broker; its one summary line is on stderr",
 }
-# Commands that never open a data directory: they render files from the package and their
-# arguments, or read a facility's export and write what the user names.
-NO_DATA_DIR = {
-    "schema": "prints the DDL of the packaged migrations",
-    "cluster config": "writes the cluster's XML from its arguments",
-    "security kafka-acls": "prints ACLs from the packaged layout and the topic settings",
-    "security clickhouse-roles": "prints DDL from the packaged migrations",
-    "dashboards export": "writes Grafana provisioning files from the package",
-    "dashboards push": "talks to a Grafana, not to a stack",
-    "pseudonymize": "turns a facility's export into an events file (facility side)",
-    "rekey-map": "maps pseudonyms between two keys from a facility's export (facility side)",
-}
 
 
 def commands(
@@ -68,7 +56,7 @@ def option(command: click.Command, flag: str) -> click.Option | None:
 def test_the_walk_finds_every_command_group() -> None:
     assert {"report stock", "alerts", "alerts ack", "audit verify", "ingest"} <= RUNNABLE.keys()
     assert "report" in ALL and "report" not in RUNNABLE
-    assert (PRINTS_NO_DATA.keys() | NO_DATA_DIR.keys()) <= RUNNABLE.keys(), "stale exception"
+    assert PRINTS_NO_DATA.keys() <= RUNNABLE.keys(), "stale exception"
 
 
 @pytest.mark.parametrize("name", sorted(RUNNABLE.keys() - PRINTS_NO_DATA.keys()))
@@ -83,8 +71,8 @@ def test_commands_that_print_no_data_have_no_format_to_ignore(name: str) -> None
     assert option(RUNNABLE[name], "--format") is None
 
 
-@pytest.mark.parametrize("name", sorted(RUNNABLE.keys() - NO_DATA_DIR.keys()))
-def test_every_command_on_a_data_directory_takes_data_dir(name: str) -> None:
+@pytest.mark.parametrize("name", sorted(RUNNABLE.keys()))
+def test_every_command_takes_data_dir(name: str) -> None:
     found = option(RUNNABLE[name], "--data-dir")
     assert found is not None, f"`ostwatch {name}` has no --data-dir"
     assert found.envvar == "OSTWATCH_DATA_DIR" and found.show_envvar, name

@@ -45,18 +45,16 @@ def _stock(columns: str, where: str) -> str:
     )
 
 
-# Like the stream's engine, judge only periods from the month of the first accepted event on.
-FIRST_PERIOD = (
-    "formatDateTime(toStartOfMonth(toDate("
-    "(SELECT min(earliest_occurred_at) FROM archive_bounds), 'Asia/Ho_Chi_Minh')), '%Y-%m')"
-)
+# Like the stream's engine, judge only periods that end on or after the first accepted event's
+# local day (whatever their frequency).
+FIRST_DAY = "toDate((SELECT min(earliest_occurred_at) FROM archive_bounds), 'Asia/Ho_Chi_Minh')"
 
 
 def _reports(status: str) -> str:
     return (
         "SELECT facility_id, report_type, toFloat64(1) AS reports "  # noqa: S608 - fixed SQL
         f"FROM ({build_sql('timeliness', 'all')}) "
-        f"WHERE status = '{status}' AND period >= {FIRST_PERIOD}"
+        f"WHERE status = '{status}' AND period_end >= {FIRST_DAY}"
     )
 
 

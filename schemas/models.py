@@ -179,7 +179,10 @@ SubstanceCode = Annotated[
 ]
 Period = Annotated[
     str,
-    _matches(r"\d{4}(-(0[1-9]|1[0-2])|-H[12])?", "must be YYYY-MM, YYYY-H1, YYYY-H2 or YYYY"),
+    _matches(
+        r"\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?",
+        "must be YYYY-MM, YYYY-Qn, YYYY-H1, YYYY-H2 or YYYY",
+    ),
 ]
 DoseMg = Annotated[float, _rule(lambda x: 0 < x <= 1000, "must be greater than 0 and at most 1000")]
 PositiveQuantity = Annotated[float, _rule(lambda x: x > 0, "must be greater than 0")]
@@ -462,7 +465,9 @@ class ReportSubmitted(BaseEvent):
 
     event_type: Literal["report.submitted"]
     report_type: Code = Field(description="Report type, a key of the deadline calendar.")
-    period: Period = Field(description="Period covered: YYYY-MM, YYYY-H1, YYYY-H2 or YYYY.")
+    period: Period = Field(
+        description="Period covered: YYYY-MM, YYYY-Qn, YYYY-H1, YYYY-H2 or YYYY."
+    )
 
 
 class SupervisionVisited(BaseEvent):

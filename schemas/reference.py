@@ -25,6 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final, Literal, TypeVar, get_args
 
+from schemas.calendar import FREQUENCIES
 from schemas.models import (
     BaseEvent,
     DoseDispensed,
@@ -69,12 +70,14 @@ FacilityType = Literal[
     "district_health_centre",
     "provincial_cdc",
     "psychiatric_hospital",
+    "department_of_health",
 ]
 FACILITY_TYPES: Final[tuple[str, ...]] = get_args(FacilityType)
 ITEM_KINDS: Final = ("medication", "test_kit")
-FREQUENCIES: Final = ("monthly", "half_yearly", "yearly")
 # Spellings a spreadsheet is likely to use for the same frequency.
 _FREQUENCY_SYNONYMS: Final = {
+    "quarterly": "quarterly",
+    "quarter": "quarterly",
     "semiannual": "half_yearly",
     "semi_annual": "half_yearly",
     "biannual": "half_yearly",
@@ -97,6 +100,10 @@ COLUMNS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         ),
         "deadlines.csv": ("report_type", "frequency", "due_day", "reporter_type"),
     }
+)
+# Columns a file may leave out (older files); an absent optional column reads as empty cells.
+OPTIONAL_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {"deadlines.csv": ("recipient_id",)}
 )
 TARGET_COLUMNS: Final = ("routine_target", "take_home_target", "community_detox_target")
 # A targets.csv row with one of these as facility_id (compared case-insensitively) is the total
@@ -218,12 +225,14 @@ class TotalMismatch:
 
 @dataclass(frozen=True)
 class DeadlineRow:
-    """When a report is due: ``due_day`` of the month after the period, by ``reporter_type``."""
+    """When a report is due: ``due_day`` of the month after the period, by ``reporter_type``,
+    to ``recipient_id`` (the receiving unit's facility id) when the file names one."""
 
     report_type: str
     frequency: str
     due_day: int
     reporter_type: str
+    recipient_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -289,6 +298,7 @@ class _Row:
 def _rows(file: str, text: str, problems: _Problems) -> Iterator[_Row]:
     """The data rows of one file, after checking its header against the contract's columns."""
     expected = COLUMNS[file]
+    optional = OPTIONAL_COLUMNS.get(file, ())
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     header: list[str] | None = None
     for cells in reader:
@@ -298,7 +308,7 @@ def _rows(file: str, text: str, problems: _Problems) -> Iterator[_Row]:
         if header is None:
             header = stripped
             missing = [column for column in expected if column not in header]
-            extra = [column for column in header if column not in expected]
+            extra = [column for column in header if column not in (*expected, *optional)]
             duplicated = sorted({column for column in header if header.count(column) > 1})
             for column in missing:
                 problems.add(file, reader.line_num, "header", f"missing column {column!r}")
@@ -317,7 +327,8 @@ def _rows(file: str, text: str, problems: _Problems) -> Iterator[_Row]:
                 f"{len(stripped)} cells, the header has {len(header)}",
             )
             continue
-        yield _Row(file, reader.line_num, dict(zip(header, stripped, strict=True)))
+        by_column = dict.fromkeys(optional, "") | dict(zip(header, stripped, strict=True))
+        yield _Row(file, reader.line_num, by_column)
     if header is None:
         problems.add(file, 1, "header", "file is empty; expected " + ",".join(expected))
 
@@ -541,14 +552,16 @@ def _parse_targets(
     return tuple(targets), tuple(totals.values())
 
 
-def _parse_deadlines(text: str, problems: _Problems) -> dict[str, DeadlineRow]:
+def _parse_deadlines(
+    text: str, facilities: Mapping[str, FacilityRow], problems: _Problems
+) -> dict[str, DeadlineRow]:
     file = "deadlines.csv"
     deadlines: dict[str, DeadlineRow] = {}
     lines: dict[str, int] = {}
     for row in _rows(file, text, problems):
         report_type = _check(row, "report_type", problems, _code, _CODE_RULE)
         frequency = _check(
-            row, "frequency", problems, _frequency, "must be monthly, half_yearly or yearly"
+            row, "frequency", problems, _frequency, "must be one of " + ", ".join(FREQUENCIES)
         )
         due_day = _check(row, "due_day", problems, _due_day, "must be a day of the month 1–31")
         reporter_type = _check(
@@ -558,6 +571,10 @@ def _parse_deadlines(text: str, problems: _Problems) -> dict[str, DeadlineRow]:
             _one_of(FACILITY_TYPES),
             "must be a facility type: " + ", ".join(FACILITY_TYPES),
         )
+        recipient_id = row["recipient_id"] or None
+        if recipient_id is not None and recipient_id not in facilities:
+            problems.add(file, row.line, "recipient_id", f"unknown facility {recipient_id[:60]!r}")
+            continue
         if report_type is None or frequency is None or due_day is None or reporter_type is None:
             continue
         if report_type in deadlines:
@@ -569,7 +586,9 @@ def _parse_deadlines(text: str, problems: _Problems) -> dict[str, DeadlineRow]:
             )
             continue
         lines[report_type] = row.line
-        deadlines[report_type] = DeadlineRow(report_type, frequency, due_day, reporter_type)
+        deadlines[report_type] = DeadlineRow(
+            report_type, frequency, due_day, reporter_type, recipient_id
+        )
     return deadlines
 
 
@@ -590,7 +609,9 @@ def parse_registry_texts(texts: Mapping[str, str]) -> RegistrySnapshot:
         else ((), ())
     )
     deadlines = (
-        _parse_deadlines(texts["deadlines.csv"], problems) if "deadlines.csv" in texts else {}
+        _parse_deadlines(texts["deadlines.csv"], facilities, problems)
+        if "deadlines.csv" in texts
+        else {}
     )
     if problems.items:
         raise RegistryError(problems.items)

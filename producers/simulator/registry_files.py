@@ -17,7 +17,7 @@ TARGETS_HEADER = (
     "take_home_target",
     "community_detox_target",
 )
-DEADLINES_HEADER = ("report_type", "frequency", "due_day", "reporter_type")
+DEADLINES_HEADER = ("report_type", "frequency", "due_day", "reporter_type", "recipient_id")
 
 Cell = str | int | float | None
 
@@ -75,5 +75,8 @@ def write_registry(province: Province, out_dir: Path) -> None:
     _write(
         out_dir / "deadlines.csv",
         DEADLINES_HEADER,
-        ((d.report_type, d.frequency, d.due_day, d.reporter_type) for d in province.deadlines),
+        (
+            (d.report_type, d.frequency, d.due_day, d.reporter_type, d.recipient_id)
+            for d in province.deadlines
+        ),
     )

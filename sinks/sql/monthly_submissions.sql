@@ -1,0 +1,13 @@
+-- The first report.submitted at or before T for each (reporter, report type, period) the
+-- monthly report's timeliness list asks about (%(wanted)s: report type and period pairs).
+SELECT
+    facility_id,
+    toString(report_type) AS report_type,
+    period,
+    min(occurred_at) AS submitted_at
+FROM events_archive
+WHERE event_type = 'report.submitted'
+    AND occurred_at <= %(t)s
+    AND (toString(report_type), period) IN %(wanted)s
+    AND ({where})
+GROUP BY facility_id, report_type, period

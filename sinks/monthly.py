@@ -316,13 +316,21 @@ class _MonthQuery:
                 )
         if not due:
             return []
+        reporters = {
+            facility.facility_id
+            for *_, reporter_type in due
+            for facility in _of_type(registry.facilities.values(), reporter_type)
+            if facility.facility_id in self.hierarchy.order
+        }
+        if not reporters:
+            return []
         submitted = {
             (row["facility_id"], row["report_type"], row["period"]): as_utc(row["submitted_at"])
             for row in self.report.db.query_dicts(
-                sql_text("monthly_submissions").replace("{where}", self.where),
+                sql_text("monthly_submissions"),
                 {
-                    **self.parameters,
                     "t": t,
+                    "reporters": sorted(reporters),
                     "wanted": sorted({(report_type, period) for report_type, period, *_ in due}),
                 },
             )

@@ -1,6 +1,5 @@
 -- The monthly report's patient flows (CONTRACT §6) per unit and programme, from timeline rows
--- {timeline} that occurred at or before the report's cut-off, rolled up over %(rollup)s
--- (pairs facility → each unit its figures count in, itself included).
+-- {timeline} that occurred at or before the report's cut-off, rolled up over {rollup}.
 --
 -- A patient's state at a facility is "not active" or "active in programme P" (P = the latest
 -- enrolment anywhere, 'unknown' without one), as report_patients.sql reads it at any instant:
@@ -10,13 +9,62 @@
 --   P → not active: `transferred_out` or `discharged` by the discharge's outcome;
 --   P → Q (a new enrolment while active): `enrolled` in Q, and `discharged` from P under the
 --   outcome 'programme_changed'.
--- So active_start + enrolled + transferred_in − transferred_out − Σ discharged = active_end
--- holds on every row by construction. `enrolled_year` and `completed_year` count the same
--- moves from the year's first local midnight (seed 001's Phụ lục 02 counts people treated
--- in the year). Rows: every (facility, programme) report_patients lists at the period's
--- start or at its end, and every one with a move in the year.
+-- The moves chain the state at the period's start to the state at the cut-off, so
+-- active_start + enrolled + transferred_in − transferred_out − Σ discharged = active_end holds
+-- on every row by construction. `enrolled_year` and `completed_year` count the same moves
+-- from the year's first local midnight (seed 001's Phụ lục 02 counts people treated in the
+-- year). Rows: every (facility, programme) report_patients lists at the period's start or at
+-- the cut-off, and every one with a move in the year.
+--
+-- Only patients with a membership change or an enrolment since the year began can have moved:
+-- the state machine (a grid of instants and window functions) runs over them alone; the
+-- standing at the start and at the cut-off is plain argMax over everyone's timeline.
 WITH
     timeline AS ({timeline}),
+    moving AS (
+        SELECT DISTINCT patient_ref
+        FROM timeline
+        WHERE occurred_at >= %(year_start)s
+            AND (membership != 0 OR event_type = 'patient.enrolled')
+    ),
+    -- Standing at the start and at the cut-off, for every (patient, facility) ever joined.
+    standing AS (
+        SELECT
+            patient_ref,
+            facility_id,
+            countIf(occurred_at < %(start)s) > 0 AS known_at_start,
+            argMaxIf(
+                membership, tuple(occurred_at, -membership, toString(event_id)),
+                occurred_at < %(start)s
+            ) = 1 AS active_at_start,
+            argMax(membership, tuple(occurred_at, -membership, toString(event_id))) = 1
+                AS active_at_end
+        FROM timeline
+        WHERE membership != 0
+        GROUP BY patient_ref, facility_id
+    ),
+    -- Per patient: the programme at the start and at the cut-off (latest enrolment), and
+    -- whether a take-home approval is current at the cut-off (a revocation or a discharge
+    -- beats an approval at the same instant).
+    patients AS (
+        SELECT
+            patient_ref,
+            argMaxIf(
+                toString(programme), tuple(occurred_at, toString(event_id)),
+                event_type = 'patient.enrolled' AND occurred_at < %(start)s
+            ) AS programme_at_start,
+            argMaxIf(
+                toString(programme), tuple(occurred_at, toString(event_id)),
+                event_type = 'patient.enrolled'
+            ) AS programme_at_end,
+            argMaxIf(
+                take_home, tuple(occurred_at, -take_home, toString(event_id)), take_home != 0
+            ) = 1 AS take_home_at_end
+        FROM timeline
+        WHERE event_type = 'patient.enrolled' OR take_home != 0
+        GROUP BY patient_ref
+    ),
+    -- The moves of the patients who may have moved.
     memberships AS (
         SELECT
             patient_ref,
@@ -27,13 +75,13 @@ WITH
                 tuple(-membership, toString(event_id))
             ) AS winner
         FROM timeline
-        WHERE membership != 0
+        WHERE membership != 0 AND patient_ref IN moving
         GROUP BY patient_ref, facility_id, at
     ),
     enrolments AS (
         SELECT patient_ref, occurred_at AS at, argMax(toString(programme), toString(event_id)) AS programme
         FROM timeline
-        WHERE event_type = 'patient.enrolled'
+        WHERE event_type = 'patient.enrolled' AND patient_ref IN moving
         GROUP BY patient_ref, at
     ),
     grid AS (
@@ -70,8 +118,11 @@ WITH
             at,
             ifNull(cause, '') AS cause,
             cause_id,
-            ifNull(anyLast(programme) OVER w, 'unknown') AS programme_now,
-            if(ifNull(anyLast(joined) OVER w, 0) = 1, programme_now, '') AS state
+            if(
+                ifNull(anyLast(joined) OVER w, 0) = 1,
+                ifNull(anyLast(programme) OVER w, 'unknown'),
+                ''
+            ) AS state
         FROM grid
         WINDOW w AS (PARTITION BY patient_ref, facility_id ORDER BY at ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
     ),
@@ -90,6 +141,10 @@ WITH
         WHERE event_type = 'patient.discharged'
             AND local_date >= %(year_first_day)s AND local_date <= %(cut_day)s
             AND occurred_at >= %(year_start)s AND occurred_at <= %(cut)s
+            AND (facility_id, occurred_at) IN (
+                SELECT facility_id, at FROM memberships
+                WHERE winner.2 = 'patient.discharged' AND at >= %(year_start)s
+            )
     ),
     moves AS (
         SELECT
@@ -109,67 +164,67 @@ WITH
         LEFT JOIN outcomes AS o ON o.event_id = c.cause_id
         WHERE c.previous != c.state AND c.at >= %(year_start)s
     ),
-    pairs AS (
-        SELECT
-            patient_ref,
-            facility_id,
-            countIf(at < %(start)s AND cause != '') > 0 AS known_at_start,
-            argMaxIf(state, at, at < %(start)s) AS start_state,
-            argMaxIf(programme_now, at, at < %(start)s) AS start_programme,
-            argMax(state, at) AS end_state,
-            argMax(programme_now, at) AS end_programme
-        FROM states
-        GROUP BY patient_ref, facility_id
-    ),
-    take_home AS (
-        SELECT
-            patient_ref,
-            argMax(take_home, tuple(occurred_at, -take_home, toString(event_id))) = 1 AS approved
-        FROM timeline
-        WHERE take_home != 0
-        GROUP BY patient_ref
-    ),
     figures AS (
         SELECT
-            facility_id,
-            start_programme AS programme,
-            toUInt64(start_state != '') AS active_start,
-            toUInt64(0) AS active_end,
-            toUInt64(0) AS take_home_end,
+            s.facility_id AS facility_id,
+            standing.1 AS programme,
+            standing.2 AS active_start,
+            standing.3 AS active_end,
+            standing.4 AS take_home_end,
             '' AS figure,
             '' AS outcome,
             toDateTime64(0, 3, 'UTC') AS at
-        FROM pairs
-        WHERE known_at_start
-        UNION ALL
-        SELECT
-            p.facility_id,
-            p.end_programme,
-            0,
-            toUInt64(p.end_state != ''),
-            toUInt64(p.end_state != '' AND t.approved),
-            '',
-            '',
-            toDateTime64(0, 3, 'UTC')
-        FROM pairs AS p
-        LEFT JOIN take_home AS t ON p.patient_ref = t.patient_ref
+        FROM standing AS s
+        LEFT JOIN patients AS p ON s.patient_ref = p.patient_ref
+        ARRAY JOIN arrayFilter(
+            x -> x.5,
+            [
+                tuple(
+                    if(p.programme_at_start = '', 'unknown', p.programme_at_start),
+                    toUInt64(s.active_at_start), toUInt64(0), toUInt64(0), s.known_at_start
+                ),
+                tuple(
+                    if(p.programme_at_end = '', 'unknown', p.programme_at_end),
+                    toUInt64(0), toUInt64(s.active_at_end),
+                    toUInt64(s.active_at_end AND p.take_home_at_end), true
+                )
+            ]
+        ) AS standing
         UNION ALL
         SELECT facility_id, programme, 0, 0, 0, figure, outcome, at
         FROM moves
+    ),
+    per_facility AS (
+        SELECT
+            facility_id,
+            programme,
+            sum(active_start) AS active_start,
+            countIf(figure = 'enrolled' AND at >= %(start)s) AS enrolled,
+            countIf(figure = 'transferred_in' AND at >= %(start)s) AS transferred_in,
+            countIf(figure = 'transferred_out' AND at >= %(start)s) AS transferred_out,
+            sumMapIf(map(outcome, toUInt64(1)), figure = 'discharged' AND at >= %(start)s)
+                AS discharged,
+            sum(active_end) AS active_end,
+            sum(take_home_end) AS take_home_end,
+            countIf(figure = 'enrolled') AS enrolled_year,
+            countIf(figure = 'discharged' AND outcome = 'completed') AS completed_year
+        FROM figures
+        GROUP BY facility_id, programme
     ),
     rollup AS ({rollup})
 SELECT
     r.unit_id AS unit_id,
     f.programme AS programme,
     sum(f.active_start) AS active_start,
-    countIf(f.figure = 'enrolled' AND f.at >= %(start)s) AS enrolled,
-    countIf(f.figure = 'transferred_in' AND f.at >= %(start)s) AS transferred_in,
-    countIf(f.figure = 'transferred_out' AND f.at >= %(start)s) AS transferred_out,
-    sumMapIf(map(f.outcome, toUInt64(1)), f.figure = 'discharged' AND f.at >= %(start)s) AS discharged,
+    sum(f.enrolled) AS enrolled,
+    sum(f.transferred_in) AS transferred_in,
+    sum(f.transferred_out) AS transferred_out,
+    sumMap(f.discharged) AS discharged,
     sum(f.active_end) AS active_end,
     sum(f.take_home_end) AS take_home_end,
-    countIf(f.figure = 'enrolled') AS enrolled_year,
-    countIf(f.figure = 'discharged' AND f.outcome = 'completed') AS completed_year
-FROM figures AS f
+    sum(f.enrolled_year) AS enrolled_year,
+    sum(f.completed_year) AS completed_year
+FROM per_facility AS f
 INNER JOIN rollup AS r ON f.facility_id = r.facility_id
 GROUP BY unit_id, programme
+SETTINGS join_use_nulls = 0

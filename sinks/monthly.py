@@ -204,7 +204,13 @@ class _MonthQuery:
         return self.cut.at >= self.month.ends
 
     def _run(self, name: str, **fragments: str) -> list[dict[str, Any]]:
-        sql = sql_text(name).replace("{rollup}", sql_text("monthly_rollup"))
+        # A whole month needs no instant filter beyond its days (cheaper on the archive).
+        before_cut = "1" if self.complete else "occurred_at <= %(cut)s"
+        sql = (
+            sql_text(name)
+            .replace("{rollup}", sql_text("monthly_rollup"))
+            .replace("{before_cut}", before_cut)
+        )
         for fragment, text in fragments.items():
             sql = sql.replace("{" + fragment + "}", text)
         return self.report.db.query_dicts(sql.replace("{where}", self.where), self.parameters)
@@ -216,6 +222,11 @@ class _MonthQuery:
             timeline = aggregate_select("patient_timeline", "occurred_at <= %(cut)s")
         else:
             timeline = "SELECT * FROM patient_timeline WHERE occurred_at <= %(cut)s"
+        in_scope = (
+            "1"
+            if self.where == "1"
+            else f"patient_ref IN (SELECT patient_ref FROM ({timeline}) WHERE {self.where})"  # noqa: S608 - our own SQL
+        )
         return [
             {
                 "facility_id": row["unit_id"],
@@ -230,7 +241,7 @@ class _MonthQuery:
                 "enrolled_year": int(row["enrolled_year"]),
                 "completed_year": int(row["completed_year"]),
             }
-            for row in self._run("monthly_patients", timeline=timeline)
+            for row in self._run("monthly_patients", in_scope=in_scope, timeline=timeline)
         ]
 
     def dispensing(self) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
--- The monthly report's dispensing (CONTRACT §6) per unit and item, from the period's doses in
--- the archive up to the cut-off, rolled up over %(rollup)s: patients_dosed counts distinct
--- patient_refs over the whole unit (a patient dosed at two of its facilities counts once),
--- the other figures add up.
+-- The monthly report's dispensing (CONTRACT §6) per unit and item, from the period's doses
+-- in the archive up to the cut-off ({before_cut}), rolled up over {rollup}: patients_dosed
+-- counts distinct patient_refs over the whole unit (a patient dosed at two of its facilities
+-- counts once), the other figures add up.
 WITH
     doses AS (
         SELECT
@@ -15,7 +15,7 @@ WITH
         FROM events_archive
         WHERE event_type = 'dose.dispensed'
             AND local_date >= %(first_day)s AND local_date <= %(cut_day)s
-            AND occurred_at <= %(cut)s AND ({where})
+            AND {before_cut} AND ({where})
         GROUP BY facility_id, item
     ),
     rollup AS ({rollup})

@@ -1,5 +1,7 @@
 -- The monthly report's patient flows (CONTRACT §6) per unit and programme, from timeline rows
--- {timeline} that occurred at or before the report's cut-off, rolled up over {rollup}.
+-- {timeline} that occurred at or before the report's cut-off, rolled up over {rollup}; for a
+-- unit, only the patients who ever joined one of its facilities ({in_scope}), with their
+-- whole timeline (their programme is their latest enrolment anywhere).
 --
 -- A patient's state at a facility is "not active" or "active in programme P" (P = the latest
 -- enrolment anywhere, 'unknown' without one), as report_patients.sql reads it at any instant:
@@ -16,11 +18,22 @@
 -- year). Rows: every (facility, programme) report_patients lists at the period's start or at
 -- the cut-off, and every one with a move in the year.
 --
+-- Ties at one instant: a leave (membership −1 → '2') beats a join ('0'), a revocation or a
+-- discharge (take_home −1) beats an approval, then the larger event_id.
 -- Only patients with a membership change or an enrolment since the year began can have moved:
 -- the state machine (a grid of instants and window functions) runs over them alone; the
 -- standing at the start and at the cut-off is plain argMax over everyone's timeline.
 WITH
-    timeline AS ({timeline}),
+    -- `instant` orders the rows as text (argMax over a string is several times cheaper than
+    -- over a tuple): the millisecond, fixed width, then what breaks a tie at one instant.
+    timeline AS (
+        SELECT
+            *,
+            leftPad(toString(toUnixTimestamp64Milli(occurred_at)), 15, '0') AS instant,
+            toString(event_id) AS event_key
+        FROM ({timeline})
+        WHERE {in_scope}
+    ),
     moving AS (
         SELECT DISTINCT patient_ref
         FROM timeline
@@ -34,10 +47,10 @@ WITH
             facility_id,
             countIf(occurred_at < %(start)s) > 0 AS known_at_start,
             argMaxIf(
-                membership, tuple(occurred_at, -membership, toString(event_id)),
+                membership, concat(instant, toString(1 - membership), event_key),
                 occurred_at < %(start)s
             ) = 1 AS active_at_start,
-            argMax(membership, tuple(occurred_at, -membership, toString(event_id))) = 1
+            argMax(membership, concat(instant, toString(1 - membership), event_key)) = 1
                 AS active_at_end
         FROM timeline
         WHERE membership != 0
@@ -50,15 +63,15 @@ WITH
         SELECT
             patient_ref,
             argMaxIf(
-                toString(programme), tuple(occurred_at, toString(event_id)),
+                toString(programme), concat(instant, event_key),
                 event_type = 'patient.enrolled' AND occurred_at < %(start)s
             ) AS programme_at_start,
             argMaxIf(
-                toString(programme), tuple(occurred_at, toString(event_id)),
+                toString(programme), concat(instant, event_key),
                 event_type = 'patient.enrolled'
             ) AS programme_at_end,
             argMaxIf(
-                take_home, tuple(occurred_at, -take_home, toString(event_id)), take_home != 0
+                take_home, concat(instant, toString(1 - take_home), event_key), take_home != 0
             ) = 1 AS take_home_at_end
         FROM timeline
         WHERE event_type = 'patient.enrolled' OR take_home != 0
@@ -72,14 +85,14 @@ WITH
             occurred_at AS at,
             argMax(
                 tuple(membership, toString(event_type), event_id),
-                tuple(-membership, toString(event_id))
+                concat(toString(1 - membership), event_key)
             ) AS winner
         FROM timeline
         WHERE membership != 0 AND patient_ref IN moving
         GROUP BY patient_ref, facility_id, at
     ),
     enrolments AS (
-        SELECT patient_ref, occurred_at AS at, argMax(toString(programme), toString(event_id)) AS programme
+        SELECT patient_ref, occurred_at AS at, argMax(toString(programme), event_key) AS programme
         FROM timeline
         WHERE event_type = 'patient.enrolled' AND patient_ref IN moving
         GROUP BY patient_ref, at
@@ -164,32 +177,39 @@ WITH
         LEFT JOIN outcomes AS o ON o.event_id = c.cause_id
         WHERE c.previous != c.state AND c.at >= %(year_start)s
     ),
-    figures AS (
+    -- Everyone's standing, counted per facility and programme (at the start, at the end)
+    -- before anything is unfolded: a few hundred rows instead of one per patient.
+    standings AS (
         SELECT
             s.facility_id AS facility_id,
-            standing.1 AS programme,
-            standing.2 AS active_start,
-            standing.3 AS active_end,
-            standing.4 AS take_home_end,
+            if(p.programme_at_start = '', 'unknown', p.programme_at_start) AS programme_start,
+            if(p.programme_at_end = '', 'unknown', p.programme_at_end) AS programme_end,
+            countIf(s.known_at_start) AS known,
+            countIf(s.active_at_start) AS at_start,
+            countIf(s.active_at_end) AS at_end,
+            countIf(s.active_at_end AND p.take_home_at_end) AS take_home_at_end
+        FROM standing AS s
+        LEFT JOIN patients AS p ON s.patient_ref = p.patient_ref
+        GROUP BY facility_id, programme_start, programme_end
+    ),
+    figures AS (
+        SELECT
+            facility_id,
+            side.1 AS programme,
+            side.2 AS active_start,
+            side.3 AS active_end,
+            side.4 AS take_home_end,
             '' AS figure,
             '' AS outcome,
             toDateTime64(0, 3, 'UTC') AS at
-        FROM standing AS s
-        LEFT JOIN patients AS p ON s.patient_ref = p.patient_ref
+        FROM standings
         ARRAY JOIN arrayFilter(
             x -> x.5,
             [
-                tuple(
-                    if(p.programme_at_start = '', 'unknown', p.programme_at_start),
-                    toUInt64(s.active_at_start), toUInt64(0), toUInt64(0), s.known_at_start
-                ),
-                tuple(
-                    if(p.programme_at_end = '', 'unknown', p.programme_at_end),
-                    toUInt64(0), toUInt64(s.active_at_end),
-                    toUInt64(s.active_at_end AND p.take_home_at_end), true
-                )
+                tuple(programme_start, at_start, toUInt64(0), toUInt64(0), known > 0),
+                tuple(programme_end, toUInt64(0), at_end, take_home_at_end, true)
             ]
-        ) AS standing
+        ) AS side
         UNION ALL
         SELECT facility_id, programme, 0, 0, 0, figure, outcome, at
         FROM moves

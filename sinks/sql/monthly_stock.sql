@@ -1,5 +1,5 @@
 -- The monthly report's stock ledger (CONTRACT §6) per unit and item, from day rows {days}
--- (every stock day up to the report's cut-off), rolled up over %(rollup)s. Opening is on hand
+-- (every stock day up to the report's cut-off), rolled up over {rollup}. Opening is on hand
 -- at the period's start, closing on hand at the cut-off, both as report_stock.sql computes it
 -- ({opening} over the days before the period, {closing} over all of them); received, adjusted
 -- and used sum the period's days (a dose uses dose_mg × days / mg_per_unit, a test one kit).

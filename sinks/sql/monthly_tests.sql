@@ -1,5 +1,6 @@
 -- The monthly report's tests (CONTRACT §6) per unit and purpose, from the period's tests in
--- the archive up to the cut-off, rolled up over %(rollup)s; only substances with a positive.
+-- the archive up to the cut-off ({before_cut}), rolled up over {rollup}; only substances
+-- with a positive.
 WITH
     performed AS (
         SELECT
@@ -12,7 +13,7 @@ WITH
         FROM events_archive
         WHERE event_type = 'test.performed'
             AND local_date >= %(first_day)s AND local_date <= %(cut_day)s
-            AND occurred_at <= %(cut)s AND ({where})
+            AND {before_cut} AND ({where})
         GROUP BY facility_id, purpose
     ),
     rollup AS ({rollup})

@@ -949,6 +949,8 @@ class ReportView:
     columns: list[tuple[str, str]]
     dated: bool = False
     item: bool = False
+    # --by choices (the first is the default), and the column each adds to the table.
+    by: tuple[tuple[str, tuple[str, str] | None], ...] = ()
 
 
 REPORT_VIEWS = (
@@ -1003,6 +1005,7 @@ REPORT_VIEWS = (
             ("positive", "Dương tính / Positive"),
         ],
         dated=True,
+        by=(("month", None), ("purpose", ("purpose", "Mục đích / Purpose"))),
     ),
     ReportView(
         "targets",
@@ -1083,6 +1086,19 @@ def scope_options(view: ReportView) -> Callable[[F], F]:
             ]
         if view.item:
             options.append(click.option("--item", help="Only this item code."))
+        if view.by:
+            choices = [name for name, _ in view.by]
+            options.append(
+                click.option(
+                    "--by",
+                    type=click.Choice(choices),
+                    default=choices[0],
+                    show_default=True,
+                    help="Rows per facility and "
+                    + ", or per facility, month and ".join(choices)
+                    + ".",
+                )
+            )
         for option in reversed(options):
             func = option(func)
         return func
@@ -1149,12 +1165,14 @@ def add_report_command(view: ReportView) -> None:
     def command(
         data_dir: Path, output_format: str, out: Path | None, as_of: str | None, **filters: Any
     ) -> None:
+        extra = dict(view.by).get(filters.get("by") or "")
+        columns = view.columns if extra is None else [*view.columns[:3], extra, *view.columns[3:]]
         show_rows(
             data_dir,
             output_format,
             f"report_{view.name}",
             view.title + (f" — tính đến / as of {as_of}" if as_of else ""),
-            view.columns,
+            columns,
             out=out,
             as_of=as_of,
             **{

@@ -57,6 +57,10 @@ def _names(kwargs: Mapping[str, Any], name: str) -> list[str]:
     return value
 
 
+# Options a report takes beyond the scope and T (passed on only when given).
+REPORT_OPTIONS: dict[str, tuple[str, ...]] = {"tests": ("by",)}
+
+
 def _report(name: str) -> Callable[[Store, Mapping[str, Any]], Any]:
     """An operation answering report ``name`` with the filters the CLI passes."""
 
@@ -64,7 +68,11 @@ def _report(name: str) -> Callable[[Store, Mapping[str, Any]], Any]:
         source = _source(kwargs)
         scope = _scope(store, kwargs)
         reports = Reports(store.db, store.registry, source)
-        return getattr(reports, name)(_as_of(kwargs), scope)
+        options = {k: kwargs[k] for k in REPORT_OPTIONS.get(name, ()) if kwargs.get(k)}
+        try:
+            return getattr(reports, name)(_as_of(kwargs), scope, **options)
+        except ReportError as exc:
+            raise OperationError(str(exc)) from None
 
     return run_report
 

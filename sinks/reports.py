@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 Source = Literal["aggregates", "archive"]
 USE_WINDOW_DAYS = 14
 MEDICATION_PROGRAMMES = ("methadone", "buprenorphine")
+TEST_GROUPINGS = ("month", "purpose")
 
 
 class ReportError(ValueError):
@@ -196,17 +197,27 @@ class Reports:
             for row in self._run(_Query(sql, parameters), moment)
         ]
 
-    def tests(self, as_of: datetime | None, scope: Scope) -> list[dict[str, Any]]:
-        """Per facility and month: tests performed and positive results per substance."""
+    def tests(
+        self, as_of: datetime | None, scope: Scope, by: str = "month"
+    ) -> list[dict[str, Any]]:
+        """Per facility and month (and purpose, ``by="purpose"``): tests performed and
+        positive results per substance."""
+        if by not in TEST_GROUPINGS:
+            raise ReportError(f"--by: one of {', '.join(TEST_GROUPINGS)}, not {by!r}")
         moment = self.moment(as_of)
         if moment is None:
             return []
         where, parameters = _scope_where(scope, dates=True)
-        sql = sql_text("report_tests").replace("{days}", self._days("tests_daily", moment, where))
+        if by == "purpose":
+            sql = sql_text("report_tests_by_purpose").replace("{where}", where)
+        else:
+            days = self._days("tests_daily", moment, where)
+            sql = sql_text("report_tests").replace("{days}", days)
         return [
             {
                 "facility_id": row["facility_id"],
                 "month": row["month"].strftime("%Y-%m"),
+                **({"purpose": row["purpose"]} if by == "purpose" else {}),
                 "tests": int(row["tests"]),
                 "positive": {k: int(v) for k, v in sorted(row["positive"].items())},
             }

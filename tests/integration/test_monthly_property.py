@@ -20,10 +20,12 @@ from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from sinks.monthly import LISTS, MonthlyReport
+from sinks.reports import Reports, Scope
 from tests.fixtures.strategies import EventStream, event_streams, report_moments
 from tests.support.compare import assert_same_json
 from tests.support.intake import REGISTRY, IntakeHarness
 from tests.support.monthly_oracle import monthly
+from tests.support.oracle import tests as oracle_tests
 from tests.support.properties import play, property_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -81,3 +83,23 @@ def test_monthly_report_equals_a_recomputation_and_keeps_its_identities(
             label = f"{source} {period} unit {unit} as of {as_of}"
             assert_same_json({name: document[name] for name in LISTS}, expected, label)
             assert_identities(document)
+
+
+@property_settings(10, HealthCheck.data_too_large)
+@given(stream=event_streams(), data=st.data())
+def test_tests_by_purpose_equal_a_recomputation(
+    harness: IntakeHarness, stream: EventStream, data: st.DataObject
+) -> None:
+    """`report tests --by purpose` (read from the archive) against the plain recomputation,
+    and adding up to the by-month report (read from the daily aggregates)."""
+    play(harness, stream)
+    as_of = data.draw(st.none() | report_moments(stream), label="as_of")
+    reports = Reports(harness.db, harness.store.registry, "aggregates")
+    by_purpose = reports.tests(as_of, Scope(), by="purpose")
+    assert_same_json(by_purpose, oracle_tests(stream.valid_docs, as_of, by="purpose"))
+    totals: dict[tuple[str, str], int] = {}
+    for row in by_purpose:
+        key = (row["facility_id"], row["month"])
+        totals[key] = totals.get(key, 0) + row["tests"]
+    by_month = reports.tests(as_of, Scope())
+    assert totals == {(r["facility_id"], r["month"]): r["tests"] for r in by_month}

@@ -43,6 +43,9 @@ LIST_KEYS: Mapping[str, str] = {
     "timeliness": "report_type",
 }
 STOCK_FLOWS = ("opening", "received", "adjusted", "used", "closing")
+# The patients list's counts, in document order, before and after `discharged`.
+ENTRY_FIGURES = ("active_start", "enrolled", "transferred_in", "transferred_out")
+EXIT_FIGURES = ("active_end", "take_home_end", "enrolled_year", "completed_year")
 
 
 class MonthlyError(ReportError):
@@ -222,26 +225,37 @@ class _MonthQuery:
             timeline = aggregate_select("patient_timeline", "occurred_at <= %(cut)s")
         else:
             timeline = "SELECT * FROM patient_timeline WHERE occurred_at <= %(cut)s"
-        in_scope = (
-            "1"
-            if self.where == "1"
-            else f"patient_ref IN (SELECT patient_ref FROM ({timeline}) WHERE {self.where})"  # noqa: S608 - our own SQL
+        in_scope = "1"
+        if self.where != "1":
+            # A unit's patients, bound as a literal set: the timeline is ordered by
+            # patient_ref, so every read of it below touches only their rows.
+            patients = self.report.db.query_rows(
+                f"SELECT DISTINCT patient_ref FROM ({timeline}) WHERE {self.where}",  # noqa: S608
+                self.parameters,
+            )
+            self.parameters["scope_patients"] = sorted(ref for (ref,) in patients) or [""]
+            in_scope = "patient_ref IN %(scope_patients)s"
+        keyed = (
+            sql_text("monthly_timeline")
+            .replace("{in_scope}", in_scope)
+            .replace("{timeline}", timeline)
         )
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for part in ("monthly_patients", "monthly_patient_moves"):
+            for row in self._run(part, keyed_timeline=keyed):
+                key = (row.pop("unit_id"), row.pop("programme"))
+                rows.setdefault(key, {}).update(row)
         return [
             {
-                "facility_id": row["unit_id"],
-                "programme": row["programme"],
-                "active_start": int(row["active_start"]),
-                "enrolled": int(row["enrolled"]),
-                "transferred_in": int(row["transferred_in"]),
-                "transferred_out": int(row["transferred_out"]),
-                "discharged": {k: int(v) for k, v in sorted(row["discharged"].items()) if v},
-                "active_end": int(row["active_end"]),
-                "take_home_end": int(row["take_home_end"]),
-                "enrolled_year": int(row["enrolled_year"]),
-                "completed_year": int(row["completed_year"]),
+                "facility_id": facility_id,
+                "programme": programme,
+                **{name: int(figures.get(name, 0)) for name in ENTRY_FIGURES},
+                "discharged": {
+                    k: int(v) for k, v in sorted(figures.get("discharged", {}).items()) if v
+                },
+                **{name: int(figures.get(name, 0)) for name in EXIT_FIGURES},
             }
-            for row in self._run("monthly_patients", in_scope=in_scope, timeline=timeline)
+            for (facility_id, programme), figures in rows.items()
         ]
 
     def dispensing(self) -> list[dict[str, Any]]:

@@ -83,6 +83,19 @@ def figure(value: float | None) -> str:
     return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
 
 
+def signature_block(signatures: tuple[tuple[str, str], ...]) -> str:
+    """The date line and the signature blocks that close a Vietnamese official document."""
+    blocks = "".join(
+        f"<div><b>{escape(vi)}</b><br><small>{escape(en)}</small><br>"
+        "<small>(Ký, ghi rõ họ tên / signature, full name)</small></div>"
+        for vi, en in signatures
+    )
+    return (
+        "<p class=sign-date>……………, ngày …… tháng …… năm ……… / date</p>\n"
+        f"<div class=signatures>{blocks}</div>"
+    )
+
+
 def _signed(name: str, value: float) -> str:
     """A line's effect on stock, with its sign (received +, used −, adjustments as sent)."""
     effect = -value if name in SUBTRACTED else value
@@ -162,14 +175,7 @@ def _card_html(document: dict[str, Any], card: dict[str, Any]) -> str:
 <th>Đếm thực tế / Counted</th><th>Chênh lệch / Difference</th>
 <th>Mã sự kiện / Event id</th></tr></thead>
 <tbody>{counts}</tbody></table>
-<p class=sign-date>……………, ngày …… tháng …… năm ……… / date</p>
-<div class=signatures>{
-        "".join(
-            f"<div><b>{escape(vi)}</b><br><small>{escape(en)}</small><br>"
-            "<small>(Ký, ghi rõ họ tên / signature, full name)</small></div>"
-            for vi, en in SIGNATURES
-        )
-    }</div>
+{signature_block(SIGNATURES)}
 </section>"""
 
 

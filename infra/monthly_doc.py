@@ -17,7 +17,7 @@ from typing import Any
 
 from infra.labels import LIST_TITLES, OUTCOME_LABELS, PROGRAMME_LABELS, PURPOSE_LABELS
 from infra.ledger_doc import STYLE as LEDGER_STYLE
-from infra.ledger_doc import figure
+from infra.ledger_doc import figure, signature_block
 from ostwatch.timeutil import LOCAL_TZ
 
 SIGNATURES = (
@@ -201,14 +201,7 @@ def _unit_report(document: Mapping[str, Any], top: Mapping[str, Any]) -> str:
 tồn đầu kỳ + nhập + điều chỉnh − sử dụng + chênh lệch kiểm kê = tồn cuối kỳ. /
 At start + enrolled + transferred in − transferred out − discharged = at end; opening +
 received + adjusted − used + count difference = closing.</p>
-<p class=sign-date>……………, ngày …… tháng …… năm ……… / date</p>
-<div class=signatures>{
-        "".join(
-            f"<div><b>{escape(vi)}</b><br><small>{escape(en)}</small><br>"
-            "<small>(Ký, ghi rõ họ tên / signature, full name)</small></div>"
-            for vi, en in SIGNATURES
-        )
-    }</div>
+{signature_block(SIGNATURES)}
 </section>"""
 
 

@@ -16,7 +16,7 @@ T (``--as-of``, else the latest event) and the period's last millisecond.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -26,9 +26,8 @@ from ostwatch.timeutil import LOCAL_TZ
 from schemas.calendar import due_instant, periods_due_in
 from schemas.reference import FacilityRow, RegistrySnapshot
 from sinks.aggregates import aggregate_select, sql_text
-from sinks.clickhouse import ClickHouse
 from sinks.ledger import LedgerError, Month
-from sinks.reports import Moment, ReportError, Reports, Source, day_rows, number
+from sinks.reports import Moment, ReportError, Reports, day_rows, number
 from sinks.store import as_utc
 
 log = logging.getLogger(__name__)
@@ -122,16 +121,9 @@ def _local_text(instant: datetime) -> str:
     return instant.astimezone(LOCAL_TZ).isoformat(timespec="milliseconds").replace(".000+", "+")
 
 
-class MonthlyReport:
-    """Answers ``report monthly`` from ClickHouse (live aggregates, or the archive alone)."""
-
-    def __init__(
-        self, db: ClickHouse, registry: Callable[[], RegistrySnapshot | None], source: Source
-    ) -> None:
-        self.db = db
-        self._registry = registry
-        self.source = source
-        self._reports = Reports(db, registry, source)
+class MonthlyReport(Reports):
+    """Answers ``report monthly`` from ClickHouse (live aggregates, or the archive alone),
+    with the other reports' notion of T."""
 
     def answer(self, period: str, unit: str | None, as_of: datetime | None) -> dict[str, Any]:
         """The whole document: its period, the units covered and the five lists."""
@@ -145,7 +137,7 @@ class MonthlyReport:
         hierarchy = Hierarchy.of(registry, unit)
         start = month.starts
         following = month.ends + timedelta(milliseconds=1)
-        moment = self._reports.moment(as_of)
+        moment = self.moment(as_of)
         lists: dict[str, list[dict[str, Any]]] = {key: [] for key in LISTS}
         cut = None
         if moment is not None:

@@ -7,7 +7,6 @@ per purpose, timeliness with recipients and a quarterly report, --unit and --as-
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from sinks.monthly import MonthlyError, MonthlyReport
+from tests.support.events import contract_event
 from tests.support.intake import REGISTRY_DIR, IntakeHarness
 
 pytestmark = pytest.mark.integration
@@ -29,14 +29,7 @@ P1, P2, P3, P4, P5, P6, P7 = (f"pat-month-{n:04d}" for n in range(1, 8))
 
 
 def event(at: str, kind: str, facility: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "event_type": kind,
-        "schema_version": 1,
-        "occurred_at": at,
-        "facility_id": facility,
-        **fields,
-    }
+    return contract_event(kind, at, facility, **fields)
 
 
 def enrol(at: str, facility: str, patient: str, programme: str) -> dict[str, Any]:

@@ -42,6 +42,9 @@ LIST_KEYS: Mapping[str, str] = {
     "timeliness": "report_type",
 }
 STOCK_FLOWS = ("opening", "received", "adjusted", "used", "closing")
+# Up to this many patients who moved are bound as a literal set (their timelines are then
+# read by primary key); more, as a subquery (a long literal costs more to parse than it saves).
+LITERAL_PATIENTS = 1000
 # The patients list's counts, in document order, before and after `discharged`.
 ENTRY_FIGURES = ("active_start", "enrolled", "transferred_in", "transferred_out")
 EXIT_FIGURES = ("active_end", "take_home_end", "enrolled_year", "completed_year")
@@ -221,20 +224,33 @@ class _MonthQuery:
         if self.where != "1":
             # A unit's patients, bound as a literal set: the timeline is ordered by
             # patient_ref, so every read of it below touches only their rows.
-            patients = self.report.db.query_rows(
+            in_unit = self.report.db.query_rows(
                 f"SELECT DISTINCT patient_ref FROM ({timeline}) WHERE {self.where}",  # noqa: S608
                 self.parameters,
             )
-            self.parameters["scope_patients"] = sorted(ref for (ref,) in patients) or [""]
+            self.parameters["scope_patients"] = sorted(ref for (ref,) in in_unit) or [""]
             in_scope = "patient_ref IN %(scope_patients)s"
-        keyed = (
-            sql_text("monthly_timeline")
-            .replace("{in_scope}", in_scope)
-            .replace("{timeline}", timeline)
+
+        def keyed(fragment: str, patients: str) -> str:
+            return (
+                sql_text(fragment).replace("{in_scope}", patients).replace("{timeline}", timeline)
+            )
+
+        parts = [("monthly_patients", in_scope)]
+        moving_sql = keyed("monthly_moving", in_scope)
+        moving = self.report.db.query_rows(
+            f"{moving_sql} LIMIT {LITERAL_PATIENTS + 1}", self.parameters
         )
+        if len(moving) > LITERAL_PATIENTS:
+            parts.append(("monthly_patient_moves", f"patient_ref IN ({moving_sql})"))
+        elif moving:
+            # Bound as a literal set: the timeline is ordered by patient_ref, so each read of
+            # it in the moves' query touches only these patients' rows.
+            self.parameters["moving_patients"] = sorted(ref for (ref,) in moving)
+            parts.append(("monthly_patient_moves", "patient_ref IN %(moving_patients)s"))
         rows: dict[tuple[str, str], dict[str, Any]] = {}
-        for part in ("monthly_patients", "monthly_patient_moves"):
-            for row in self._run(part, keyed_timeline=keyed):
+        for part, whose in parts:
+            for row in self._run(part, keyed_timeline=keyed("monthly_timeline", whose)):
                 key = (row.pop("unit_id"), row.pop("programme"))
                 rows.setdefault(key, {}).update(row)
         return [

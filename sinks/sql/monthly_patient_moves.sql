@@ -13,18 +13,11 @@
 -- on every row by construction. `enrolled_year` and `completed_year` count the same moves
 -- from the year's first local midnight (seed 001's Phụ lục 02 counts people treated in the
 -- year). Only patients with a membership change or an enrolment since then can have moved,
--- so the state machine (a grid of instants and window functions) runs over them alone.
+-- so the state machine (a grid of instants and window functions) runs over them alone: their
+-- timelines are {keyed_timeline} (sinks/monthly.py binds them as a literal set, so that each
+-- read below touches only their rows of the timeline, which is ordered by patient_ref).
 WITH
-    keyed AS ({keyed_timeline}),
-    timeline AS (
-        SELECT *
-        FROM keyed
-        WHERE patient_ref IN (
-            SELECT patient_ref FROM keyed
-            WHERE occurred_at >= %(year_start)s
-                AND (membership != 0 OR event_type = 'patient.enrolled')
-        )
-    ),
+    timeline AS ({keyed_timeline}),
     -- The moves of the patients who may have moved.
     memberships AS (
         SELECT

@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PACKAGES := ostwatch schemas producers streams sinks dashboards infra
 
-.PHONY: help demo test lint typecheck unit integration browser bench bench-reports bench-freshness bench-load bench-replay bench-audit bench-compare bench-judge clean
+.PHONY: help demo test lint typecheck unit integration browser bench bench-reports bench-freshness bench-load bench-replay bench-audit bench-compare bench-judge bench-monthly clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench-judge: $(BIN)/.installed ## Alerts with two workers (one judge sweeping) v
 
 bench-replay: $(BIN)/.installed ## Replay throughput on ≥1M events: archive rebuild and Avro import, vs Python
 	$(BIN)/python -m bench.replay
+
+bench-monthly: $(BIN)/.installed ## report monthly (json, xlsx, one province) over a national year, vs recomputing from the archive
+	$(BIN)/python -m bench.monthly
 
 bench-audit: $(BIN)/.installed ## Hash chain: build, live extension and `audit verify` events/s on ~2.2M events
 	$(BIN)/python -m bench.chain_verify

@@ -196,6 +196,24 @@ def year_store(args: argparse.Namespace, database: str) -> Store:
     return store
 
 
+def generate_year(
+    store: Store, args: argparse.Namespace
+) -> tuple[dict[str, int], float, float, float]:
+    """Generate the year into ``store``, rebuild its aggregates, wait for the merges:
+    (events per type, generation s, rebuild s, settle s)."""
+    started = time.perf_counter()
+    counts = generate(store.db, args.patients, args.facilities, args.days)
+    generation_s = time.perf_counter() - started
+    print(f"generated {sum(counts.values()):,} events in {generation_s:.1f} s: {counts}")
+    started = time.perf_counter()
+    store.aggregates.rebuild()
+    rebuild_s = time.perf_counter() - started
+    print(f"aggregates rebuilt from the archive in {rebuild_s:.1f} s")
+    settle_s = settle(store.db)
+    print(f"background merges of the bulk load settled in {settle_s:.1f} s")
+    return counts, generation_s, rebuild_s, settle_s
+
+
 def settle(db: ClickHouse, limit_s: float = 600) -> float:
     """Wait for the merges the bulk load started: a live system never sees 18M rows at once,
     and measuring while two cores merge them would time the merges, not the reports."""
@@ -217,6 +235,13 @@ def timed(call: Callable[[], Any], runs: int) -> tuple[Any, list[float]]:
         call()
         samples.append((time.perf_counter() - started) * 1000)
     return answer, samples
+
+
+def write_results(path: Path, document: dict[str, Any]) -> None:
+    """A benchmark's figures as JSON under bench/results (not committed)."""
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    print(f"results in {path}")
 
 
 def percentile(samples: list[float], share: float) -> float:
@@ -262,16 +287,7 @@ def main() -> None:
     store = year_store(args, "bench_reports")
     db = store.db
 
-    started = time.perf_counter()
-    counts = generate(db, args.patients, args.facilities, args.days)
-    generation_s = time.perf_counter() - started
-    print(f"generated {sum(counts.values()):,} events in {generation_s:.1f} s: {counts}")
-    started = time.perf_counter()
-    store.aggregates.rebuild()
-    rebuild_s = time.perf_counter() - started
-    print(f"aggregates rebuilt from the archive in {rebuild_s:.1f} s")
-    settle_s = settle(db)
-    print(f"background merges of the bulk load settled in {settle_s:.1f} s")
+    counts, generation_s, rebuild_s, settle_s = generate_year(store, args)
 
     live = Reports(db, store.registry, "aggregates")
     baseline = Reports(db, store.registry, "archive")
@@ -302,21 +318,16 @@ def main() -> None:
             f"{row['archive_p95_ms']:>7}   {speed_up:>6.1f}×"
             f"  {row['equal']}"
         )
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "events": counts,
-                "generation_s": round(generation_s, 1),
-                "rebuild_s": round(rebuild_s, 1),
-                "settle_s": round(settle_s, 1),
-                "reports": results,
-            },
-            indent=2,
-        ),
-        encoding="utf-8",
+    write_results(
+        RESULTS,
+        {
+            "events": counts,
+            "generation_s": round(generation_s, 1),
+            "rebuild_s": round(rebuild_s, 1),
+            "settle_s": round(settle_s, 1),
+            "reports": results,
+        },
     )
-    print(f"results in {RESULTS}")
     db.close()
 
 

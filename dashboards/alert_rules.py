@@ -45,12 +45,10 @@ def _stock(columns: str, where: str) -> str:
     )
 
 
-# Like the stream's engine, judge only periods from the month of the first accepted event on,
-# and none that ended before its reporter's live_from (history, CONTRACT §2).
-FIRST_PERIOD = (
-    "formatDateTime(toStartOfMonth(toDate("
-    "(SELECT min(earliest_occurred_at) FROM archive_bounds), 'Asia/Ho_Chi_Minh')), '%Y-%m')"
-)
+# Like the stream's engine, judge only periods that end on or after the first accepted event's
+# local day (whatever their frequency), and none that ended before its reporter's live_from
+# (history, CONTRACT §2).
+FIRST_DAY = "toDate((SELECT min(earliest_occurred_at) FROM archive_bounds), 'Asia/Ho_Chi_Minh')"
 
 
 def _reports(status: str) -> str:
@@ -58,8 +56,8 @@ def _reports(status: str) -> str:
         "SELECT r.facility_id AS facility_id, r.report_type AS report_type, "  # noqa: S608
         f"toFloat64(1) AS reports FROM ({build_sql('timeliness', 'all')}) AS r "
         f"INNER JOIN {BASE_FRAGMENTS['facilities']} AS f ON f.facility_id = r.facility_id "
-        f"WHERE r.status = '{status}' AND r.period >= {FIRST_PERIOD} "
-        "AND (f.live_from IS NULL OR r.period >= formatDateTime(f.live_from, '%Y-%m'))"
+        f"WHERE r.status = '{status}' AND r.period_end >= {FIRST_DAY} "
+        "AND (f.live_from IS NULL OR r.period_end >= f.live_from)"
     )
 
 

@@ -118,7 +118,7 @@ OPEN_ALERTS = Panel(
 
 TIMELINESS = Panel(
     "timeliness",
-    "Tiến độ nộp báo cáo tháng này",
+    "Tiến độ nộp báo cáo đến hạn tháng này",
     "Report timeliness this month",
     "table",
     "timeliness",
@@ -127,11 +127,14 @@ TIMELINESS = Panel(
         FACILITY_ID,
         C("reporter", "Đơn vị báo cáo", "Reporter", "text"),
         C("period", "Kỳ", "Period", "text"),
+        C("period_end", "Hết kỳ", "Period ends", "date"),
+        C("recipient", "Đơn vị nhận", "Recipient", "text"),
         C("due_date", "Hạn nộp", "Due", "date"),
         C("submitted_at", "Ngày nộp", "Submitted", "datetime"),
         STATUS,
     ),
-    "Last month's monthly reports, due this month, judged at the end of the time range.",
+    "The reports falling due this month (last month's, and last quarter's, half-year's or "
+    "year's where one ended), judged at the end of the time range.",
     width=24,
 )
 

@@ -59,7 +59,9 @@ BASE_FRAGMENTS: dict[str, str] = {
         "registry_targets",
         "facility_id, year, routine_target, take_home_target, community_detox_target",
     ),
-    "deadlines": _current("registry_deadlines", "report_type, frequency, due_day, reporter_type"),
+    "deadlines": _current(
+        "registry_deadlines", "report_type, frequency, due_day, reporter_type, recipient_id"
+    ),
     "t": T,
     "t_day": T_DAY,
 }

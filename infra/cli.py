@@ -125,6 +125,69 @@ def format_option(func: F) -> F:
     return output_format_option("table", default="table")(func)
 
 
+def export_format_option(*extra: str) -> Callable[[F], F]:
+    """``--format`` of a report: a table for people, JSON, CSV or xlsx for other systems
+    (plus ``extra`` choices), and ``--out`` for where a file goes."""
+
+    def decorate(func: F) -> F:
+        func = click.option(
+            "--out",
+            type=click.Path(path_type=Path),
+            help="Write the csv/xlsx/html/json document here instead of stdout "
+            "(xlsx needs it when stdout is a terminal).",
+        )(func)
+        return click.option(
+            "--format",
+            "output_format",
+            type=click.Choice(["table", "json", "csv", "xlsx", *extra]),
+            default="table",
+            show_default=True,
+            help="json prints one JSON document on stdout and nothing else; csv and xlsx "
+            "are files for spreadsheets and other systems (docs/reports-monthly.md).",
+        )(func)
+
+    return decorate
+
+
+def write_output(data: str | bytes, out: Path | None, what: str) -> None:
+    """A document to ``out``, or to stdout: text as it is, binary only into a pipe or file."""
+    if out is not None:
+        if isinstance(data, bytes):
+            out.write_bytes(data)
+        else:
+            out.write_text(data, encoding="utf-8")
+        click.echo(f"ostwatch: wrote {what} to {out}", err=True)
+        return
+    if isinstance(data, str):
+        click.echo(data, nl=False)
+        return
+    if sys.stdout.isatty():
+        raise UserError(f"{what} is a binary file: give --out FILE (or redirect stdout)")
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def emit_rows(rows: list[dict[str, Any]], name: str, output_format: str, out: Path | None) -> bool:
+    """JSON, CSV or xlsx of a report's rows; False when the format is a table for people."""
+    from infra.exports import csv_text, report_sheet, workbook_bytes
+
+    if output_format == "json":
+        if out is None:
+            emit_json(rows)
+        else:
+            write_output(
+                orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n", out, "json"
+            )
+        return True
+    if output_format == "csv":
+        write_output(csv_text(report_sheet(name, rows)), out, "csv")
+        return True
+    if output_format == "xlsx":
+        write_output(workbook_bytes([report_sheet(name, rows)]), out, "xlsx")
+        return True
+    return False
+
+
 def as_of_option(func: F) -> F:
     return click.option(
         "--as-of",
@@ -951,18 +1014,19 @@ def report() -> None:
 
 @report.command("rejected")
 @data_dir_option
-@format_option
+@export_format_option()
 @as_of_option
 @friendly_errors
-def report_rejected(data_dir: Path, output_format: str, as_of: str | None) -> None:
+def report_rejected(
+    data_dir: Path, output_format: str, out: Path | None, as_of: str | None
+) -> None:
     """Every rejected event: the line or event_id where known, and the reason."""
     gateway = open_gateway(data_dir)
     try:
         rows = gateway.call("rejected", as_of=as_of)
     finally:
         gateway.close()
-    if output_format == "json":
-        emit_json(rows)
+    if emit_rows(rows, "rejected", output_format, out):
         return
     from infra.tables import print_table
 
@@ -992,6 +1056,8 @@ class ReportView:
     columns: list[tuple[str, str]]
     dated: bool = False
     item: bool = False
+    # --by choices (the first is the default), and the column each adds to the table.
+    by: tuple[tuple[str, tuple[str, str] | None], ...] = ()
 
 
 REPORT_VIEWS = (
@@ -1046,6 +1112,7 @@ REPORT_VIEWS = (
             ("positive", "Dương tính / Positive"),
         ],
         dated=True,
+        by=(("month", None), ("purpose", ("purpose", "Mục đích / Purpose"))),
     ),
     ReportView(
         "targets",
@@ -1126,6 +1193,19 @@ def scope_options(view: ReportView) -> Callable[[F], F]:
             ]
         if view.item:
             options.append(click.option("--item", help="Only this item code."))
+        if view.by:
+            choices = [name for name, _ in view.by]
+            options.append(
+                click.option(
+                    "--by",
+                    type=click.Choice(choices),
+                    default=choices[0],
+                    show_default=True,
+                    help="Rows per facility and "
+                    + ", or per facility, month and ".join(choices)
+                    + ".",
+                )
+            )
         for option in reversed(options):
             func = option(func)
         return func
@@ -1185,17 +1265,22 @@ def add_report_command(view: ReportView) -> None:
         "occurred_at of any accepted event.",
     )
     @data_dir_option
-    @format_option
+    @export_format_option()
     @as_of_option
     @scope_options(view)
     @friendly_errors
-    def command(data_dir: Path, output_format: str, as_of: str | None, **filters: Any) -> None:
+    def command(
+        data_dir: Path, output_format: str, out: Path | None, as_of: str | None, **filters: Any
+    ) -> None:
+        extra = dict(view.by).get(filters.get("by") or "")
+        columns = view.columns if extra is None else [*view.columns[:3], extra, *view.columns[3:]]
         show_rows(
             data_dir,
             output_format,
             f"report_{view.name}",
             view.title + (f" — tính đến / as of {as_of}" if as_of else ""),
-            view.columns,
+            columns,
+            out=out,
             as_of=as_of,
             **{
                 key: list(value) if isinstance(value, tuple) else value
@@ -1210,17 +1295,17 @@ def show_rows(
     operation: str,
     title: str,
     columns: list[tuple[str, str]],
+    out: Path | None = None,
     **kwargs: Any,
 ) -> None:
-    """Ask the store for rows: one JSON document for programs, a bilingual table for people."""
+    """Ask the store for rows: JSON, CSV or xlsx for programs, a bilingual table for people."""
     gateway = open_gateway(data_dir)
     try:
         rows = gateway.call(operation, **kwargs)
-        names = gateway.call("names") if output_format != "json" else {}
+        names = gateway.call("names") if output_format == "table" else {}
     finally:
         gateway.close()
-    if output_format == "json":
-        emit_json(rows)
+    if emit_rows(rows, operation.removeprefix("report_"), output_format, out):
         return
     from infra.tables import print_table
 
@@ -1229,6 +1314,164 @@ def show_rows(
 
 for _view in (*REPORT_VIEWS, ALERTS_VIEW):
     add_report_command(_view)
+
+
+@report.command("monthly")
+@data_dir_option
+@click.option(
+    "--period", required=True, metavar="YYYY-MM", help="The local month (Asia/Ho_Chi_Minh)."
+)
+@click.option(
+    "--unit",
+    metavar="ID",
+    help="This unit and every facility below it (default: every top unit of the registry).",
+)
+@export_format_option("html")
+@as_of_option
+@friendly_errors
+def report_monthly(
+    data_dir: Path,
+    period: str,
+    unit: str | None,
+    output_format: str,
+    out: Path | None,
+    as_of: str | None,
+) -> None:
+    """The month's figures a unit sends on (CONTRACT §6): patient flows per programme,
+    dispensing and the stock ledger per item, tests per purpose, timeliness of the reports
+    due that month — for the unit and every facility below it, each unit rolling up its own.
+
+    csv writes one file per list into --out DIR; xlsx one sheet per list; html one
+    printable A4 document with signature lines. Guide: docs/reports-monthly.md.
+    """
+    from infra.exports import monthly_csv_files, monthly_workbook
+    from infra.monthly_doc import monthly_html
+
+    gateway = open_gateway(data_dir)
+    try:
+        document = gateway.call("report_monthly", period=period, unit=unit, as_of=as_of)
+    finally:
+        gateway.close()
+    if output_format == "json":
+        if out is None:
+            emit_json(document)
+        else:
+            text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
+            write_output(text, out, "the monthly report")
+    elif output_format == "csv":
+        if out is None:
+            raise UserError("--format csv writes one file per list: give --out DIRECTORY")
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in monthly_csv_files(document).items():
+            (out / name).write_text(text, encoding="utf-8")
+        click.echo(f"ostwatch: wrote one csv file per list to {out}", err=True)
+    elif output_format == "xlsx":
+        write_output(monthly_workbook(document), out, "the monthly report (xlsx)")
+    elif output_format == "html":
+        write_output(monthly_html(document), out, "the monthly report (html)")
+    else:
+        _print_monthly(document)
+
+
+def _print_monthly(document: dict[str, Any]) -> None:
+    """One bilingual table per list, unit names indented under their parents."""
+    from infra.labels import LIST_TITLES
+    from infra.monthly_doc import COLUMNS
+    from infra.tables import print_table
+
+    names = {u["facility_id"]: "· " * u["depth"] + u["name"] for u in document["units"]}
+    for name, fields in COLUMNS.items():
+        vi, en = LIST_TITLES[name]
+        columns = [("unit_name", "Đơn vị / Unit")] + [(f, f"{v} / {e}") for f, v, e in fields]
+        rows = [{**row, "unit_name": names.get(row["facility_id"], "")} for row in document[name]]
+        print_table(f"{vi} / {en} — {document['period']}", columns, rows)
+
+
+# -- exports for other systems ---------------------------------------------------------------
+
+
+@main.group("export")
+def export_group() -> None:
+    """Files for other systems, from the monthly report (docs/reports-monthly.md)."""
+
+
+@export_group.command("dhis2")
+@data_dir_option
+@click.option("--period", required=True, metavar="YYYY-MM", help="The local month.")
+@click.option(
+    "--mapping",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV kind,code,uid,category_option_combo: facilities → org units, figures → data "
+    "elements (sample: producers/simulator/data/dhis2_mapping_bac_giang.csv).",
+)
+@click.option("--unit", metavar="ID", help="Only this unit and the facilities below it.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the dataValueSet JSON here instead of stdout.",
+)
+@click.option(
+    "--unmapped",
+    "unmapped_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write what the mapping left out (figures, facilities) to this JSON file.",
+)
+@as_of_option
+@friendly_errors
+def export_dhis2(
+    data_dir: Path,
+    period: str,
+    mapping: Path,
+    unit: str | None,
+    out: Path | None,
+    unmapped_out: Path | None,
+    as_of: str | None,
+) -> None:
+    """DHIS2 dataValueSets JSON of the month's report, through a mapping file.
+
+    Nothing is guessed: figures and facilities the mapping does not name are left out and
+    listed on stderr (and in --unmapped FILE); DHIS2's period is written YYYYMM.
+    """
+    from infra.dhis2 import Dhis2Error, data_value_set, parse_mapping
+
+    try:
+        table = parse_mapping(mapping.read_text(encoding="utf-8"), str(mapping))
+    except Dhis2Error as exc:
+        raise UserError(f"{len(str(exc).splitlines())} problem(s) in the mapping: {exc}") from exc
+    gateway = open_gateway(data_dir)
+    try:
+        document = gateway.call("report_monthly", period=period, unit=unit, as_of=as_of)
+    finally:
+        gateway.close()
+    try:
+        value_set, unmapped = data_value_set(document, table)
+    except Dhis2Error as exc:
+        raise UserError(f"the mapping sends two figures to one value: {exc}") from exc
+    text = orjson.dumps(value_set, option=orjson.OPT_INDENT_2).decode() + "\n"
+    write_output(text, out, f"{len(value_set['dataValues'])} DHIS2 data values")
+    if unmapped_out is not None:
+        unmapped_out.write_text(
+            orjson.dumps(unmapped.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n",
+            encoding="utf-8",
+        )
+    for line in _unmapped_lines(unmapped.as_dict()):
+        click.echo(f"ostwatch: {line}", err=True)
+
+
+def _unmapped_lines(unmapped: dict[str, Any], most: int = 40) -> list[str]:
+    """What the export left out, for stderr (every item in --unmapped FILE)."""
+    lines = [
+        f"not exported (no data element): {f['figure']} ({f['rows']} row(s))"
+        for f in unmapped["figures"]
+    ]
+    for facility in unmapped["facilities"]:
+        via = ", ".join(facility["mapped_below"])
+        note = f"; its facilities {via} are exported" if via else ""
+        lines.append(f"not exported (no org unit): {facility['facility_id']}{note}")
+    if len(lines) > most:
+        lines = [*lines[:most], f"… and {len(lines) - most} more (--unmapped FILE lists all)"]
+    return lines
 
 
 # -- alerts -------------------------------------------------------------------------------

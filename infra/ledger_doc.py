@@ -73,7 +73,7 @@ def ledger_csv(document: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def _figure(value: float | None) -> str:
+def figure(value: float | None) -> str:
     """A quantity as printed on the card, the Vietnamese way (1.234,5): up to 6 decimals,
     no trailing zeros, so every figure is the exact one the JSON carries."""
     if value is None:
@@ -83,12 +83,25 @@ def _figure(value: float | None) -> str:
     return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
 
 
+def signature_block(signatures: tuple[tuple[str, str], ...]) -> str:
+    """The date line and the signature blocks that close a Vietnamese official document."""
+    blocks = "".join(
+        f"<div><b>{escape(vi)}</b><br><small>{escape(en)}</small><br>"
+        "<small>(Ký, ghi rõ họ tên / signature, full name)</small></div>"
+        for vi, en in signatures
+    )
+    return (
+        "<p class=sign-date>……………, ngày …… tháng …… năm ……… / date</p>\n"
+        f"<div class=signatures>{blocks}</div>"
+    )
+
+
 def _signed(name: str, value: float) -> str:
     """A line's effect on stock, with its sign (received +, used −, adjustments as sent)."""
     effect = -value if name in SUBTRACTED else value
     if effect == 0:
         return "0"
-    return ("+" if effect > 0 else "−") + _figure(abs(effect))
+    return ("+" if effect > 0 else "−") + figure(abs(effect))
 
 
 def _local(text: str) -> str:
@@ -98,12 +111,12 @@ def _local(text: str) -> str:
 def _card_html(document: dict[str, Any], card: dict[str, Any]) -> str:
     unit = UNIT_LABELS.get(card["unit"] or "", card["unit"] or "")
     per_unit = (
-        f" · {_figure(card['mg_per_unit'])} mg/{escape(card['unit'])}"
+        f" · {figure(card['mg_per_unit'])} mg/{escape(card['unit'])}"
         if card.get("mg_per_unit")
         else ""
     )
     details = {
-        "used_doses": f"{card['doses']} lượt / doses, {_figure(card['dose_mg'])} mg",
+        "used_doses": f"{card['doses']} lượt / doses, {figure(card['dose_mg'])} mg",
         "used_tests": f"{card['tests']} lượt / tests",
         "count_differences": f"{len(card['counts'])} lần kiểm kê / counts",
     }
@@ -114,8 +127,8 @@ def _card_html(document: dict[str, Any], card: dict[str, Any]) -> str:
         for name in LINES
     )
     counts = "\n".join(
-        f"<tr><td>{_local(c['occurred_at'])}</td><td class=num>{_figure(c['computed_on_hand'])}"
-        f"</td><td class=num>{_figure(c['counted'])}</td>"
+        f"<tr><td>{_local(c['occurred_at'])}</td><td class=num>{figure(c['computed_on_hand'])}"
+        f"</td><td class=num>{figure(c['counted'])}</td>"
         f"<td class=num>{_signed('count_differences', c['difference'])}</td>"
         f"<td><small class=mono>{escape(c['event_id'])}</small></td></tr>"
         for c in card["counts"]
@@ -150,11 +163,11 @@ def _card_html(document: dict[str, Any], card: dict[str, Any]) -> str:
 <th>Ghi chú / Notes</th></tr></thead>
 <tbody>
 <tr class=total><td>Tồn đầu kỳ<br><small>Opening balance</small></td>
-<td class=num>{_figure(card["opening_balance"])}</td><td></td></tr>
+<td class=num>{figure(card["opening_balance"])}</td><td></td></tr>
 {lines}
 <tr class=total><td>Tồn cuối kỳ<br><small>Closing balance</small></td>
-<td class=num>{_figure(card["closing_balance"])}</td>
-<td><small>{escape(reconciled)}: {_figure(card["stock_report_on_hand"])}</small></td></tr>
+<td class=num>{figure(card["closing_balance"])}</td>
+<td><small>{escape(reconciled)}: {figure(card["stock_report_on_hand"])}</small></td></tr>
 </tbody></table>
 <h2>Kiểm kê thực tế / Physical counts</h2>
 <table>
@@ -162,14 +175,7 @@ def _card_html(document: dict[str, Any], card: dict[str, Any]) -> str:
 <th>Đếm thực tế / Counted</th><th>Chênh lệch / Difference</th>
 <th>Mã sự kiện / Event id</th></tr></thead>
 <tbody>{counts}</tbody></table>
-<p class=sign-date>……………, ngày …… tháng …… năm ……… / date</p>
-<div class=signatures>{
-        "".join(
-            f"<div><b>{escape(vi)}</b><br><small>{escape(en)}</small><br>"
-            "<small>(Ký, ghi rõ họ tên / signature, full name)</small></div>"
-            for vi, en in SIGNATURES
-        )
-    }</div>
+{signature_block(SIGNATURES)}
 </section>"""
 
 

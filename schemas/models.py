@@ -202,7 +202,10 @@ SubstanceCode = Annotated[
 ]
 Period = Annotated[
     str,
-    _matches(r"\d{4}(-(0[1-9]|1[0-2])|-H[12])?", "must be YYYY-MM, YYYY-H1, YYYY-H2 or YYYY"),
+    _matches(
+        r"\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-H[12])?",
+        "must be YYYY-MM, YYYY-Qn, YYYY-H1, YYYY-H2 or YYYY",
+    ),
 ]
 DoseMg = Annotated[float, _rule(lambda x: 0 < x <= 1000, "must be greater than 0 and at most 1000")]
 # Quantities are finite (``allow_inf_nan=False``) and at most MAX_QUANTITY either way.
@@ -563,7 +566,9 @@ class ReportSubmitted(BaseEvent):
 
     event_type: Literal["report.submitted"]
     report_type: Code = Field(description="Report type, a key of the deadline calendar.")
-    period: Period = Field(description="Period covered: YYYY-MM, YYYY-H1, YYYY-H2 or YYYY.")
+    period: Period = Field(
+        description="Period covered: YYYY-MM, YYYY-Qn, YYYY-H1, YYYY-H2 or YYYY."
+    )
 
 
 class SupervisionVisited(BaseEvent):

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final, Literal, TypeVar, get_args
 
+from schemas.calendar import FREQUENCIES
 from schemas.models import (
     BaseEvent,
     DoseDispensed,
@@ -71,12 +72,14 @@ FacilityType = Literal[
     "district_health_centre",
     "provincial_cdc",
     "psychiatric_hospital",
+    "department_of_health",
 ]
 FACILITY_TYPES: Final[tuple[str, ...]] = get_args(FacilityType)
 ITEM_KINDS: Final = ("medication", "test_kit")
-FREQUENCIES: Final = ("monthly", "half_yearly", "yearly")
 # Spellings a spreadsheet is likely to use for the same frequency.
 _FREQUENCY_SYNONYMS: Final = {
+    "quarterly": "quarterly",
+    "quarter": "quarterly",
     "semiannual": "half_yearly",
     "semi_annual": "half_yearly",
     "biannual": "half_yearly",
@@ -100,9 +103,10 @@ COLUMNS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "deadlines.csv": ("report_type", "frequency", "due_day", "reporter_type"),
     }
 )
-# Columns a file may carry beyond the contract's required ones (CONTRACT §2, optional).
+# Columns a file may carry beyond the contract's required ones (CONTRACT §2, optional); an
+# absent optional column reads as empty cells.
 OPTIONAL_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
-    {"facilities.csv": ("live_from",)}
+    {"facilities.csv": ("live_from",), "deadlines.csv": ("recipient_id",)}
 )
 TARGET_COLUMNS: Final = ("routine_target", "take_home_target", "community_detox_target")
 # A targets.csv row with one of these as facility_id (compared case-insensitively) is the total
@@ -232,12 +236,14 @@ class TotalMismatch:
 
 @dataclass(frozen=True)
 class DeadlineRow:
-    """When a report is due: ``due_day`` of the month after the period, by ``reporter_type``."""
+    """When a report is due: ``due_day`` of the month after the period, by ``reporter_type``,
+    to ``recipient_id`` (the receiving unit's facility id) when the file names one."""
 
     report_type: str
     frequency: str
     due_day: int
     reporter_type: str
+    recipient_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -581,14 +587,16 @@ def _parse_targets(
     return tuple(targets), tuple(totals.values())
 
 
-def _parse_deadlines(text: str, problems: _Problems) -> dict[str, DeadlineRow]:
+def _parse_deadlines(
+    text: str, facilities: Mapping[str, FacilityRow], problems: _Problems
+) -> dict[str, DeadlineRow]:
     file = "deadlines.csv"
     deadlines: dict[str, DeadlineRow] = {}
     lines: dict[str, int] = {}
     for row in _rows(file, text, problems):
         report_type = _check(row, "report_type", problems, _code, _CODE_RULE)
         frequency = _check(
-            row, "frequency", problems, _frequency, "must be monthly, half_yearly or yearly"
+            row, "frequency", problems, _frequency, "must be one of " + ", ".join(FREQUENCIES)
         )
         due_day = _check(row, "due_day", problems, _due_day, "must be a day of the month 1–31")
         reporter_type = _check(
@@ -598,6 +606,10 @@ def _parse_deadlines(text: str, problems: _Problems) -> dict[str, DeadlineRow]:
             _one_of(FACILITY_TYPES),
             "must be a facility type: " + ", ".join(FACILITY_TYPES),
         )
+        recipient_id = row["recipient_id"] or None
+        if recipient_id is not None and recipient_id not in facilities:
+            problems.add(file, row.line, "recipient_id", f"unknown facility {recipient_id[:60]!r}")
+            continue
         if report_type is None or frequency is None or due_day is None or reporter_type is None:
             continue
         if report_type in deadlines:
@@ -609,7 +621,9 @@ def _parse_deadlines(text: str, problems: _Problems) -> dict[str, DeadlineRow]:
             )
             continue
         lines[report_type] = row.line
-        deadlines[report_type] = DeadlineRow(report_type, frequency, due_day, reporter_type)
+        deadlines[report_type] = DeadlineRow(
+            report_type, frequency, due_day, reporter_type, recipient_id
+        )
     return deadlines
 
 
@@ -630,7 +644,9 @@ def parse_registry_texts(texts: Mapping[str, str]) -> RegistrySnapshot:
         else ((), ())
     )
     deadlines = (
-        _parse_deadlines(texts["deadlines.csv"], problems) if "deadlines.csv" in texts else {}
+        _parse_deadlines(texts["deadlines.csv"], facilities, problems)
+        if "deadlines.csv" in texts
+        else {}
     )
     if problems.items:
         raise RegistryError(problems.items)

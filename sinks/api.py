@@ -20,7 +20,8 @@ from schemas.alerts import LETTER_DOCUMENT, LETTER_VERSION, AckSelection
 from schemas.free_text import note_problem
 from sinks import archive, replay
 from sinks.ledger import Ledger, LedgerError
-from sinks.reports import ReportError, Reports, Scope, resolve_scope
+from sinks.monthly import MonthlyReport
+from sinks.reports import ReportError, Reports, Scope, Source, resolve_scope
 from sinks.store import Store
 
 
@@ -76,18 +77,44 @@ def _names(kwargs: Mapping[str, Any], name: str) -> list[str]:
     return value
 
 
+# Options a report takes beyond the scope and T (passed on only when given).
+REPORT_OPTIONS: dict[str, tuple[str, ...]] = {"tests": ("by",)}
+
+
 def _report(name: str) -> Callable[[Store, Mapping[str, Any]], Any]:
     """An operation answering report ``name`` with the filters the CLI passes."""
 
     def run_report(store: Store, kwargs: Mapping[str, Any]) -> Any:
-        source = kwargs.get("source", "aggregates")
-        if source not in ("aggregates", "archive"):
-            raise OperationError(f"source: aggregates or archive, not {source!r}")
+        source = _source(kwargs)
         scope = _scope(store, kwargs)
         reports = Reports(store.db, store.registry, source)
-        return getattr(reports, name)(_as_of(kwargs), scope)
+        options = {k: kwargs[k] for k in REPORT_OPTIONS.get(name, ()) if kwargs.get(k)}
+        try:
+            return getattr(reports, name)(_as_of(kwargs), scope, **options)
+        except ReportError as exc:
+            raise OperationError(str(exc)) from None
 
     return run_report
+
+
+def _source(kwargs: Mapping[str, Any]) -> Source:
+    source = kwargs.get("source", "aggregates")
+    if source == "aggregates" or source == "archive":
+        return source
+    raise OperationError(f"source: aggregates or archive, not {source!r}")
+
+
+def _report_monthly(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The monthly report of CONTRACT §6 for ``period`` (YYYY-MM) and ``unit`` (default:
+    every top unit), as of ``as_of`` (default: the latest event)."""
+    report = MonthlyReport(store.db, store.registry, _source(kwargs))
+    unit = kwargs.get("unit")
+    if unit is not None and not isinstance(unit, str):
+        raise OperationError(f"unit: a facility id, not {unit!r}")
+    try:
+        return report.answer(str(kwargs["period"]), unit, _as_of(kwargs))
+    except ReportError as exc:
+        raise OperationError(str(exc)) from None
 
 
 def _scope(store: Store, kwargs: Mapping[str, Any]) -> Scope:
@@ -322,6 +349,7 @@ OPERATIONS: dict[str, Callable[[Store, Mapping[str, Any]], Any]] = {
     "names": _facility_names,
     **{f"report_{name}": _report(name) for name in REPORTS},
     "report_alerts": _report_alerts,
+    "report_monthly": _report_monthly,
     "alerts_ack": _alerts_ack,
     "notices": _notices,
     "replay_verify": _replay_verify,

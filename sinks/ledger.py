@@ -82,10 +82,10 @@ class Month:
     last_day: date
 
     @classmethod
-    def parse(cls, text: str) -> Month:
+    def parse(cls, text: str, flag: str = "--month") -> Month:
         match = MONTH.match(text.strip())
         if not match:
-            raise LedgerError(f"--month: expected YYYY-MM, got {text!r}")
+            raise LedgerError(f"{flag}: expected YYYY-MM, got {text!r}")
         first = date(int(match[1]), int(match[2]), 1)
         following = (first + timedelta(days=32)).replace(day=1)
         return cls(first, following - timedelta(days=1))

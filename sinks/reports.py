@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 Source = Literal["aggregates", "archive"]
 USE_WINDOW_DAYS = 14
 MEDICATION_PROGRAMMES = ("methadone", "buprenorphine")
+TEST_GROUPINGS = ("month", "purpose")
 
 
 class ReportError(ValueError):
@@ -96,7 +97,7 @@ class _Query:
     parameters: dict[str, Any]
 
 
-def _number(value: float) -> float:
+def number(value: float) -> float:
     """Report numbers: rounding noise from float sums removed, never -0.0."""
     rounded = round(float(value), 6)
     return 0.0 if rounded == 0 else rounded
@@ -118,6 +119,26 @@ def _scope_where(scope: Scope, *, dates: bool, item: bool = False) -> tuple[str,
         clauses.append("item = %(scope_item)s")
         parameters["scope_item"] = scope.item
     return " AND ".join(clauses) or "1", parameters
+
+
+def day_rows(table: str, source: Source, where: str, *, tail: bool = True) -> str:
+    """SQL for the day rows of aggregate ``table`` matching ``where``, as of T (bound as
+    ``%(t)s``, its local day as ``%(t_day)s``): the complete days before T's day from the live
+    table (or recomputed from the archive), then T's own day up to T from the archive. Without
+    ``tail`` T is the end of its day, and T's day is taken as complete like the others."""
+    tail_sql = aggregate_select(
+        table, f"local_date = %(t_day)s AND occurred_at <= %(t)s AND {where}"
+    )
+    before = "<" if tail else "<="
+    if source == "archive":
+        older = aggregate_select(table, f"local_date {before} %(t_day)s AND {where}")
+    else:
+        columns = ", ".join(AGGREGATE_BY_TABLE[table].columns)
+        older = (
+            f"SELECT {columns} FROM {table} FINAL "  # noqa: S608 - fixed names
+            f"WHERE local_date {before} %(t_day)s AND {where}"
+        )
+    return f"{older}\nUNION ALL\n{tail_sql}" if tail else older
 
 
 class Reports:
@@ -146,18 +167,7 @@ class Reports:
 
     def _days(self, table: str, moment: Moment, where: str) -> str:
         """Day rows of an aggregate: complete days before T's day, then T's day up to T."""
-        tail = aggregate_select(
-            table, f"local_date = %(t_day)s AND occurred_at <= %(t)s AND {where}"
-        )
-        if self.source == "archive":
-            older = aggregate_select(table, f"local_date < %(t_day)s AND {where}")
-        else:
-            columns = ", ".join(AGGREGATE_BY_TABLE[table].columns)
-            older = (
-                f"SELECT {columns} FROM {table} FINAL "  # noqa: S608 - fixed names
-                f"WHERE local_date < %(t_day)s AND {where}"
-            )
-        return f"{older}\nUNION ALL\n{tail}"
+        return day_rows(table, self.source, where)
 
     def _run(self, query: _Query, moment: Moment) -> list[dict[str, Any]]:
         parameters = {"t": moment.at, "t_day": moment.day, **query.parameters}
@@ -181,23 +191,33 @@ class Reports:
                 "patients_dosed": int(row["patients_dosed"]),
                 "observed_doses": int(row["observed_doses"]),
                 "take_home_handouts": int(row["take_home_handouts"]),
-                "mg_observed": _number(row["mg_observed"]),
-                "mg_take_home": _number(row["mg_take_home"]),
+                "mg_observed": number(row["mg_observed"]),
+                "mg_take_home": number(row["mg_take_home"]),
             }
             for row in self._run(_Query(sql, parameters), moment)
         ]
 
-    def tests(self, as_of: datetime | None, scope: Scope) -> list[dict[str, Any]]:
-        """Per facility and month: tests performed and positive results per substance."""
+    def tests(
+        self, as_of: datetime | None, scope: Scope, by: str = "month"
+    ) -> list[dict[str, Any]]:
+        """Per facility and month (and purpose, ``by="purpose"``): tests performed and
+        positive results per substance."""
+        if by not in TEST_GROUPINGS:
+            raise ReportError(f"--by: one of {', '.join(TEST_GROUPINGS)}, not {by!r}")
         moment = self.moment(as_of)
         if moment is None:
             return []
         where, parameters = _scope_where(scope, dates=True)
-        sql = sql_text("report_tests").replace("{days}", self._days("tests_daily", moment, where))
+        if by == "purpose":
+            sql = sql_text("report_tests_by_purpose").replace("{where}", where)
+        else:
+            days = self._days("tests_daily", moment, where)
+            sql = sql_text("report_tests").replace("{days}", days)
         return [
             {
                 "facility_id": row["facility_id"],
                 "month": row["month"].strftime("%Y-%m"),
+                **({"purpose": row["purpose"]} if by == "purpose" else {}),
                 "tests": int(row["tests"]),
                 "positive": {k: int(v) for k, v in sorted(row["positive"].items())},
             }
@@ -235,9 +255,9 @@ class Reports:
                     "facility_id": row["facility_id"],
                     "item": row["item"],
                     "unit": item.unit if item else None,
-                    "on_hand": _number(on_hand),
-                    "avg_daily_use": _number(average),
-                    "days_of_supply": _number(on_hand / average) if average > 0 else None,
+                    "on_hand": number(on_hand),
+                    "avg_daily_use": number(average),
+                    "days_of_supply": number(on_hand / average) if average > 0 else None,
                 }
             )
         return rows

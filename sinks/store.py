@@ -595,7 +595,7 @@ class Store:
             for t in snapshot.targets
         ]
         deadlines = [
-            [version, d.report_type, d.frequency, d.due_day, d.reporter_type]
+            [version, d.report_type, d.frequency, d.due_day, d.reporter_type, d.recipient_id or ""]
             for d in snapshot.deadlines.values()
         ]
         tables: dict[str, tuple[list[list[Any]], tuple[str, ...]]] = {
@@ -626,7 +626,7 @@ class Store:
             ),
             "registry_deadlines": (
                 deadlines,
-                ("version", "report_type", "frequency", "due_day", "reporter_type"),
+                ("version", "report_type", "frequency", "due_day", "reporter_type", "recipient_id"),
             ),
         }
         for table, (rows, names) in tables.items():

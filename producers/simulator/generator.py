@@ -37,6 +37,7 @@ from producers.simulator.province import (
     Unit,
     random_regimen,
 )
+from schemas.calendar import periods_due_in
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -842,27 +843,24 @@ class _Simulation:
             )
 
     def report_schedule(self, year: int, month: int) -> dict[int, list[tuple[str, str, str]]]:
-        """Who submits what on which day of this month (independent of where the run starts)."""
-        prev = date(year, month, 1) - timedelta(days=1)
-        period = f"{prev:%Y-%m}"
+        """Who submits what on which day of this month (independent of where the run starts):
+        every report whose period ended with last month, whatever its frequency."""
         by_type: dict[str, list[str]] = {}
         for facility in self.province.facilities:
             by_type.setdefault(facility.type, []).append(facility.facility_id)
         plan: list[tuple[str, str, str, tuple[int, int]]] = []
         for deadline in self.province.deadlines:
-            if deadline.frequency == "monthly":
+            for period in periods_due_in(deadline.frequency, year, month):
                 for reporter in by_type.get(deadline.reporter_type, []):
-                    window = (18, 24)
-                    if reporter == self.late_reporter:
+                    if deadline.frequency != "monthly":
+                        window = (10, min(28, deadline.due_day - 1))
+                    elif reporter == self.late_reporter:
                         window = (deadline.due_day + 1, deadline.due_day + 3)
                     elif deadline.due_day > 25:
                         window = (deadline.due_day - 2, deadline.due_day - 1)
+                    else:
+                        window = (18, 24)
                     plan.append((reporter, deadline.report_type, period, window))
-            elif deadline.frequency == "half_yearly" and month in (1, 7):
-                half = f"{prev.year}-H{1 if month == 7 else 2}"
-                window = (10, min(28, deadline.due_day - 1))
-                for reporter in by_type.get(deadline.reporter_type, []):
-                    plan.append((reporter, deadline.report_type, half, window))
         schedule: dict[int, list[tuple[str, str, str]]] = {}
         for reporter, report_type, when, (low, high) in plan:
             rng = random.Random(f"report|{self.seed}|{reporter}|{report_type}|{when}")

@@ -169,11 +169,16 @@ ITEMS: tuple[Item, ...] = (
     ),
 )
 
+CDC_ID = "BG-CDC"
+DOH_ID = "BG-SYT"
+# Seed 001 §III: districts send methadone results to the CDC and voluntary detox results to the
+# Department of Health; the psychiatric hospital and the CDC report to the Department of
+# Health. Ward stations report to their own district health centre, which one row cannot name.
 DEADLINES: tuple[Deadline, ...] = (
-    Deadline("methadone_monthly", "monthly", 25, "district_health_centre"),
-    Deadline("voluntary_detox_monthly", "monthly", 25, "district_health_centre"),
-    Deadline("psychiatric_monthly", "monthly", 25, "psychiatric_hospital"),
-    Deadline("cdc_methadone_monthly", "monthly", 27, "provincial_cdc"),
+    Deadline("methadone_monthly", "monthly", 25, "district_health_centre", CDC_ID),
+    Deadline("voluntary_detox_monthly", "monthly", 25, "district_health_centre", DOH_ID),
+    Deadline("psychiatric_monthly", "monthly", 25, "psychiatric_hospital", DOH_ID),
+    Deadline("cdc_methadone_monthly", "monthly", 27, "provincial_cdc", DOH_ID),
     Deadline("ward_half_yearly", "half_yearly", 31, "commune_health_station"),
 )
 
@@ -270,7 +275,7 @@ class _Builder:
         rng = self.rng
         is_cdc = row.unit_type == "provincial_cdc"
         district, site_commune = (CAPITAL_DISTRICT, None) if is_cdc else _district_of(row.unit)
-        unit_id = "BG-CDC" if is_cdc else f"BG-DHC-{index:02d}"
+        unit_id = CDC_ID if is_cdc else f"BG-DHC-{index:02d}"
         unit_name = (
             f"Trung tâm Kiểm soát bệnh tật tỉnh {PROVINCE_NAME}"
             if is_cdc
@@ -453,8 +458,14 @@ def build_province(
             "BG-PSY",
             f"Bệnh viện Tâm thần tỉnh {PROVINCE_NAME}",
             "psychiatric_hospital",
-            "BG-CDC",
+            CDC_ID,
             CAPITAL_DISTRICT,
+        )
+    )
+    # The Department of Health receives reports (deadlines.csv recipient_id); it sends none.
+    builder.facilities.append(
+        Facility(
+            DOH_ID, f"Sở Y tế tỉnh {PROVINCE_NAME}", "department_of_health", None, CAPITAL_DISTRICT
         )
     )
     targets = tuple(

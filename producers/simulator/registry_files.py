@@ -18,7 +18,7 @@ TARGETS_HEADER = (
     "take_home_target",
     "community_detox_target",
 )
-DEADLINES_HEADER = ("report_type", "frequency", "due_day", "reporter_type")
+DEADLINES_HEADER = ("report_type", "frequency", "due_day", "reporter_type", "recipient_id")
 
 Cell = str | int | float | None
 
@@ -82,5 +82,8 @@ def write_registry(province: Province, out_dir: Path, live_from: date | None = N
     _write(
         out_dir / "deadlines.csv",
         DEADLINES_HEADER,
-        ((d.report_type, d.frequency, d.due_day, d.reporter_type) for d in province.deadlines),
+        (
+            (d.report_type, d.frequency, d.due_day, d.reporter_type, d.recipient_id)
+            for d in province.deadlines
+        ),
     )

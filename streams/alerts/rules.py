@@ -22,6 +22,7 @@ from typing import Any
 from ostwatch.settings import AlertSettings
 from ostwatch.timeutil import LOCAL_TZ
 from schemas.alerts import AlertKind, Severity, alert_id_for
+from schemas.calendar import due_instant, period_bounds, periods_between
 from schemas.reference import RegistrySnapshot
 from sinks.alert_store import Movement, PatientFact
 
@@ -637,57 +638,14 @@ def _resolved(condition: Condition, at: datetime) -> Condition:
 
 # -- deadlines and supervision -----------------------------------------------------------
 
-_HALVES = {"H1": 6, "H2": 12}
-
-
-def period_end_month(period: str) -> tuple[int, int]:
-    """(year, month) of a period's last month: 2024-03, 2024-H1, 2024-H2, 2024."""
-    if len(period) == 4:
-        return int(period), 12
-    year, rest = period.split("-")
-    if rest in _HALVES:
-        return int(year), _HALVES[rest]
-    return int(year), int(rest)
-
 
 def _local_midnight(day: date) -> datetime:
     return datetime.combine(day, time(), LOCAL_TZ).astimezone(UTC)
 
 
-def due_instant(period: str, due_day: int) -> datetime:
-    """A period's report is due *before* ``due_day`` of the month after it: the deadline is
-    that day's local midnight (a short month clamps the day to its last day)."""
-    year, month = period_end_month(period)
-    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return _local_midnight(date(year, month, min(due_day, _month_end(year, month).day)))
-
-
-def _month_end(year: int, month: int) -> date:
-    return date(year, month, calendar.monthrange(year, month)[1])
-
-
-def periods_between(frequency: str, first: date, last: date) -> list[str]:
-    """Every period of a frequency that ends on or after ``first`` and starts by ``last``."""
-    found = []
-    for year in range(first.year, last.year + 1):
-        if frequency == "yearly":
-            candidates = [(str(year), date(year, 1, 1), date(year, 12, 31))]
-        elif frequency == "half_yearly":
-            candidates = [
-                (f"{year}-H1", date(year, 1, 1), date(year, 6, 30)),
-                (f"{year}-H2", date(year, 7, 1), date(year, 12, 31)),
-            ]
-        else:
-            candidates = [
-                (f"{year}-{m:02d}", date(year, m, 1), _month_end(year, m)) for m in range(1, 13)
-            ]
-        found += [name for name, start, end in candidates if end >= first and start <= last]
-    return found
-
-
 def _ended_before_live(period: str, live_from: date | None) -> bool:
     """Whether a period ended before its reporter's ``live_from`` (CONTRACT §2)."""
-    return live_from is not None and _month_end(*period_end_month(period)) < live_from
+    return live_from is not None and period_bounds(period)[1] < live_from
 
 
 def deadline_conditions(
@@ -716,6 +674,9 @@ def deadline_conditions(
                 continue
             subject = f"{deadline.report_type}/{period}"
             due_day = _day(due.astimezone(LOCAL_TZ).date())
+            recipient = deadline.recipient_id
+            to_en = f" to {recipient}" if recipient else ""
+            to_vi = f" gửi {recipient}" if recipient else ""
             for facility in reporters:
                 at = submitted.get((facility, deadline.report_type, period))
                 if at is not None and at <= clock:
@@ -731,12 +692,12 @@ def deadline_conditions(
                         subject=subject,
                         raised_at=due if overdue else due - soon,
                         message=(
-                            f"{deadline.report_type} for {period} from {facility} "
+                            f"{deadline.report_type} for {period} from {facility}{to_en} "
                             + ("is overdue" if overdue else "is not yet submitted")
                             + f" (due before {due_day})"
                         ),
                         message_vi=(
-                            f"Báo cáo {deadline.report_type} kỳ {period} của {facility} "
+                            f"Báo cáo {deadline.report_type} kỳ {period} của {facility}{to_vi} "
                             + ("đã quá hạn" if overdue else "chưa nộp")
                             + f" (hạn trước ngày {due_day})"
                         ),
@@ -744,6 +705,8 @@ def deadline_conditions(
                             "report_type": deadline.report_type,
                             "period": period,
                             "due_at": due.isoformat(),
+                            "frequency": deadline.frequency,
+                            "recipient_id": recipient,
                         },
                     )
                 )

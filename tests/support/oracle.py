@@ -240,19 +240,23 @@ def dispensing(
     return rows
 
 
-def tests(docs: Iterable[dict[str, Any]], as_of: datetime | None = None) -> list[dict[str, Any]]:
-    """Per facility and local month with a test: tests, positive results per substance."""
+def tests(
+    docs: Iterable[dict[str, Any]], as_of: datetime | None = None, by: str = "month"
+) -> list[dict[str, Any]]:
+    """Per facility and local month with a test (and purpose, ``by="purpose"``): tests,
+    positive results per substance."""
     events = first_accepted(docs)
     t = moment(events, as_of)
     if t is None:
         return []
-    by_month: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for doc in _upto(events, t):
         if doc["event_type"] == "test.performed":
             month = _local_day(_at(doc)).strftime("%Y-%m")
-            by_month.setdefault((doc["facility_id"], month), []).append(doc)
+            purpose = (doc["purpose"],) if by == "purpose" else ()
+            groups.setdefault((doc["facility_id"], month, *purpose), []).append(doc)
     rows = []
-    for (facility_id, month), performed in sorted(by_month.items()):
+    for (facility_id, month, *purpose), performed in sorted(groups.items()):
         positive: Counter[str] = Counter()
         for doc in performed:
             positive.update(s for s, result in doc["results"].items() if result == "positive")
@@ -260,6 +264,7 @@ def tests(docs: Iterable[dict[str, Any]], as_of: datetime | None = None) -> list
             {
                 "facility_id": facility_id,
                 "month": month,
+                **({"purpose": purpose[0]} if purpose else {}),
                 "tests": len(performed),
                 "positive": {substance: positive[substance] for substance in sorted(positive)},
             }

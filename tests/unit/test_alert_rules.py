@@ -413,3 +413,45 @@ def test_supervision_behind_the_years_pace() -> None:
     visited = {"TF-01": [datetime(2024, 5, 2, tzinfo=UTC)]}
     assert supervision_conditions(REGISTRY, visited, july, SETTINGS) == []
     assert supervision_conditions(REGISTRY, {}, july - timedelta(days=10), SETTINGS) == []
+
+
+QUARTERLY = RegistrySnapshot(
+    facilities={
+        **REGISTRY.facilities,
+        "CDC-01": FacilityRow("CDC-01", "CDC", "provincial_cdc", None, "", "P"),
+    },
+    items=REGISTRY.items,
+    deadlines={
+        "detox_quarterly": DeadlineRow(
+            "detox_quarterly", "quarterly", 15, "district_health_centre", "CDC-01"
+        )
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("clock", "expected"),
+    [
+        ("2024-04-11T12:00:00+07:00", []),
+        ("2024-04-12T00:00:00+07:00", [("report_due_soon", "detox_quarterly/2024-Q1")]),
+        ("2024-04-15T00:00:00+07:00", [("report_overdue", "detox_quarterly/2024-Q1")]),
+        ("2024-06-30T00:00:00+07:00", [("report_overdue", "detox_quarterly/2024-Q1")]),
+    ],
+)
+def test_quarterly_deadlines_fall_due_after_the_quarter(
+    clock: str, expected: list[tuple[str, str]]
+) -> None:
+    found = deadline_conditions(
+        QUARTERLY, {}, datetime.fromisoformat(clock), date(2024, 1, 5), SETTINGS
+    )
+    assert [(c.kind, c.subject) for c in found] == expected
+
+
+def test_deadline_alerts_name_the_recipient() -> None:
+    clock = datetime.fromisoformat("2024-04-16T00:00:00+07:00")
+    (alert,) = deadline_conditions(QUARTERLY, {}, clock, date(2024, 1, 5), SETTINGS)
+    assert alert.details["recipient_id"] == "CDC-01"
+    assert "to CDC-01" in alert.message
+    assert "gửi CDC-01" in alert.message_vi
+    # The recipient is not part of the alert's identity (an upgrade raises nothing twice).
+    assert alert.subject == "detox_quarterly/2024-Q1"

@@ -123,6 +123,8 @@ def test_dose_boundaries_that_pass(changes: dict[str, Any]) -> None:
         ("patient.take_home_approved", {"max_days": 30}),
         ("report.submitted", {"period": "2024-01"}),
         ("report.submitted", {"period": "2024-12"}),
+        ("report.submitted", {"period": "2024-Q1"}),
+        ("report.submitted", {"period": "2024-Q4"}),
         ("report.submitted", {"period": "2024-H1"}),
         ("report.submitted", {"period": "2024-H2"}),
         ("report.submitted", {"period": "2024"}),

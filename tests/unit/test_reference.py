@@ -357,7 +357,7 @@ def test_frequency_synonyms(written: str, normalised: str) -> None:
 @pytest.mark.parametrize(
     ("row", "expected"),
     [
-        ("x,weekly,5,provincial_cdc", "deadlines.csv:4: frequency: must be monthly, half_yearly"),
+        ("x,weekly,5,provincial_cdc", "deadlines.csv:4: frequency: must be one of monthly, quar"),
         ("x,monthly,0,provincial_cdc", "deadlines.csv:4: due_day: must be a day of the month"),
         ("x,monthly,32,provincial_cdc", "deadlines.csv:4: due_day: must be a day of the month"),
         ("x,monthly,last,provincial_cdc", "deadlines.csv:4: due_day: must be a day of the month"),
@@ -373,6 +373,30 @@ def test_frequency_synonyms(written: str, normalised: str) -> None:
 def test_deadline_rules(row: str, expected: str) -> None:
     problems = _problems(deadlines=_with_rows("deadlines.csv", row))
     assert any(problem.startswith(expected) for problem in problems), problems
+
+
+def test_deadline_recipients_and_quarters() -> None:
+    header = "report_type,frequency,due_day,reporter_type,recipient_id"
+    rows = (
+        "q,quarterly,15,district_health_centre,CDC-01",
+        "q2,Quarter,15,district_health_centre,",
+    )
+    texts = _texts() | {"deadlines.csv": "\n".join((header, *rows)) + "\n"}
+    deadlines = parse_registry_texts(texts).deadlines
+    assert (deadlines["q"].frequency, deadlines["q"].recipient_id) == ("quarterly", "CDC-01")
+    assert (deadlines["q2"].frequency, deadlines["q2"].recipient_id) == ("quarterly", None)
+
+
+def test_a_deadline_file_without_recipients_still_loads() -> None:
+    old = "report_type,frequency,due_day,reporter_type\nm,monthly,25,provincial_cdc\n"
+    deadlines = parse_registry_texts(_texts() | {"deadlines.csv": old}).deadlines
+    assert deadlines["m"].recipient_id is None
+
+
+def test_an_unknown_recipient_is_a_problem() -> None:
+    header = "report_type,frequency,due_day,reporter_type,recipient_id"
+    bad = header + "\nm,monthly,25,provincial_cdc,SYT-99\n"
+    assert _problems(deadlines=bad) == ("deadlines.csv:2: recipient_id: unknown facility 'SYT-99'",)
 
 
 def test_due_day_bounds_pass() -> None:

@@ -572,7 +572,7 @@ def test_registry_files_have_contract_headers_and_cover_every_event(
             "take_home_target",
             "community_detox_target",
         ],
-        "deadlines.csv": ["report_type", "frequency", "due_day", "reporter_type"],
+        "deadlines.csv": ["report_type", "frequency", "due_day", "reporter_type", "recipient_id"],
     }
     tables = {}
     for name, header in headers.items():
@@ -586,6 +586,9 @@ def test_registry_files_have_contract_headers_and_cover_every_event(
     items = {r["item"]: r for r in tables["items.csv"]}
     assert items["MET10"]["mg_per_unit"] == "10" and items["KIT-MOR"]["mg_per_unit"] == ""
     report_types = {r["report_type"] for r in tables["deadlines.csv"]}
+    recipients = {r["recipient_id"] for r in tables["deadlines.csv"]} - {""}
+    assert recipients == {"BG-CDC", "BG-SYT"}
+    assert facilities["BG-SYT"]["type"] == "department_of_health"
     # Every target row names a facility; the one TOTAL row is the seed's printed totals.
     assert {r["facility_id"] for r in tables["targets.csv"]} <= set(facilities) | {"TOTAL"}
     for e in events:

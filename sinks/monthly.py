@@ -1,0 +1,392 @@
+"""The monthly report (CONTRACT §6): what a district sends the CDC and the CDC the Department
+of Health — patient flows, dispensing, the stock ledger, tests and report timeliness — for a
+unit and every facility below it, each unit's row rolling up its own facilities.
+
+Computed in ClickHouse (``sql/monthly_*.sql``): stock from the live daily aggregates, patient
+flows from ``patient_timeline``, dispensing and tests from the period's partition of the
+archive (a month of doses is read once; distinct patients cannot be summed from day rows).
+With ``source="archive"`` the stock days and the timeline are recomputed from the archive
+too: the baseline the benchmark compares against and a cross-check for the tests.
+
+The period is a local month (Asia/Ho_Chi_Minh), from its first local midnight to the next
+month's; the figures count the events that occurred in it up to the cut-off, the earlier of
+T (``--as-of``, else the latest event) and the period's last millisecond.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+from ostwatch.timeutil import LOCAL_TZ
+from schemas.calendar import due_instant, periods_due_in
+from schemas.reference import FacilityRow, RegistrySnapshot
+from sinks.aggregates import aggregate_select, sql_text
+from sinks.ledger import LedgerError, Month
+from sinks.reports import Moment, ReportError, Reports, day_rows, number
+from sinks.store import as_utc
+
+log = logging.getLogger(__name__)
+
+LISTS = ("patients", "dispensing", "stock", "tests", "timeliness")
+# What identifies a row of each list, after facility_id (CONTRACT §6).
+LIST_KEYS: Mapping[str, str] = {
+    "patients": "programme",
+    "dispensing": "item",
+    "stock": "item",
+    "tests": "purpose",
+    "timeliness": "report_type",
+}
+STOCK_FLOWS = ("opening", "received", "adjusted", "used", "closing")
+# Up to this many patients who moved are bound as a literal set (their timelines are then
+# read by primary key); more, as a subquery (a long literal costs more to parse than it saves).
+LITERAL_PATIENTS = 1000
+# The patients list's counts, in document order, before and after `discharged`.
+ENTRY_FIGURES = ("active_start", "enrolled", "transferred_in", "transferred_out")
+EXIT_FIGURES = ("active_end", "take_home_end", "enrolled_year", "completed_year")
+
+
+class MonthlyError(ReportError):
+    """A monthly report that cannot be produced as asked (bad period, unknown unit)."""
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """The units a report covers, in the order a reader expects them: each unit, then the
+    facilities below it (depth first, in registry file order)."""
+
+    registry: RegistrySnapshot
+    tops: tuple[str, ...]
+
+    @classmethod
+    def of(cls, registry: RegistrySnapshot, unit: str | None) -> Hierarchy:
+        if unit is None:
+            tops = tuple(f.facility_id for f in registry.facilities.values() if not f.parent_id)
+            return cls(registry, tops)
+        if unit not in registry.facilities:
+            raise MonthlyError(f"--unit: unknown facility {unit!r}")
+        return cls(registry, (unit,))
+
+    @cached_property
+    def order(self) -> dict[str, int]:
+        """Every covered facility id → its position in reading order (with its depth)."""
+        found: dict[str, int] = {}
+        pending = list(reversed(self.tops))
+        while pending:
+            current = pending.pop()
+            if current in found:
+                continue
+            found[current] = len(found)
+            pending.extend(reversed(self.registry.children_of(current)))
+        return found
+
+    @cached_property
+    def depth(self) -> dict[str, int]:
+        depths: dict[str, int] = {}
+        for facility_id in self.order:
+            parent = self.registry.facilities[facility_id].parent_id
+            depths[facility_id] = depths[parent] + 1 if parent in depths else 0
+        return depths
+
+    def rollup(self) -> list[tuple[str, str]]:
+        """(facility, unit) for each facility and each covered unit its figures count in:
+        itself and every ancestor, up to the report's top units."""
+        pairs = []
+        facilities = self.registry.facilities
+        for facility_id in self.order:
+            current: str | None = facility_id
+            while current is not None and current in self.order:
+                pairs.append((facility_id, current))
+                current = facilities[current].parent_id
+        return pairs
+
+    def unit_rows(self) -> list[dict[str, Any]]:
+        """The covered units as the document lists them (names for people)."""
+        facilities = self.registry.facilities
+        return [
+            {
+                "facility_id": facility_id,
+                "name": facilities[facility_id].name,
+                "type": facilities[facility_id].type,
+                "parent_id": facilities[facility_id].parent_id,
+                "depth": self.depth[facility_id],
+            }
+            for facility_id in self.order
+        ]
+
+
+def _local_text(instant: datetime) -> str:
+    """RFC 3339 in local time, milliseconds only when there are some."""
+    return instant.astimezone(LOCAL_TZ).isoformat(timespec="milliseconds").replace(".000+", "+")
+
+
+class MonthlyReport(Reports):
+    """Answers ``report monthly`` from ClickHouse (live aggregates, or the archive alone),
+    with the other reports' notion of T."""
+
+    def answer(self, period: str, unit: str | None, as_of: datetime | None) -> dict[str, Any]:
+        """The whole document: its period, the units covered and the five lists."""
+        try:
+            month = Month.parse(period, flag="--period")
+        except LedgerError as exc:
+            raise MonthlyError(str(exc)) from None
+        registry = self._registry()
+        if registry is None:
+            raise MonthlyError("no registry loaded yet: load one with `ostwatch registry load DIR`")
+        hierarchy = Hierarchy.of(registry, unit)
+        start = month.starts
+        following = month.ends + timedelta(milliseconds=1)
+        moment = self.moment(as_of)
+        lists: dict[str, list[dict[str, Any]]] = {key: [] for key in LISTS}
+        cut = None
+        if moment is not None:
+            cut = min(moment.at, month.ends)
+            query = _MonthQuery(self, hierarchy, month, Moment.of(cut))
+            lists = {
+                "patients": query.patients(),
+                "dispensing": query.dispensing(),
+                "stock": query.stock(),
+                "tests": query.tests(),
+                "timeliness": query.timeliness(moment.at),
+            }
+        return {
+            "period": month.label,
+            "unit": unit,
+            "from": _local_text(start),
+            "to": _local_text(following),
+            "as_of": _local_text(cut) if cut is not None else None,
+            "units": hierarchy.unit_rows(),
+            **{name: _in_order(rows, hierarchy, name) for name, rows in lists.items()},
+        }
+
+
+def _in_order(rows: list[dict[str, Any]], hierarchy: Hierarchy, name: str) -> list[dict[str, Any]]:
+    key = LIST_KEYS[name]
+    return sorted(rows, key=lambda row: (hierarchy.order[row["facility_id"]], str(row[key])))
+
+
+class _MonthQuery:
+    """One report's queries: the month, the cut-off and the roll-up, bound once."""
+
+    def __init__(
+        self, report: MonthlyReport, hierarchy: Hierarchy, month: Month, cut: Moment
+    ) -> None:
+        self.report = report
+        self.hierarchy = hierarchy
+        self.month = month
+        self.cut = cut
+        covered = sorted(hierarchy.order)
+        everything = len(covered) == len(hierarchy.registry.facilities)
+        self.where = "1" if everything else "facility_id IN %(scope_facilities)s"
+        year_start = datetime(month.first_day.year, 1, 1, tzinfo=LOCAL_TZ)
+        self.parameters: dict[str, Any] = {
+            "scope_facilities": covered,
+            "rollup": hierarchy.rollup(),
+            "start": month.starts,
+            "first_day": month.first_day,
+            "year_start": year_start,
+            "year_first_day": year_start.date(),
+            "cut": cut.at,
+            "cut_day": cut.day,
+            "t": cut.at,
+            "t_day": cut.day,
+        }
+
+    @property
+    def complete(self) -> bool:
+        """Whether the cut-off is the period's end: every day of it is a complete day."""
+        return self.cut.at >= self.month.ends
+
+    def _run(self, name: str, **fragments: str) -> list[dict[str, Any]]:
+        # A whole month needs no instant filter beyond its days (cheaper on the archive).
+        before_cut = "1" if self.complete else "occurred_at <= %(cut)s"
+        sql = (
+            sql_text(name)
+            .replace("{rollup}", sql_text("monthly_rollup"))
+            .replace("{before_cut}", before_cut)
+        )
+        for fragment, text in fragments.items():
+            sql = sql.replace("{" + fragment + "}", text)
+        return self.report.db.query_dicts(sql.replace("{where}", self.where), self.parameters)
+
+    # -- the lists ----------------------------------------------------------------------
+
+    def patients(self) -> list[dict[str, Any]]:
+        if self.report.source == "archive":
+            timeline = aggregate_select("patient_timeline", "occurred_at <= %(cut)s")
+        else:
+            timeline = "SELECT * FROM patient_timeline WHERE occurred_at <= %(cut)s"
+        in_scope = "1"
+        if self.where != "1":
+            # A unit's patients, bound as a literal set: the timeline is ordered by
+            # patient_ref, so every read of it below touches only their rows.
+            in_unit = self.report.db.query_rows(
+                f"SELECT DISTINCT patient_ref FROM ({timeline}) WHERE {self.where}",  # noqa: S608
+                self.parameters,
+            )
+            self.parameters["scope_patients"] = sorted(ref for (ref,) in in_unit) or [""]
+            in_scope = "patient_ref IN %(scope_patients)s"
+
+        def keyed(fragment: str, patients: str) -> str:
+            return (
+                sql_text(fragment).replace("{in_scope}", patients).replace("{timeline}", timeline)
+            )
+
+        parts = [("monthly_patients", in_scope)]
+        moving_sql = keyed("monthly_moving", in_scope)
+        moving = self.report.db.query_rows(
+            f"{moving_sql} LIMIT {LITERAL_PATIENTS + 1}", self.parameters
+        )
+        if len(moving) > LITERAL_PATIENTS:
+            parts.append(("monthly_patient_moves", f"patient_ref IN ({moving_sql})"))
+        elif moving:
+            # Bound as a literal set: the timeline is ordered by patient_ref, so each read of
+            # it in the moves' query touches only these patients' rows.
+            self.parameters["moving_patients"] = sorted(ref for (ref,) in moving)
+            parts.append(("monthly_patient_moves", "patient_ref IN %(moving_patients)s"))
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for part, whose in parts:
+            for row in self._run(part, keyed_timeline=keyed("monthly_timeline", whose)):
+                key = (row.pop("unit_id"), row.pop("programme"))
+                rows.setdefault(key, {}).update(row)
+        return [
+            {
+                "facility_id": facility_id,
+                "programme": programme,
+                **{name: int(figures.get(name, 0)) for name in ENTRY_FIGURES},
+                "discharged": {
+                    k: int(v) for k, v in sorted(figures.get("discharged", {}).items()) if v
+                },
+                **{name: int(figures.get(name, 0)) for name in EXIT_FIGURES},
+            }
+            for (facility_id, programme), figures in rows.items()
+        ]
+
+    def dispensing(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "facility_id": row["unit_id"],
+                "item": row["item"],
+                "patients_dosed": int(row["patients_dosed"]),
+                "observed_doses": int(row["observed_doses"]),
+                "take_home_handouts": int(row["take_home_handouts"]),
+                "mg_observed": number(row["mg_observed"]),
+                "mg_take_home": number(row["mg_take_home"]),
+            }
+            for row in self._run("monthly_dispensing")
+        ]
+
+    def stock(self) -> list[dict[str, Any]]:
+        registry = self.hierarchy.registry
+        medications = {code: row for code, row in registry.items.items() if row.mg_per_unit}
+        self.parameters |= {
+            "items": sorted(medications) or [""],
+            "mg_per_unit": [float(medications[c].mg_per_unit or 0) for c in sorted(medications)]
+            or [0.0],
+            "window_start": self.month.first_day,
+        }
+        days = day_rows("stock_daily", self.report.source, self.where, tail=not self.complete)
+        on_hand = sql_text("report_stock")
+        before = "SELECT * FROM days WHERE local_date < %(first_day)s"
+        rows = []
+        for row in self._run(
+            "monthly_stock",
+            days=days,
+            opening=on_hand.replace("{days}", before),
+            closing=on_hand.replace("{days}", "SELECT * FROM days"),
+        ):
+            figures = {name: number(row[name]) for name in STOCK_FLOWS}
+            difference = (
+                figures["closing"]
+                - figures["opening"]
+                - figures["received"]
+                - figures["adjusted"]
+                + figures["used"]
+            )
+            item = registry.items.get(row["item"])
+            rows.append(
+                {
+                    "facility_id": row["unit_id"],
+                    "item": row["item"],
+                    "unit": item.unit if item else None,
+                    **{name: figures[name] for name in ("opening", "received", "adjusted", "used")},
+                    "count_difference": number(difference),
+                    "closing": figures["closing"],
+                }
+            )
+        return rows
+
+    def tests(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "facility_id": row["unit_id"],
+                "purpose": row["purpose"],
+                "tests": int(row["tests"]),
+                "positive": {k: int(v) for k, v in sorted(row["positive"].items())},
+            }
+            for row in self._run("monthly_tests")
+        ]
+
+    def timeliness(self, t: datetime) -> list[dict[str, Any]]:
+        """Every report falling due in the month, per reporter of its type in the scope."""
+        registry = self.hierarchy.registry
+        year, month = self.month.first_day.year, self.month.first_day.month
+        due: list[tuple[str, str, datetime, str | None, str]] = []
+        for deadline in registry.deadlines.values():
+            for period in periods_due_in(deadline.frequency, year, month):
+                due.append(
+                    (
+                        deadline.report_type,
+                        period,
+                        due_instant(period, deadline.due_day),
+                        deadline.recipient_id,
+                        deadline.reporter_type,
+                    )
+                )
+        if not due:
+            return []
+        reporters = {
+            facility.facility_id
+            for *_, reporter_type in due
+            for facility in _of_type(registry.facilities.values(), reporter_type)
+            if facility.facility_id in self.hierarchy.order
+        }
+        if not reporters:
+            return []
+        submitted = {
+            (row["facility_id"], row["report_type"], row["period"]): as_utc(row["submitted_at"])
+            for row in self.report.db.query_dicts(
+                sql_text("monthly_submissions"),
+                {
+                    "t": t,
+                    "reporters": sorted(reporters),
+                    "wanted": sorted({(report_type, period) for report_type, period, *_ in due}),
+                },
+            )
+        }
+        rows = []
+        for report_type, period, due_at, recipient, reporter_type in due:
+            for facility in _of_type(registry.facilities.values(), reporter_type):
+                if facility.facility_id not in self.hierarchy.order:
+                    continue
+                at = submitted.get((facility.facility_id, report_type, period))
+                rows.append(
+                    {
+                        "facility_id": facility.facility_id,
+                        "report_type": report_type,
+                        "period": period,
+                        "due": _local_text(due_at),
+                        "submitted_at": _local_text(at) if at is not None else None,
+                        "on_time": (at < due_at) if at is not None else None,
+                        "recipient_id": recipient,
+                    }
+                )
+        return rows
+
+
+def _of_type(facilities: Iterable[FacilityRow], kind: str) -> list[FacilityRow]:
+    return [facility for facility in facilities if facility.type == kind]

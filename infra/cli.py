@@ -1417,10 +1417,12 @@ def export_group() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write what the mapping left out (figures, facilities) to this JSON file.",
 )
+@output_format_option(default="json")  # DHIS2 reads the JSON document; no other form
 @as_of_option
 @friendly_errors
 def export_dhis2(
     data_dir: Path,
+    output_format: str,
     period: str,
     mapping: Path,
     unit: str | None,

@@ -13,7 +13,6 @@ few thousand rows), never read back here.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import orjson
 import xlsxwriter
 
 from infra.labels import FIELD_LABELS, LIST_TITLES, MONTHLY_COLUMNS, NESTED_KEYS, NESTED_LABELS
+from ostwatch import csv_safe
 
 __all__ = [
     "Sheet",
@@ -103,7 +103,7 @@ def report_sheet(name: str, rows: Sequence[Mapping[str, Any]]) -> Sheet:
 def csv_text(sheet: Sheet) -> str:
     """The table as CSV: a header of field names, then one line per row (empty for None)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_safe.writer(out, lineterminator="\n")
     writer.writerow(sheet.columns)
     for row in sheet.rows:
         writer.writerow(["" if row[c] is None else _csv_cell(row[c]) for c in sheet.columns])

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from infra.ledger_doc import STYLE as LEDGER_STYLE
+from ostwatch import csv_safe
 from schemas.alerts import LETTER_DOCUMENT, LETTER_VERSION
 
 NOTICE_LABELS: dict[str, tuple[str, str]] = {
@@ -118,7 +119,7 @@ def letters_csv(document: Mapping[str, Any]) -> str:
     columns too). Read back by ``read_letter``."""
     extra = list(document.get("register_columns", ()))
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=[*CSV_COLUMNS, *extra], lineterminator="\n")
+    writer = csv_safe.dict_writer(out, [*CSV_COLUMNS, *extra], lineterminator="\n")
     writer.writeheader()
     for letter in document["letters"]:
         for line in letter["lines"]:
@@ -154,13 +155,14 @@ def read_letter(text: str) -> dict[str, Any]:
         )
     letters: dict[str, dict[str, Any]] = {}
     months = set()
-    for row in reader:
+    for quoted in reader:
+        row = {name: csv_safe.plain_cell(value or "") for name, value in quoted.items()}
         months.add(row["month"])
         letter = letters.setdefault(
             row["commune"],
             {"commune": row["commune"], "commune_name": row["commune_name"], "lines": []},
         )
-        line = {name: row[name] for name in CSV_COLUMNS if name not in _LETTER_LEVEL}
+        line: dict[str, Any] = {name: row[name] for name in CSV_COLUMNS if name not in _LETTER_LEVEL}
         line["positive"] = [s for s in row["positive"].split(";") if s]
         letter["lines"].append(line)
     if len(months) > 1:

@@ -29,6 +29,13 @@ def safe_cell(value: Any) -> Any:
     return "'" + value if formula and not _PLAIN_NUMBER.fullmatch(value) else value
 
 
+def plain_cell(text: str) -> str:
+    """The value :func:`safe_cell` quoted, back as it was (for CSV files we read again)."""
+    if text.startswith("'") and text[1:].startswith(FORMULA_STARTS):
+        return text[1:]
+    return text
+
+
 class SafeWriter:
     """``csv.writer`` whose rows pass through :func:`safe_cell`."""
 

@@ -49,3 +49,10 @@ def test_the_plain_writer_escapes_too() -> None:
         ["old_ref", "new_ref"],
         ["'=evil()", "-1"],
     ]
+
+
+def test_a_quoted_cell_reads_back_as_written() -> None:
+    from ostwatch.csv_safe import plain_cell, safe_cell
+
+    for value in ["=1+1", "-abc_123", "@SUM(A1)", "plain", "-12.5"]:
+        assert plain_cell(str(safe_cell(value))) == value

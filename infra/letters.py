@@ -162,7 +162,9 @@ def read_letter(text: str) -> dict[str, Any]:
             row["commune"],
             {"commune": row["commune"], "commune_name": row["commune_name"], "lines": []},
         )
-        line: dict[str, Any] = {name: row[name] for name in CSV_COLUMNS if name not in _LETTER_LEVEL}
+        line: dict[str, Any] = {
+            name: row[name] for name in CSV_COLUMNS if name not in _LETTER_LEVEL
+        }
         line["positive"] = [s for s in row["positive"].split(";") if s]
         letter["lines"].append(line)
     if len(months) > 1:

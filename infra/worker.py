@@ -26,6 +26,7 @@ from sinks.store import Store
 from streams.alerts.engine import AlertEngine
 from streams.app import create_app, register_domains
 from streams.intake.limits import IntakeLimits
+from streams.intake.offsets import OffsetLedger
 from streams.intake.service import IntakeService
 from streams.notify.service import NotifyService, build_notify
 
@@ -91,6 +92,7 @@ def run_worker(
             "stream_settings": stream,
             "events_topic": broker.events_topic,
             "notify": notify,
+            "offsets": OffsetLedger(broker.events_topic),
         },
     )
     worker = faust.Worker(

@@ -357,6 +357,65 @@ class Store:
             counts["duplicates" if outcome == "duplicate" else outcome] = int(count)
         return counts
 
+    def undecided_offsets(
+        self,
+        topic: str,
+        partition: int,
+        start: int,
+        end: int,
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> tuple[int, list[int]]:
+        """How many offsets in ``[start, end)`` of a partition have no submission row decided
+        since ``since``, and the first ``limit`` of them (for the committed-offset check).
+
+        A row keyed by (source, seq) keeps the offset of its latest decision, so a message
+        sent twice shows up here under its first offset: callers confirm by (source, seq)."""
+        if end <= start:
+            return 0, []
+        where = (
+            "kafka_topic = %(topic)s AND kafka_partition = %(partition)s "
+            "AND kafka_offset >= %(start)s AND kafka_offset < %(end)s "
+            "AND (%(since)s IS NULL OR decided_at >= %(since)s)"
+        )
+        parameters = {
+            "topic": topic,
+            "partition": partition,
+            "start": start,
+            "end": end,
+            "since": since,
+            "limit": limit,
+        }
+        decided = int(
+            self.db.query_rows(
+                f"SELECT uniqExact(kafka_offset) FROM submissions WHERE {where}",  # noqa: S608 (constant clauses)
+                parameters,
+            )[0][0]
+        )
+        missing = end - start - decided
+        if missing <= 0:
+            return 0, []
+        rows = self.db.query_rows(
+            "SELECT %(start)s + number AS o FROM numbers(%(end)s - %(start)s) "  # noqa: S608 (constant clauses)
+            f"WHERE o NOT IN (SELECT kafka_offset FROM submissions WHERE {where}) "
+            "ORDER BY o LIMIT %(limit)s",
+            parameters,
+        )
+        return missing, [int(row[0]) for row in rows]
+
+    def undecided_submissions(self, keys: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+        """The (source, seq) of ``keys`` that have no submission row at all."""
+        if not keys:
+            return []
+        found = {
+            (str(source), int(seq))
+            for source, seq in self.db.query_rows(
+                "SELECT source, seq FROM submissions WHERE (source, seq) IN %(keys)s",
+                {"keys": [tuple(key) for key in keys]},
+            )
+        }
+        return [key for key in keys if (key[0], key[1]) not in found]
+
     def rejected(self, as_of: datetime | None = None, limit: int = 100_000) -> list[dict[str, Any]]:
         """Every rejected submission with its reason, oldest first."""
         # Rejected lines may have no readable occurred_at; they count from their arrival.

@@ -91,7 +91,12 @@ class OffsetCommitter:
             # Faust has no public call for "commit these offsets"; this is the one its own
             # commit ends in: it flushes the producer (dead letters, alert changes) first.
             offsets = {TP(topic, partition): offset for partition, offset in due.items()}
-            if await cast(Any, consumer)._commit_offsets(offsets):
+            try:
+                done = await cast(Any, consumer)._commit_offsets(offsets)
+            except Exception:  # a rebalance, a broker away: the timer commits them again
+                log.warning("committing %s failed; retried in a second", due, exc_info=True)
+                return
+            if done:
                 self.ledger.committed(due)
 
 

@@ -118,7 +118,9 @@ class StackSupervisor:
         self.ever_ready = False  # the stack was ready once since `ostwatch up` started
         self.start_failures = 0  # worker exits while it never was
         self.last_worker_error: str | None = None
-        self.watchdog = Watchdog(self.settings.watchdog_stall_s)
+        self.watchdog = Watchdog(
+            self.settings.watchdog_stall_s, batch_limit_s=self.settings.watchdog_batch_limit_s
+        )
         self.watchdog_restarts = 0
         self.broker_started_at: datetime | None = None
         self._probe: GroupProbe | None = None
@@ -264,10 +266,12 @@ class StackSupervisor:
         if not isinstance(doc, dict):
             return Health(answered=False)
         store = doc.get("store") or {}
+        batch_s = (doc.get("commits") or {}).get("batch_in_progress_s")
         return Health(
             answered=True,
             ready=bool(doc.get("ready")),
             store_healthy=bool(store.get("healthy", True)),
+            batch_s=float(batch_s) if batch_s is not None else None,
         )
 
     def _position(self) -> GroupPosition | None:

@@ -11,7 +11,9 @@ submissions being decided.
 
 Not a stall: no lag (nothing to do); a worker not ready yet (starting, warming up); a
 worker that answers and says ClickHouse is unavailable (it is retrying; a new worker could
-not write either). Pure decisions here; ``infra.stack`` does the restarting.
+not write either); a worker that answers and says it is deciding a batch, for up to
+``batch_limit_s`` (the first batch after a start on a national archive waits ~20 s for the
+alert judge's catch-up). Pure decisions here; ``infra.stack`` does the restarting.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Health:
     answered: bool
     ready: bool = False
     store_healthy: bool = True
+    batch_s: float | None = None  # how long the batch being decided has taken so far
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Watchdog:
     """Progress of one worker process, fed one observation at a time."""
 
     stall_s: float
+    batch_limit_s: float = 600.0
     started_at: float = field(default_factory=time.monotonic)
     ready_at: float | None = None
     last_progress: float | None = None  # monotonic
@@ -83,6 +87,10 @@ class Watchdog:
         if health.answered and not health.store_healthy:
             self._progress(now)  # hold the clock: it retries ClickHouse, a restart cannot help
             self.state = "waiting for ClickHouse"
+            return False
+        if health.answered and health.batch_s is not None and health.batch_s < self.batch_limit_s:
+            self._progress(now)  # deciding a batch is work
+            self.state = "deciding a batch"
             return False
         stalled_for = now - (self.last_progress or now)
         if any(self.lag.values()) and self.stall_s > 0 and stalled_for >= self.stall_s:

@@ -270,6 +270,12 @@ class SupervisorSettings(BaseSettings):
     watchdog_interval_s: float = Field(
         default=2.0, gt=0, le=60, description="how often the watchdog looks"
     )
+    watchdog_batch_limit_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="a worker that says it is deciding a batch is working, not stalled, "
+        "for this long (the alert judge's first catch-up on a national archive takes ~20 s)",
+    )
     watchdog_kill_grace_s: float = Field(
         default=5.0,
         ge=0,

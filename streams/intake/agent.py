@@ -122,6 +122,7 @@ class IntakeLoop:
             return  # Faust restarted the agent after a failure: read nothing more here
         async for events in batches:
             taken = batch_offsets(events)
+            offsets.taking()
             try:
                 batch = await self.service.process([raw_message(e) for e in events])
                 await self.send_dead_letters(batch.rejected)

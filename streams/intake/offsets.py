@@ -17,6 +17,7 @@ nothing at or after it is committed again by this process. Pure bookkeeping, no 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +69,11 @@ class OffsetLedger:
         self.topic = topic
         self.partitions: dict[int, PartitionOffsets] = {}
         self.failure: str | None = None  # set once a batch failed: the intake reads no more
+        self.batch_since: float | None = None  # monotonic start of the batch being decided
+
+    def taking(self) -> None:
+        """A batch is being decided from now on (the watchdog tells work from a stall)."""
+        self.batch_since = time.monotonic()
 
     def _part(self, partition: int) -> PartitionOffsets:
         return self.partitions.setdefault(partition, PartitionOffsets())
@@ -80,6 +86,7 @@ class OffsetLedger:
         that starts past ``upto`` means messages were skipped unread: ``upto`` stays, so
         nothing past the hole is ever committed, and the hole is logged.
         """
+        self.batch_since = None
         for partition, seen in offsets.items():
             if not seen:
                 continue
@@ -105,6 +112,7 @@ class OffsetLedger:
 
     def abandoned(self, offsets: Mapping[int, Sequence[int]], reason: str) -> None:
         """A batch will not be decided here (it failed, or the worker stops under it)."""
+        self.batch_since = None
         for partition, seen in offsets.items():
             if not seen:
                 continue
@@ -141,8 +149,10 @@ class OffsetLedger:
 
     def as_dict(self) -> dict[str, Any]:
         """For ``/api/status``: per partition what is decided, committed and blocked."""
+        since = self.batch_since
         return {
             "failure": self.failure,
+            "batch_in_progress_s": None if since is None else round(time.monotonic() - since, 1),
             "partitions": {
                 str(partition): {
                     "decided_upto": part.upto,

@@ -167,6 +167,15 @@ def test_a_failed_batch_is_never_committed_past_and_nothing_after_it_is_read() -
     assert harness.offsets.committable() == {}
 
 
+def test_the_ledger_says_how_long_a_batch_has_been_in_progress() -> None:
+    ledger = OffsetLedger(TOPIC)
+    assert ledger.as_dict()["batch_in_progress_s"] is None
+    ledger.taking()
+    assert ledger.as_dict()["batch_in_progress_s"] == 0.0
+    ledger.decided({0: [0]})
+    assert ledger.as_dict()["batch_in_progress_s"] is None
+
+
 def test_a_worker_stopping_under_a_batch_leaves_it_uncommitted() -> None:
     harness = Harness(FakeService(fail_at=2, fail_with=WorkerStopping("ClickHouse away")))
     harness.run(batch(1, 7, 8), batch(1, 9), batch(1, 10))

@@ -61,6 +61,21 @@ def test_a_worker_waiting_for_clickhouse_is_left_alone_and_its_clock_held() -> N
     assert dog.observe(READY, position(10, 50), now=331.0)
 
 
+def test_a_worker_deciding_a_long_batch_is_working_until_the_batch_limit() -> None:
+    """The first batch after a start on a national archive waits for the alert judge's
+    catch-up; a frozen worker says nothing at all, so it is not mistaken for this."""
+    dog = Watchdog(30.0, batch_limit_s=120.0)
+    dog.worker_started(now=0.0)
+    assert not dog.observe(READY, position(10, 10), now=1.0)
+    for now in (20.0, 60.0, 100.0):
+        busy = Health(answered=True, ready=True, batch_s=now - 10.0)
+        assert not dog.observe(busy, position(10, 11), now=now)
+    assert dog.state == "deciding a batch"
+    stuck = Health(answered=True, ready=True, batch_s=125.0)  # past the limit: a stall clock
+    assert not dog.observe(stuck, position(10, 11), now=110.0)
+    assert dog.observe(stuck, position(10, 11), now=131.0)
+
+
 def test_stall_s_zero_switches_the_watchdog_off_and_an_unreadable_group_is_no_verdict() -> None:
     off = watchdog_at_ready(stall_s=0)
     assert not off.observe(FROZEN, position(10, 50), now=10_000.0)

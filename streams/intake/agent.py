@@ -79,25 +79,26 @@ class OffsetCommitter:
 
     async def commit(self, partitions: set[int] | None = None) -> None:
         """Commit every partition (or those of ``partitions``) this worker still holds."""
-        topic = self.ledger.topic
         async with self._lock:
-            consumer = self.app.consumer
-            held = {tp.partition for tp in consumer.assignment() if tp.topic == topic}
-            if partitions is not None:
-                held &= partitions
-            due = {p: offset for p, offset in self.ledger.committable().items() if p in held}
-            if not due:
-                return
-            # Faust has no public call for "commit these offsets"; this is the one its own
-            # commit ends in: it flushes the producer (dead letters, alert changes) first.
-            offsets = {TP(topic, partition): offset for partition, offset in due.items()}
             try:
-                done = await cast(Any, consumer)._commit_offsets(offsets)
-            except Exception:  # a rebalance, a broker away: the timer commits them again
-                log.warning("committing %s failed; retried in a second", due, exc_info=True)
-                return
-            if done:
-                self.ledger.committed(due)
+                await self._commit(partitions)
+            except Exception:  # a rebalance, a broker away, a consumer not (yet) running
+                log.warning("committing decided offsets failed; retried in a second", exc_info=True)
+
+    async def _commit(self, partitions: set[int] | None) -> None:
+        topic = self.ledger.topic
+        consumer = self.app.consumer
+        held = {tp.partition for tp in consumer.assignment() if tp.topic == topic}
+        if partitions is not None:
+            held &= partitions
+        due = {p: offset for p, offset in self.ledger.committable().items() if p in held}
+        if not due:
+            return
+        # Faust has no public call for "commit these offsets"; this is the one its own
+        # commit ends in: it flushes the producer (dead letters, alert changes) first.
+        offsets = {TP(topic, partition): offset for partition, offset in due.items()}
+        if await cast(Any, consumer)._commit_offsets(offsets):
+            self.ledger.committed(due)
 
 
 @dataclass

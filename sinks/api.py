@@ -196,13 +196,9 @@ def _undecided_offsets(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any
             since = datetime.fromisoformat(str(kwargs["since"]))
         except ValueError:
             raise OperationError(f"since: not an ISO time: {kwargs['since']!r}") from None
-    answer: dict[str, Any] = {}
-    for partition, (start, end) in dict(kwargs["spans"]).items():
-        missing, first = store.undecided_offsets(
-            str(kwargs["topic"]), int(partition), int(start), int(end), since
-        )
-        answer[str(partition)] = {"missing": missing, "first": first}
-    return answer
+    spans = {int(p): (int(start), int(end)) for p, (start, end) in dict(kwargs["spans"]).items()}
+    found = store.undecided_offsets(str(kwargs["topic"]), spans, since)
+    return {str(p): {"missing": missing, "first": first} for p, (missing, first) in found.items()}
 
 
 def _undecided_submissions(store: Store, kwargs: Mapping[str, Any]) -> list[list[Any]]:

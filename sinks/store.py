@@ -364,48 +364,50 @@ class Store:
     def undecided_offsets(
         self,
         topic: str,
-        partition: int,
-        start: int,
-        end: int,
+        spans: Mapping[int, tuple[int, int]],
         since: datetime | None = None,
         limit: int = 50,
-    ) -> tuple[int, list[int]]:
-        """How many offsets in ``[start, end)`` of a partition have no submission row decided
-        since ``since``, and the first ``limit`` of them (for the committed-offset check).
+    ) -> dict[int, tuple[int, list[int]]]:
+        """Per partition, how many offsets in its ``[start, end)`` have no submission row
+        decided since ``since``, and the first ``limit`` of them (the committed-offset check;
+        one scan of ``submissions`` for all partitions, a second only where some are missing).
 
         A row keyed by (source, seq) keeps the offset of its latest decision, so a message
         sent twice shows up here under its first offset: callers confirm by (source, seq)."""
-        if end <= start:
-            return 0, []
+        spans = {p: (start, end) for p, (start, end) in spans.items() if end > start}
+        if not spans:
+            return {}
+        width = max(spans) + 1
+        starts = [spans.get(p, (0, 0))[0] for p in range(width)]
+        ends = [spans.get(p, (0, 0))[1] for p in range(width)]
+        parameters = {"topic": topic, "starts": starts, "ends": ends, "since": since}
         where = (
-            "kafka_topic = %(topic)s AND kafka_partition = %(partition)s "
-            "AND kafka_offset >= %(start)s AND kafka_offset < %(end)s "
+            "kafka_topic = %(topic)s AND kafka_partition < length(%(starts)s) "
+            "AND kafka_offset >= arrayElement(%(starts)s, kafka_partition + 1) "
+            "AND kafka_offset < arrayElement(%(ends)s, kafka_partition + 1) "
             "AND (%(since)s IS NULL OR decided_at >= %(since)s)"
         )
-        parameters = {
-            "topic": topic,
-            "partition": partition,
-            "start": start,
-            "end": end,
-            "since": since,
-            "limit": limit,
-        }
-        decided = int(
+        decided = dict(
             self.db.query_rows(
-                f"SELECT uniqExact(kafka_offset) FROM submissions WHERE {where}",  # noqa: S608 (constant clauses)
+                "SELECT kafka_partition, uniqExact(kafka_offset) FROM submissions "  # noqa: S608 (constant clauses)
+                f"WHERE {where} GROUP BY kafka_partition",
                 parameters,
-            )[0][0]
+            )
         )
-        missing = end - start - decided
-        if missing <= 0:
-            return 0, []
-        rows = self.db.query_rows(
-            "SELECT %(start)s + number AS o FROM numbers(%(end)s - %(start)s) "  # noqa: S608 (constant clauses)
-            f"WHERE o NOT IN (SELECT kafka_offset FROM submissions WHERE {where}) "
-            "ORDER BY o LIMIT %(limit)s",
-            parameters,
-        )
-        return missing, [int(row[0]) for row in rows]
+        found: dict[int, tuple[int, list[int]]] = {}
+        for partition, (start, end) in spans.items():
+            missing = end - start - int(decided.get(partition, 0))
+            if missing <= 0:
+                found[partition] = (0, [])
+                continue
+            rows = self.db.query_rows(
+                "SELECT %(start)s + number AS o FROM numbers(%(end)s - %(start)s) "  # noqa: S608 (constant clauses)
+                f"WHERE o NOT IN (SELECT kafka_offset FROM submissions WHERE {where} "
+                "AND kafka_partition = %(partition)s) ORDER BY o LIMIT %(limit)s",
+                {**parameters, "start": start, "end": end, "partition": partition, "limit": limit},
+            )
+            found[partition] = (missing, [int(row[0]) for row in rows])
+        return found
 
     def undecided_submissions(self, keys: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
         """The (source, seq) of ``keys`` that have no submission row at all."""

@@ -332,7 +332,7 @@ class StackSupervisor:
                     "pid": self.worker_pid,
                     "healthy": worker_running
                     and self._health.ready
-                    and watched["state"] == "running",
+                    and watched["state"] in ("running", "deciding a batch"),
                     **watched,
                     "restarts": self.worker_restarts,
                     "watchdog_restarts": self.watchdog_restarts,

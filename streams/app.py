@@ -122,17 +122,15 @@ def create_app(
     return faust.App(stream.group_id, **options)
 
 
-def raw_topic(app: faust.App, broker: BrokerSettings, name: str, *, acks: bool = True) -> Any:
+def raw_topic(app: faust.App, broker: BrokerSettings, name: str) -> Any:
     """A topic of raw bytes (keys and values are encoded by ostwatch itself), laid out as
-    the broker settings say; every domain module declares its topics through this.
-    ``acks=False``: Faust never commits offsets of it (its consumer commits them itself)."""
+    the broker settings say; every domain module declares its topics through this."""
     return app.topic(
         name,
         partitions=broker.partitions,
         replicas=broker.replication_factor,
         key_serializer="raw",
         value_serializer="raw",
-        acks=acks,
     )
 
 

@@ -69,60 +69,58 @@ def batch_offsets(events: Sequence[Any]) -> dict[int, list[int]]:
     return by_partition((e.message.partition, e.message.offset) for e in events)
 
 
-class OffsetCommitter:
-    """Commits what the ledger says is decided, through the app's consumer (one at a time)."""
+def commit_only_decided(consumer: Any, ledger: OffsetLedger) -> None:
+    """Make Faust's consumer commit the events topic where the ledger says, not where the
+    messages were acknowledged (streams/intake/offsets.py says why).
 
-    def __init__(self, app: faust.App, ledger: OffsetLedger) -> None:
-        self.app = app
-        self.ledger = ledger
-        self._lock = asyncio.Lock()
+    Faust commits from one place: each commit asks ``_new_offset(tp)`` for the offset to
+    commit. For the events topic that answer now comes from the ledger; everything else
+    stays Faust's: the commit timer, the commit while partitions are revoked (after the
+    streams finished their messages) and on stop, the producer flush before each commit.
+    Acknowledgements of the topic are still made (Faust waits for them before a rebalance
+    or a stop) and are dropped here, unused.
+    """
+    if getattr(consumer, "_ostwatch_ledger", None) is ledger:
+        return
+    faust_new_offset = consumer._new_offset
 
-    async def commit(self, partitions: set[int] | None = None) -> None:
-        """Commit every partition (or those of ``partitions``) this worker still holds."""
-        async with self._lock:
-            try:
-                await self._commit(partitions)
-            except Exception:  # a rebalance, a broker away, a consumer not (yet) running
-                log.warning("committing decided offsets failed; retried in a second", exc_info=True)
+    def new_offset(tp: TP) -> int | None:
+        if tp.topic != ledger.topic:
+            return cast(int | None, faust_new_offset(tp))
+        consumer._acked[tp].clear()
+        consumer._acked_index[tp].clear()
+        consumer._gap[tp].clear()
+        return ledger.candidate(tp.partition)
 
-    async def _commit(self, partitions: set[int] | None) -> None:
-        topic = self.ledger.topic
-        consumer = self.app.consumer
-        held = {tp.partition for tp in consumer.assignment() if tp.topic == topic}
-        if partitions is not None:
-            held &= partitions
-        due = {p: offset for p, offset in self.ledger.committable().items() if p in held}
-        if not due:
-            return
-        # Faust has no public call for "commit these offsets"; this is the one its own
-        # commit ends in: it flushes the producer (dead letters, alert changes) first.
-        offsets = {TP(topic, partition): offset for partition, offset in due.items()}
-        if await cast(Any, consumer)._commit_offsets(offsets):
-            self.ledger.committed(due)
+    consumer._new_offset = new_offset
+    consumer._ostwatch_ledger = ledger
 
 
 @dataclass
 class IntakeLoop:
-    """Takes batches, has each decided, and commits only what is decided.
+    """Takes batches and has each decided; the ledger records what was.
 
-    After a batch fails, nothing more is read in this process: the loop returns instead of
-    raising (Faust would restart a crashed agent on the next batches), a restarted agent
-    returns at once, and the ledger never commits from the failed batch's offsets on.
+    After a batch fails (or the worker stops under one), nothing more is decided in this
+    process: later batches are only let through unread (Faust waits for them to be
+    acknowledged before it stops), the loop never raises (Faust would restart a crashed
+    agent on the next batches), and the ledger never offers an offset from the failed
+    batch's first one on.
     """
 
     service: IntakeService
     offsets: OffsetLedger
-    commit: Callable[[], Awaitable[None]]
     send_dead_letters: Callable[[Sequence[Rejected]], Awaitable[None]]
     stopping: Callable[[], bool]
     leave: Callable[[IntakeService, BaseException], None] = leave_after_failure
 
     async def run(self, batches: AsyncIterator[Sequence[Any]]) -> None:
         offsets = self.offsets
-        if offsets.failure is not None:
-            return  # Faust restarted the agent after a failure: read nothing more here
+        reading = offsets.failure is None  # a restarted agent after a failure reads nothing
         async for events in batches:
             taken = batch_offsets(events)
+            if not reading:
+                offsets.abandoned(taken, "")
+                continue
             offsets.taking()
             try:
                 batch = await self.service.process([raw_message(e) for e in events])
@@ -130,7 +128,8 @@ class IntakeLoop:
             except WorkerStopping as stopping:
                 offsets.abandoned(taken, "")
                 log.warning("%s", stopping)
-                return
+                reading = False
+                continue
             except asyncio.CancelledError as exc:
                 stopping_now = self.stopping()
                 offsets.abandoned(taken, "" if stopping_now else "cancelled mid-batch")
@@ -140,9 +139,9 @@ class IntakeLoop:
             except Exception as exc:
                 offsets.abandoned(taken, f"{type(exc).__name__}: {str(exc)[:300]}")
                 self.leave(self.service, exc)
-                return  # not raise: Faust would restart the agent on the next batches
+                reading = False
+                continue  # not raise: Faust would restart the agent on the next batches
             offsets.decided(taken)
-            await self.commit()
 
 
 def register(
@@ -154,12 +153,9 @@ def register(
 ) -> None:
     """Declare the intake's topics and agent on the one ostwatch Faust app."""
 
-    # acks=False: Faust's consumer never commits this topic; the intake commits from
-    # ``offsets`` (streams/intake/offsets.py explains why).
-    events_topic = raw_topic(app, broker, broker.events_topic, acks=False)
+    events_topic = raw_topic(app, broker, broker.events_topic)
     service.should_stop = lambda: bool(app.should_stop)
     dead_letters = raw_topic(app, broker, broker.dead_letter_topic)
-    committer = OffsetCommitter(app, offsets)
 
     async def send_dead_letters(rejected: Sequence[Rejected]) -> None:
         for item in rejected:
@@ -176,12 +172,12 @@ def register(
     loop = IntakeLoop(
         service,
         offsets,
-        commit=committer.commit,
         send_dead_letters=send_dead_letters,
         stopping=lambda: bool(app.should_stop),
     )
 
     async def intake(stream: faust.StreamT) -> None:
+        commit_only_decided(app.consumer, offsets)  # before any message is acknowledged
         # take_events is on Stream, missing from the StreamT protocol faust types agents with.
         await loop.run(
             cast(faust.Stream, stream).take_events(
@@ -191,18 +187,10 @@ def register(
 
     app.agent(events_topic, name="ostwatch.intake", concurrency=1)(intake)
 
-    async def commit_decided() -> None:
-        """Retry a commit that failed (a rebalance), so that an idle worker shows no lag."""
-        await committer.commit()
-
-    app.timer(interval=1.0, on_leader=False)(commit_decided)
-
     async def revoked(partitions: set[int]) -> None:
-        """Commit what is decided while the partitions are still ours, then forget them."""
-        try:
-            await committer.commit(partitions)
-        finally:
-            offsets.revoked(partitions)
+        """Faust committed them (after the streams finished); the next reader starts at
+        the group's committed offset, which may become another worker's."""
+        offsets.revoked(partitions)
 
     on_assignment(app, broker.events_topic, revoked, revoked=True)
 

@@ -5,8 +5,8 @@ partition, and it ignores the committed offset when that offset is unknown or 0 
 group); a stream also acknowledges messages that no agent ever decided (the background
 drainer of ``take_events`` after the agent left it, the final commit on stop). So a batch
 that failed could be committed past, and its submissions were never decided (issue 14).
-The intake therefore switches Faust's acknowledgements off for the events topic and commits
-from this ledger alone.
+For the events topic Faust's consumer therefore asks this ledger what to commit
+(``streams.intake.agent.commit_only_decided``).
 
 Per partition the ledger keeps the offset up to which every message read since the last
 assignment is decided (``upto``, contiguous: a hole stops it) and, once a batch was
@@ -27,10 +27,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PartitionOffsets:
-    """What one partition's reader has decided and committed in this process."""
+    """What one partition's reader has decided in this process, and where it is blocked."""
 
     upto: int | None = None  # every message read below this offset is decided
-    committed: int | None = None  # the last offset this process committed
     blocked_at: int | None = None  # first offset of an abandoned batch
     hole: tuple[int, int] | None = None  # (expected, seen): a message skipped unread
 
@@ -130,25 +129,15 @@ class OffsetLedger:
             part = self.partitions.get(partition)
             if part is not None:
                 part.upto = None
-                part.committed = None
                 part.hole = None
 
-    def committable(self) -> dict[int, int]:
-        """Offsets to commit now: safe, and ahead of what was committed."""
-        due: dict[int, int] = {}
-        for partition, part in self.partitions.items():
-            candidate = part.candidate()
-            if candidate is not None and (part.committed is None or candidate > part.committed):
-                due[partition] = candidate
-        return due
-
-    def committed(self, offsets: Mapping[int, int]) -> None:
-        for partition, offset in offsets.items():
-            part = self._part(partition)
-            part.committed = offset if part.committed is None else max(part.committed, offset)
+    def candidate(self, partition: int) -> int | None:
+        """The offset it is safe to commit for a partition now (None: nothing)."""
+        part = self.partitions.get(partition)
+        return part.candidate() if part is not None else None
 
     def as_dict(self) -> dict[str, Any]:
-        """For ``/api/status``: per partition what is decided, committed and blocked."""
+        """For ``/api/status``: per partition what is decided and where it is blocked."""
         since = self.batch_since
         return {
             "failure": self.failure,
@@ -156,7 +145,6 @@ class OffsetLedger:
             "partitions": {
                 str(partition): {
                     "decided_upto": part.upto,
-                    "committed": part.committed,
                     "blocked_at": part.blocked_at,
                     "hole": list(part.hole) if part.hole else None,
                 }

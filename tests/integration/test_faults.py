@@ -531,9 +531,10 @@ def test_a_frozen_worker_is_replaced_by_the_watchdog_and_nothing_is_lost(
         ]
         assert len(replaced) == 1 and f"pid {worker} has a lag of" in replaced[0]
         assert orjson.loads(replaced[0])["lag"] > 0
-        parts = stack.json("status")["parts"]
-        assert parts["worker"]["watchdog_restarts"] == 1 and parts["worker"]["healthy"]
-        assert stack.json("status")["offsets"]["ok"]
+        wait_for(lambda: stack.json("status")["parts"]["worker"]["healthy"], "a healthy worker")
+        status = stack.json("status")
+        assert status["parts"]["worker"]["watchdog_restarts"] == 1, status["parts"]
+        assert status["offsets"]["ok"], status["offsets"]
         assert_same_reports(all_reports(stack), expected_reports, "after a frozen worker")
     finally:
         stack.stop()

@@ -31,6 +31,9 @@ from streams.intake.service import IntakeService, WorkerStopping
 TOPIC = "ostwatch.events"
 
 
+LEDGER = OffsetLedger(TOPIC)
+
+
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[faust.App]:
     """The Faust app with the intake registered, as ``infra.worker`` builds it (no broker)."""
@@ -48,9 +51,8 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[faust.App]:
         data_dir=tmp_path,
     )
     service = SimpleNamespace(should_stop=lambda: False)
-    intake_agent.register(
-        app, cast(IntakeService, service), broker, StreamSettings(), OffsetLedger(TOPIC)
-    )
+    LEDGER.partitions.clear()
+    intake_agent.register(app, cast(IntakeService, service), broker, StreamSettings(), LEDGER)
     yield app
 
 
@@ -58,27 +60,28 @@ def message(offset: int, partition: int = 0) -> Message:
     return Message(TOPIC, partition, offset, 0.0, 0, None, None, b"", None)
 
 
-def faust_would_commit(app: faust.App, acked: range, withheld: range) -> dict[TP, int]:
+def faust_would_commit(app: faust.App, acked: range) -> dict[TP, int]:
     """What Faust's own commit would write after the agent's channel was subscribed (as the
-    worker does), ``withheld`` messages were marked acknowledged without being recorded (the
-    former ``withhold_commit``) and ``acked`` ones were acknowledged by a stream."""
+    worker does) and a stream acknowledged ``acked``: the batch that failed too (its
+    ``take_events`` acknowledges it in a ``finally``), and the messages after it."""
     intake = app.agents["ostwatch.intake"]
     app.topics.add(intake.channel)
     asyncio.run(cast(Any, app.topics)._update_indices())
     consumer = app.consumer
-    for offset in withheld:
-        message(offset).acked = True
     for offset in acked:
         consumer.ack(message(offset))
     committable: dict[TP, int] = cast(Any, consumer)._filter_committable_offsets({TP(TOPIC, 0)})
     return committable
 
 
-def test_faust_itself_never_commits_the_events_topic(app: faust.App) -> None:
-    """The batch at 0..4 failed; the stream acknowledged 5..9 later. Before the fix Faust
-    committed 10 here (a fresh group: no committed offset to compare with)."""
-    assert faust_would_commit(app, acked=range(5, 10), withheld=range(0, 5)) == {}
-    assert not app.topics.acks_enabled_for(TOPIC)
+def test_faust_commits_the_events_topic_only_where_the_ledger_says(app: faust.App) -> None:
+    """Offsets 0 and 1 were decided, the batch at 2..4 failed, a stream acknowledged them
+    all and 5..9 later. Faust alone commits 10 here (a fresh group: no committed offset to
+    compare with); the intake has it commit 2."""
+    LEDGER.decided({0: [0, 1]})
+    LEDGER.abandoned({0: [2, 3, 4]}, "RuntimeError: refused")
+    intake_agent.commit_only_decided(app.consumer, LEDGER)  # what the agent does first
+    assert faust_would_commit(app, acked=range(10)) == {TP(TOPIC, 0): 2}
     assert app.agents["ostwatch.intake"].concurrency == 1  # batches of a partition in order
 
 
@@ -122,15 +125,8 @@ class FakeService:
 class Harness:
     service: FakeService
     offsets: OffsetLedger = field(default_factory=lambda: OffsetLedger(TOPIC))
-    commits: list[dict[int, int]] = field(default_factory=list)
     left: list[BaseException] = field(default_factory=list)
     stopping: bool = False
-
-    async def commit(self) -> None:
-        due = self.offsets.committable()
-        if due:
-            self.offsets.committed(due)
-            self.commits.append(due)
 
     async def dead_letters(self, rejected: Sequence[Any]) -> None:
         return None
@@ -139,7 +135,6 @@ class Harness:
         return IntakeLoop(
             cast(IntakeService, self.service),
             self.offsets,
-            commit=self.commit,
             send_dead_letters=self.dead_letters,
             stopping=lambda: self.stopping,
             leave=lambda service, exc: self.left.append(exc),
@@ -153,18 +148,18 @@ class Harness:
         asyncio.run(self.loop().run(source()))
 
 
-def test_a_failed_batch_is_never_committed_past_and_nothing_after_it_is_read() -> None:
+def test_a_failed_batch_is_never_committed_past_and_nothing_after_it_is_decided() -> None:
     harness = Harness(FakeService(fail_at=2))
-    harness.run(batch(0, 0, 1), batch(0, 2, 3), batch(0, 4, 5))
-    assert harness.service.calls == [[(0, 0), (0, 1)], [(0, 2), (0, 3)]]  # 4, 5 never read
-    assert harness.commits == [{0: 2}]
+    harness.run(batch(0, 0, 1), batch(0, 2, 3), batch(0, 4, 5))  # returns, never raises
+    assert harness.service.calls == [[(0, 0), (0, 1)], [(0, 2), (0, 3)]]  # 4, 5 let through
+    assert harness.offsets.candidate(0) == 2
     assert len(harness.left) == 1  # one failure, one request to stop the worker
-    # Faust restarts an agent that crashed; this one returned, and a new run reads nothing.
+    # Faust restarts an agent that crashed; a new run after a failure decides nothing.
     harness.run(batch(0, 4, 5))
     assert len(harness.service.calls) == 2
     # Whatever else is later decided in this process, nothing from offset 2 on is committed.
     harness.offsets.decided({0: [2, 3, 4, 5]})
-    assert harness.offsets.committable() == {}
+    assert harness.offsets.candidate(0) == 2
 
 
 def test_the_ledger_says_how_long_a_batch_has_been_in_progress() -> None:
@@ -179,7 +174,8 @@ def test_the_ledger_says_how_long_a_batch_has_been_in_progress() -> None:
 def test_a_worker_stopping_under_a_batch_leaves_it_uncommitted() -> None:
     harness = Harness(FakeService(fail_at=2, fail_with=WorkerStopping("ClickHouse away")))
     harness.run(batch(1, 7, 8), batch(1, 9), batch(1, 10))
-    assert harness.commits == [{1: 9}] and not harness.left
+    assert len(harness.service.calls) == 2 and not harness.left
+    assert harness.offsets.candidate(1) == 9
     assert harness.offsets.partitions[1].blocked_at == 9
 
 
@@ -189,29 +185,29 @@ def test_a_cancelled_batch_blocks_its_offsets_and_a_cancel_outside_stop_leaves()
         harness.stopping = stopping
         with pytest.raises(asyncio.CancelledError):
             harness.run(batch(0, 3, 4))
-        assert harness.offsets.partitions[0].blocked_at == 3 and not harness.commits
+        assert harness.offsets.partitions[0].blocked_at == 3
+        assert harness.offsets.candidate(0) is None
         assert len(harness.left) == (0 if stopping else 1)
 
 
 def test_the_ledger_commits_contiguous_decisions_only() -> None:
     ledger = OffsetLedger(TOPIC)
     ledger.decided({0: [5, 6, 7], 1: [0]})  # first batch after an assignment: starts at 5
-    assert ledger.committable() == {0: 8, 1: 1}
-    ledger.committed({0: 8, 1: 1})
+    assert (ledger.candidate(0), ledger.candidate(1), ledger.candidate(2)) == (8, 1, None)
     ledger.decided({0: [6, 7, 8, 9]})  # a redelivery overlapping what was decided
-    assert ledger.committable() == {0: 10}
+    assert ledger.candidate(0) == 10
     ledger.decided({0: [12, 13]})  # 10 and 11 were never read here: no commit past them
-    assert ledger.committable() == {0: 10}
+    assert ledger.candidate(0) == 10
     assert ledger.partitions[0].hole == (10, 12)
 
 
 def test_a_revoked_partition_starts_over_at_the_next_readers_position() -> None:
     ledger = OffsetLedger(TOPIC)
     ledger.decided({0: [0, 1, 2]})
-    ledger.committed({0: 3})
     ledger.revoked({0})
+    assert ledger.candidate(0) is None
     ledger.decided({0: [40, 41]})  # another worker had committed 40 meanwhile
-    assert ledger.committable() == {0: 42}
+    assert ledger.candidate(0) == 42
 
 
 def test_runs_of_offsets() -> None:

@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PACKAGES := ostwatch schemas producers streams sinks dashboards infra
 
-.PHONY: help demo test lint typecheck unit integration browser bench bench-reports bench-freshness bench-load bench-replay bench-audit bench-compare bench-judge bench-monthly clean
+.PHONY: help demo test lint typecheck unit integration browser bench bench-reports bench-freshness bench-load bench-replay bench-audit bench-compare bench-judge bench-monthly bench-restart clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ bench-compare: $(BIN)/.installed ## Throughput and freshness p50/p99 vs a plain 
 
 bench-judge: $(BIN)/.installed ## Alerts with two workers (one judge sweeping) vs one worker: cost, same alerts
 	$(BIN)/python -m bench.judge_sweep --scale 2 --days 4 --batch 200
+
+bench-restart: $(BIN)/.installed ## A worker restarted on a national year: seconds to ready, to the first decided event; memory
+	$(BIN)/python -m bench.restart
 
 bench-replay: $(BIN)/.installed ## Replay throughput on ≥1M events: archive rebuild and Avro import, vs Python
 	$(BIN)/python -m bench.replay

@@ -28,6 +28,7 @@ from ostwatch.settings import (
     SettingsError,
     StackSettings,
     StreamSettings,
+    SupervisorSettings,
     load,
 )
 from ostwatch.timeutil import LOCAL_TZ
@@ -261,8 +262,38 @@ def main() -> None:
 # -- the stack ----------------------------------------------------------------------------
 
 
-@main.command()
+def _supervisor_default(name: str) -> Any:
+    return SupervisorSettings.model_fields[name].default
+
+
+SUPERVISOR_EPILOG = (
+    '\b\nSupervision (README "Reliability"), also from the environment:\n'
+    + "\n".join(
+        f"  OSTWATCH_SUPERVISOR_{name.upper()} [default: {field.default}]: {field.description}"
+        for name, field in SupervisorSettings.model_fields.items()
+    )
+)
+
+
+@main.command(epilog=SUPERVISOR_EPILOG)
 @data_dir_option
+@click.option(
+    "--start-failures",
+    type=click.IntRange(1, 100),
+    envvar="OSTWATCH_SUPERVISOR_START_FAILURES",
+    show_envvar=True,
+    help="Exit non-zero with the worker's last error once it has died this many times "
+    f"before the stack was ever ready [default: {_supervisor_default('start_failures')}].",
+)
+@click.option(
+    "--watchdog-stall",
+    "watchdog_stall_s",
+    type=click.FloatRange(0, 3600),
+    envvar="OSTWATCH_SUPERVISOR_WATCHDOG_STALL_S",
+    show_envvar=True,
+    help="Replace a worker that has lag and has decided nothing for this many seconds; 0 "
+    f"switches the watchdog off [default: {_supervisor_default('watchdog_stall_s'):g}].",
+)
 @click.option(
     "--simulate/--no-simulate",
     default=False,
@@ -292,9 +323,19 @@ def main() -> None:
 )
 @friendly_errors
 def up(
-    data_dir: Path, simulate: bool, speed: float, seed: int, days: int, live: bool | None
+    data_dir: Path,
+    start_failures: int | None,
+    watchdog_stall_s: float | None,
+    simulate: bool,
+    speed: float,
+    seed: int,
+    days: int,
+    live: bool | None,
 ) -> None:
-    """Start broker, stream worker and ClickHouse in the foreground (Ctrl-C stops cleanly)."""
+    """Start broker, stream worker and ClickHouse in the foreground (Ctrl-C stops cleanly).
+
+    A worker that dies is restarted; one that has lag and decides nothing is replaced.
+    """
     from infra.live import LiveView
     from infra.stack import StackSupervisor
     from ostwatch.files import private_umask
@@ -302,8 +343,11 @@ def up(
     private_umask()  # before the first log file: the data directory is its owner's alone
     stack = stack_settings(data_dir)
     broker = load(BrokerSettings)
+    supervision = load(
+        SupervisorSettings, start_failures=start_failures, watchdog_stall_s=watchdog_stall_s
+    )
     logs.configure(stack.log_level, Path(data_dir) / "logs" / "supervisor.jsonl", console=True)
-    supervisor = StackSupervisor(stack, broker)
+    supervisor = StackSupervisor(stack, broker, supervision, group_id=load(StreamSettings).group_id)
     supervisor.install_signal_handlers()
     info = None
     try:
@@ -356,15 +400,83 @@ def status(data_dir: Path, output_format: str, wait: float) -> None:
         if doc.get("ready") or time.monotonic() >= deadline:
             break
         time.sleep(0.5)
+    if info is not None:
+        doc.update(supervision(data_dir, info))
     if output_format == "json":
         emit_json(doc)
     else:
         state = "ready" if doc.get("ready") else f"not ready: {doc.get('reason', 'starting')}"
         click.echo(f"{data_dir}: {state}")
+        for line in supervision_lines(doc):
+            click.echo(f"  {line}")
     if not doc.get("ready"):
         if output_format == "json":
             click.echo(f"ostwatch: not ready: {doc.get('reason', 'starting')}", err=True)
         sys.exit(1)
+
+
+def supervision(data_dir: Path, info: Any) -> dict[str, Any]:
+    """For ``status``: the supervisor's view of each part (``parts``) and whether the intake
+    group's committed offsets are backed by decided submissions (``offsets``)."""
+    from kafka.errors import KafkaError
+
+    from infra.broker import BrokerError
+    from infra.gateway import GatewayError, HttpGateway
+    from infra.offset_check import GroupProbe, check_offsets
+    from infra.stack import read_supervisor_state
+
+    found: dict[str, Any] = {}
+    state = read_supervisor_state(data_dir) or {}
+    if state:
+        found["parts"] = state.get("parts")
+    started = ((state.get("parts") or {}).get("broker") or {}).get("started_at")
+    broker = load(BrokerSettings)
+    probe = GroupProbe(
+        info.bootstrap,
+        info.events_topic,
+        load(StreamSettings).group_id,
+        broker.partitions,
+        quirks=broker.quirks,
+        security=broker.kafka_python_security(),
+    )
+    try:
+        since = datetime.fromisoformat(started) if started else None
+        found["offsets"] = check_offsets(probe, HttpGateway(info.api_url), since)
+    except (GatewayError, BrokerError, KafkaError, OSError) as exc:
+        found["offsets"] = {"ok": None, "problem": f"not checked: {' '.join(str(exc).split())}"}
+    finally:
+        probe.close()
+    return found
+
+
+def supervision_lines(doc: dict[str, Any]) -> list[str]:
+    """The human lines of ``status`` for each part and the committed-offset check."""
+    lines = []
+    offsets = doc.get("offsets")
+    if offsets is not None:
+        if offsets.get("ok"):
+            lines.append("offsets: every committed offset is backed by decided submissions")
+        elif offsets.get("ok") is None:
+            lines.append(f"offsets: {offsets.get('problem')}")
+        else:
+            lines.append(f"offsets: PROBLEM: {offsets.get('problem')}")
+    parts = doc.get("parts") or {}
+    worker_part = parts.get("worker")
+    if worker_part:
+        ago = worker_part.get("last_progress_s_ago")
+        lines.append(
+            f"worker: {'healthy' if worker_part.get('healthy') else worker_part.get('state')}, "
+            f"lag {worker_part.get('lag')}, last progress "
+            f"{'-' if ago is None else f'{ago:.0f} s ago'}, restarts "
+            f"{worker_part.get('restarts')} (watchdog {worker_part.get('watchdog_restarts')})"
+        )
+    broker_part = parts.get("broker")
+    if broker_part:
+        lines.append(
+            f"broker: {'healthy' if broker_part.get('healthy') else 'down'}, "
+            f"restarts {broker_part.get('restarts')}"
+        )
+    return lines
 
 
 @main.command(hidden=False)

@@ -81,16 +81,25 @@ def end_offsets(
     *,
     security: Mapping[str, object] | None = None,
     timeout: float = 10.0,
+    probe: KafkaConsumer | None = None,
 ) -> dict[TopicPartition, int]:
     """The offset the next record of each partition will get (true end, for lag and catch-up).
 
     Without ``quirks`` this is plain ListOffsets(latest). With ``quirks`` a short-lived probe
     consumer reads the Fetch high watermark, so the caller's consumer keeps its position and
     assignment. ``security`` applies only when a bootstrap string is given; a consumer's own
-    connection settings are reused.
+    connection settings are reused. A caller that asks often passes its own group-less
+    ``probe`` (kept open, its assignment changed) instead of a new one each time.
     """
     partitions = list(partitions)
     timeout_ms = int(timeout * 1000)
+    if probe is not None:
+        listed_by_probe: dict[TopicPartition, int] = probe.end_offsets(
+            partitions, timeout_ms=timeout_ms
+        )
+        return (
+            _fetched_high_watermarks(probe, listed_by_probe, timeout) if quirks else listed_by_probe
+        )
     owned: list[KafkaConsumer] = []
     if isinstance(consumer_or_bootstrap, str):
         connection = {"bootstrap_servers": consumer_or_bootstrap, **dict(security or {})}

@@ -5,13 +5,21 @@ sessions, so a Ctrl-C reaches only this supervisor, which stops them in order: t
 first (it commits what ClickHouse already has), then the broker. A child that dies is
 restarted; because the embedded broker forgets everything when it stops, ClickHouse is the
 system of record and the worker rebuilds its state from it.
+
+Two limits keep the restarting honest (README "Reliability", ``SupervisorSettings``): a
+worker that keeps dying before the stack was ever ready makes ``ostwatch up`` give up with
+the worker's last error (fail fast), and a worker that has lag and decides nothing is
+replaced (the watchdog, ``infra.watchdog``). What the supervisor sees is written to
+``supervisor.json`` in the data directory for ``ostwatch status``.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -19,18 +27,31 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 
 from infra.broker import BrokerError, EmbeddedBroker, ensure_topics, free_port
 from infra.gateway import STACK_FILE, StackInfo
+from infra.offset_check import GroupPosition, GroupProbe
+from infra.watchdog import Health, Watchdog
 from ostwatch.files import private_dir, private_umask
-from ostwatch.settings import BrokerSettings, StackSettings
+from ostwatch.settings import BrokerSettings, StackSettings, SupervisorSettings
 
 log = logging.getLogger(__name__)
 
 WORKER_STOP_TIMEOUT_S = 30.0
+SUPERVISOR_FILE = "supervisor.json"
+WORKER_OUTPUT = "worker.out"
+
+# The lines of a worker's output that say why it died: a traceback's last line, the CLI's
+# one-line error, a console log record at ERROR or above.
+_ERROR_LINE = re.compile(
+    r"^(?:[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)(?::\s.*)?"
+    r"|ostwatch: .+"
+    r"|\d\d:\d\d:\d\d (?:ERROR|CRITICAL)\s+.+)$"
+)
 
 
 class StackError(RuntimeError):
@@ -50,12 +71,43 @@ def prepare_data_dir(data_dir: Path) -> None:
         raise StackError(f"data directory {data_dir} is not writable: {exc.strerror}") from exc
 
 
+def last_error(output: str) -> str | None:
+    """The last line of a worker's output that says why it failed, on one line."""
+    found = None
+    for line in output.splitlines():
+        line = line.strip()
+        if _ERROR_LINE.match(line):
+            found = line
+    if found is None:
+        lines = [line.strip() for line in output.splitlines() if line.strip()]
+        found = lines[-1] if lines else None
+    return " ".join(found.split())[:400] if found else None
+
+
+def read_supervisor_state(data_dir: Path) -> dict[str, Any] | None:
+    """What the running ``ostwatch up`` last wrote about its parts (None: no such file)."""
+    try:
+        doc = json.loads((data_dir / SUPERVISOR_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
 class StackSupervisor:
     """Runs broker + worker for one data directory until asked to stop."""
 
-    def __init__(self, stack: StackSettings, broker: BrokerSettings) -> None:
+    def __init__(
+        self,
+        stack: StackSettings,
+        broker: BrokerSettings,
+        settings: SupervisorSettings | None = None,
+        *,
+        group_id: str = "ostwatch-intake",
+    ) -> None:
         self.stack = stack
         self.broker_settings = broker
+        self.settings = settings or SupervisorSettings()
+        self.group_id = group_id
         self.data_dir = Path(stack.data_dir).resolve()
         self.stopping = threading.Event()
         self._broker: EmbeddedBroker | None = None
@@ -70,6 +122,17 @@ class StackSupervisor:
         self.api_token = given or secrets.token_urlsafe(32)
         self.worker_restarts = 0
         self.broker_restarts = 0
+        self.ever_ready = False  # the stack was ready once since `ostwatch up` started
+        self.start_failures = 0  # worker exits while it never was
+        self.last_worker_error: str | None = None
+        self.watchdog = Watchdog(
+            self.settings.watchdog_stall_s, batch_limit_s=self.settings.watchdog_batch_limit_s
+        )
+        self.watchdog_restarts = 0
+        self.broker_started_at: datetime | None = None
+        self._probe: GroupProbe | None = None
+        self._worker_output_from = 0
+        self._health = Health(answered=False)
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -81,9 +144,11 @@ class StackSupervisor:
             port = self.broker_settings.embedded_port or free_port()
             self._broker = EmbeddedBroker(port=port, log_path=self.data_dir / "logs" / "broker.log")
             self._broker.start()
+            self.broker_started_at = datetime.now(UTC)
             self.bootstrap = self._broker.bootstrap
         self._create_topics()
         self._start_worker()
+        self.write_state()
         info = self.info()
         info.write(self.data_dir)
         return info
@@ -112,16 +177,25 @@ class StackSupervisor:
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
 
-    def wait_ready(self, timeout: float = 180.0) -> None:
-        """Block until the worker reports ready; raise StackError if it does not."""
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Block until the worker reports ready; raise StackError if it does not (in time,
+        or because it died ``start_failures`` times)."""
+        timeout = self.settings.ready_timeout_s if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while not self.stopping.is_set():
             self.check_children()
             if self.is_ready():
+                self.ever_ready = True
+                self.write_state()
                 return
             if time.monotonic() > deadline:
+                last = (
+                    f" (last worker error: {self.last_worker_error})"
+                    if self.last_worker_error
+                    else ""
+                )
                 raise StackError(
-                    f"the stack did not become ready within {timeout:.0f} s; "
+                    f"the stack did not become ready within {timeout:.0f} s{last}; "
                     f"see {self.data_dir / 'logs'}"
                 )
             time.sleep(0.3)
@@ -135,15 +209,20 @@ class StackSupervisor:
 
     def run_until_stopped(self, tick: Callable[[], None] | None = None, every: float = 1.0) -> None:
         """Supervise children until a signal arrives; ``tick`` runs every ``every`` seconds."""
-        next_tick = 0.0
+        next_tick = next_watch = 0.0
         while not self.stopping.wait(0.25):
             self.check_children()
-            if tick is not None and time.monotonic() >= next_tick:
+            now = time.monotonic()
+            if now >= next_watch:
+                self.watch()
+                next_watch = time.monotonic() + self.settings.watchdog_interval_s
+            if tick is not None and now >= next_tick:
                 tick()
                 next_tick = time.monotonic() + every
 
     def check_children(self) -> None:
-        """Restart a dead broker (and the worker with it) or a dead worker."""
+        """Restart a dead broker (and the worker with it) or a dead worker; give up when the
+        worker keeps dying before the stack was ever ready."""
         if self.stopping.is_set():
             return
         if self._broker is not None and not self._broker.is_running():
@@ -151,17 +230,145 @@ class StackSupervisor:
             log.error("embedded broker exited; restarting it (its topics and offsets are gone)")
             self._stop_worker()
             self._broker.start()
+            self.broker_started_at = datetime.now(UTC)
             self._create_topics()
             self._start_worker()
             return
         if self._worker is not None and self._worker.poll() is not None:
             code = self._worker.returncode
+            self.last_worker_error = self._worker_error()
             self.worker_restarts += 1
+            if not self.ever_ready:
+                self.start_failures += 1
+                if self.start_failures >= self.settings.start_failures:
+                    raise StackError(
+                        f"the stream worker exited {self.start_failures} times before the "
+                        f"stack was ever ready (exit status {code}): "
+                        f"{self.last_worker_error or 'no output'} "
+                        f"(see {self.data_dir / 'logs' / WORKER_OUTPUT})"
+                    )
             delay = min(30.0, 2.0 ** min(self.worker_restarts, 5))
-            log.error("stream worker exited with %s; restarting in %.0f s", code, delay)
+            log.error(
+                "stream worker exited with %s; restarting in %.0f s",
+                code,
+                delay,
+                extra={"worker_error": self.last_worker_error},
+            )
+            self.write_state()
             if self.stopping.wait(delay):
                 return
             self._start_worker()
+
+    # -- the watchdog ---------------------------------------------------------------------
+
+    def watch(self) -> None:
+        """One look at the running worker: its API, the group's position; replace it when
+        it has lag and has decided nothing for ``watchdog_stall_s``."""
+        worker = self._worker
+        if worker is None or worker.poll() is not None or self.stopping.is_set():
+            return
+        self._health = self._worker_health()
+        if self._health.ready:
+            self.ever_ready = True
+        stalled = self.watchdog.observe(self._health, self._position())
+        if stalled:
+            self._replace_stalled_worker(worker.pid)
+        self.write_state()
+
+    def _worker_health(self) -> Health:
+        try:
+            _, doc = self.info().api("/api/status", timeout=2.0)
+        except Exception:
+            return Health(answered=False)
+        if not isinstance(doc, dict):
+            return Health(answered=False)
+        store = doc.get("store") or {}
+        batch_s = (doc.get("commits") or {}).get("batch_in_progress_s")
+        return Health(
+            answered=True,
+            ready=bool(doc.get("ready")),
+            store_healthy=bool(store.get("healthy", True)),
+            batch_s=float(batch_s) if batch_s is not None else None,
+        )
+
+    def _position(self) -> GroupPosition | None:
+        if self._probe is None:
+            settings = self.broker_settings
+            self._probe = GroupProbe(
+                self.bootstrap,
+                settings.events_topic,
+                self.group_id,
+                settings.partitions,
+                quirks=settings.quirks,
+                security=settings.kafka_python_security(),
+                timeout=min(5.0, max(1.0, self.settings.watchdog_interval_s * 2)),
+            )
+        try:
+            return self._probe.position()
+        except Exception as exc:
+            log.warning("watchdog: cannot read the intake group's position: %s", exc)
+            return None
+
+    def _replace_stalled_worker(self, pid: int) -> None:
+        seen = self.watchdog.as_dict()
+        answered = self._health.answered
+        log.error(
+            "watchdog: stream worker pid %d has a lag of %d messages %s and has decided "
+            "nothing for %.0f s (%s); replacing it",
+            pid,
+            seen["lag"],
+            seen["lag_by_partition"],
+            self.watchdog.stalled_for(),
+            "it answers its API" if answered else "it does not answer its API",
+            extra={"lag": seen["lag"], "lag_by_partition": seen["lag_by_partition"], "pid": pid},
+        )
+        self.watchdog_restarts += 1
+        self.worker_restarts += 1
+        self._stop_worker(self.settings.watchdog_kill_grace_s if answered else 0.0)
+        self._start_worker()
+
+    def state(self) -> dict[str, Any]:
+        """Each part's health, for ``ostwatch status`` (through ``supervisor.json``)."""
+        broker_running = self._broker.is_running() if self._broker is not None else None
+        worker_running = self._worker is not None and self._worker.poll() is None
+        watched = self.watchdog.as_dict()
+        return {
+            "supervisor_pid": os.getpid(),
+            "updated_at": datetime.now(UTC).isoformat(),
+            "ever_ready": self.ever_ready,
+            "parts": {
+                "broker": {
+                    "embedded": self._broker is not None,
+                    "healthy": broker_running if broker_running is not None else True,
+                    "restarts": self.broker_restarts,
+                    "started_at": (
+                        self.broker_started_at.isoformat() if self.broker_started_at else None
+                    ),
+                },
+                "worker": {
+                    "pid": self.worker_pid,
+                    "healthy": worker_running
+                    and self._health.ready
+                    and watched["state"] in ("running", "deciding a batch"),
+                    **watched,
+                    "restarts": self.worker_restarts,
+                    "watchdog_restarts": self.watchdog_restarts,
+                    "last_error": self.last_worker_error,
+                },
+            },
+            "watchdog": {
+                "stall_s": self.settings.watchdog_stall_s,
+                "interval_s": self.settings.watchdog_interval_s,
+            },
+        }
+
+    def write_state(self) -> None:
+        tmp = self.data_dir / f".{SUPERVISOR_FILE}.tmp"
+        try:
+            tmp.write_text(json.dumps(self.state(), indent=2), encoding="utf-8")
+            tmp.replace(self.data_dir / SUPERVISOR_FILE)
+        except OSError as exc:  # a full disk must not stop the supervision itself
+            log.warning("cannot write %s: %s", SUPERVISOR_FILE, exc)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -169,7 +376,10 @@ class StackSupervisor:
             # Only the stack holding the lock owns stack.json: a second `ostwatch up` refused
             # on this directory must not cut the CLI off from the running one.
             (self.data_dir / STACK_FILE).unlink(missing_ok=True)
+            (self.data_dir / SUPERVISOR_FILE).unlink(missing_ok=True)
         self._stop_worker()
+        if self._probe is not None:
+            self._probe.close()
         if self._broker is not None:
             self._broker.stop()
         if self._lock_file is not None:
@@ -220,8 +430,11 @@ class StackSupervisor:
         )
         if self.broker_settings.is_embedded:
             env["OSTWATCH_BROKER_EMBEDDED_QUIRKS"] = "true"
+        output = self.data_dir / "logs" / WORKER_OUTPUT
         if self._worker_log is None:
-            self._worker_log = (self.data_dir / "logs" / "worker.out").open("ab")
+            self._worker_log = output.open("ab")
+        self._worker_log.flush()
+        self._worker_output_from = output.stat().st_size
         self._worker = subprocess.Popen(
             [sys.executable, "-m", "infra.cli", "worker"],
             env=env,
@@ -229,19 +442,34 @@ class StackSupervisor:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self.watchdog.worker_started()
+        self._health = Health(answered=False)
         log.info("stream worker started (pid %d)", self._worker.pid)
 
-    def _stop_worker(self) -> None:
+    def _worker_error(self) -> str | None:
+        """Why the last worker died, from what it printed since it started."""
+        try:
+            with (self.data_dir / "logs" / WORKER_OUTPUT).open("rb") as output:
+                output.seek(self._worker_output_from)
+                text = output.read()[-64_000:].decode("utf-8", errors="replace")
+        except OSError:
+            return None
+        return last_error(text)
+
+    def _stop_worker(self, grace: float = WORKER_STOP_TIMEOUT_S) -> None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds (at once with 0: a frozen worker)."""
         worker, self._worker = self._worker, None
         if worker is None or worker.poll() is not None:
             return
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(WORKER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            log.error("stream worker did not stop in %.0f s; killing it", WORKER_STOP_TIMEOUT_S)
-            worker.kill()
-            worker.wait()
+        if grace > 0:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(grace)
+                return
+            except subprocess.TimeoutExpired:
+                log.error("stream worker did not stop in %.0f s; killing it", grace)
+        worker.kill()
+        worker.wait()
 
     @property
     def worker_pid(self) -> int | None:

@@ -29,6 +29,7 @@ from streams.alerts.engine import AlertEngine
 from streams.alerts.signing import AlertSigner
 from streams.app import create_app, register_domains
 from streams.intake.limits import IntakeLimits
+from streams.intake.offsets import OffsetLedger
 from streams.intake.service import IntakeService
 from streams.notify.service import NotifyService, build_notify
 from streams.web_guard import web_options
@@ -114,6 +115,7 @@ def run_worker(
             "events_topic": broker.events_topic,
             "notify": notify,
             "alert_signer": signer,
+            "offsets": OffsetLedger(broker.events_topic),
         },
     )
     worker = faust.Worker(

@@ -322,6 +322,45 @@ class StackSettings(BaseSettings):
         return "https" if self.api_tls_cert is not None else "http"
 
 
+class SupervisorSettings(BaseSettings):
+    """How ``ostwatch up`` looks after its stream worker (README "Reliability")."""
+
+    model_config = _frozen("OSTWATCH_SUPERVISOR_")
+
+    start_failures: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="worker exits before the stack was ever ready, after which `ostwatch up` "
+        "gives up with the worker's last error",
+    )
+    ready_timeout_s: float = Field(
+        default=180.0, gt=0, description="longest `ostwatch up` waits for the stack to be ready"
+    )
+    watchdog_stall_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="restart a worker that has lag and has decided (committed) nothing for "
+        "this long; 0 switches the watchdog off",
+    )
+    watchdog_interval_s: float = Field(
+        default=2.0, gt=0, le=60, description="how often the watchdog looks"
+    )
+    watchdog_batch_limit_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="a worker that says it is deciding a batch is working, not stalled, "
+        "for this long (the alert judge's first catch-up on a national archive takes ~20 s)",
+    )
+    watchdog_kill_grace_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="a stalled worker that still answers gets SIGTERM, then SIGKILL after this",
+    )
+
+
 class NotifyRoute(BaseModel):
     """Which alert changes one notifier receives: kinds (``*`` = all), a minimum severity and
     the kinds of change (opened, updated, resolved)."""

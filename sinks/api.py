@@ -338,6 +338,24 @@ def _audit_verify(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return store.chain.verify(facilities, settle_s=settle_s).as_dict()
 
 
+def _undecided_offsets(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Offsets below the group's committed ones that have no decision (infra/offset_check.py)."""
+    since = None
+    if kwargs.get("since"):
+        try:
+            since = datetime.fromisoformat(str(kwargs["since"]))
+        except ValueError:
+            raise OperationError(f"since: not an ISO time: {kwargs['since']!r}") from None
+    spans = {int(p): (int(start), int(end)) for p, (start, end) in dict(kwargs["spans"]).items()}
+    found = store.undecided_offsets(str(kwargs["topic"]), spans, since)
+    return {str(p): {"missing": missing, "first": first} for p, (missing, first) in found.items()}
+
+
+def _undecided_submissions(store: Store, kwargs: Mapping[str, Any]) -> list[list[Any]]:
+    keys = [(str(source), int(seq)) for source, seq in kwargs["keys"]]
+    return [list(key) for key in store.undecided_submissions(keys)]
+
+
 REPORTS = ("stock", "dispensing", "patients", "tests", "targets")
 
 OPERATIONS: dict[str, Callable[[Store, Mapping[str, Any]], Any]] = {
@@ -357,6 +375,8 @@ OPERATIONS: dict[str, Callable[[Store, Mapping[str, Any]], Any]] = {
     "archive_import": _archive_import,
     "audit_ledger": _audit_ledger,
     "audit_verify": _audit_verify,
+    "undecided_offsets": _undecided_offsets,
+    "undecided_submissions": _undecided_submissions,
 }
 # Operations that may run for minutes on a large archive (the HTTP client waits longer).
 LONG_OPERATIONS = frozenset({"replay_verify", "archive_export", "archive_import", "audit_verify"})

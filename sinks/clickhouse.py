@@ -173,6 +173,18 @@ class ClickHouse:
         with self._guard() as client:
             return list(client.query(sql, parameters=exact_times(parameters)).result_rows)
 
+    def stream_column(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> Iterator[Sequence[Any]]:
+        """The first column of a query, block by block as the engine produces them: one scan,
+        and never the whole result in memory (the client is held until the last block)."""
+        with (
+            self._guard() as client,
+            client.query_column_block_stream(sql, parameters=exact_times(parameters)) as stream,
+        ):
+            for block in stream:
+                yield block[0]
+
     def query_dicts(
         self, sql: str, parameters: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:

@@ -199,6 +199,14 @@ def _conflict_row(item: Rejected, decided_at: datetime) -> list[Any]:
     return [value for name, value in zip(SUBMISSION_COLUMNS, row, strict=True) if name != "outcome"]
 
 
+# The duplicate filter's key of an event_id (streams/intake/seen.py ``filter_key``): the two
+# 64-bit halves of its UUID, big-endian as written, xor-ed.
+EVENT_KEY_SQL = (
+    "bitXor(reinterpretAsUInt64(reverse(substring(UUIDToNum(event_id), 1, 8))), "
+    "reinterpretAsUInt64(reverse(substring(UUIDToNum(event_id), 9, 8))))"
+)
+
+
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     """Transpose rows into columns for a column-oriented insert."""
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
@@ -362,17 +370,13 @@ class Store:
     def archived_count(self) -> int:
         return int(self.db.query_rows("SELECT count() FROM events_archive")[0][0])
 
-    def archived_event_ids(self, slice_size: int = 1_000_000) -> Iterator[list[str]]:
-        """Every accepted event_id, in slices of about ``slice_size`` (the duplicate
-        filter's warm-up), so that a national archive never sits in memory at once."""
-        slices = max(1, -(-self.archived_count() // slice_size))
-        for index in range(slices):
-            rows = self.db.query_rows(
-                "SELECT toString(event_id) FROM events_archive "
-                "WHERE modulo(cityHash64(event_id), %(slices)s) = %(index)s",
-                {"slices": slices, "index": index},
-            )
-            yield [row[0] for row in rows]
+    def archived_event_keys(self) -> Iterator[Sequence[int]]:
+        """The duplicate filter's key of every accepted event_id (``EVENT_KEY_SQL``), block
+        by block from one scan: the warm-up of a national archive in about a second, and
+        never the archive's ids in memory at once."""
+        yield from self.db.stream_column(
+            f"SELECT {EVENT_KEY_SQL} FROM events_archive"  # noqa: S608 (a constant)
+        )
 
     def archived_event_ids_since(self, since: datetime) -> list[str]:
         """The event_ids archived (by any worker) since ``since``, by arrival time."""
@@ -420,6 +424,67 @@ class Store:
         for outcome, count in rows:
             counts["duplicates" if outcome == "duplicate" else outcome] = int(count)
         return counts
+
+    def undecided_offsets(
+        self,
+        topic: str,
+        spans: Mapping[int, tuple[int, int]],
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> dict[int, tuple[int, list[int]]]:
+        """Per partition, how many offsets in its ``[start, end)`` have no submission row
+        decided since ``since``, and the first ``limit`` of them (the committed-offset check;
+        one scan of ``submissions`` for all partitions, a second only where some are missing).
+
+        A row keyed by (source, seq) keeps the offset of its latest decision, so a message
+        sent twice shows up here under its first offset: callers confirm by (source, seq)."""
+        spans = {p: (start, end) for p, (start, end) in spans.items() if end > start}
+        if not spans:
+            return {}
+        width = max(spans) + 1
+        starts = [spans.get(p, (0, 0))[0] for p in range(width)]
+        ends = [spans.get(p, (0, 0))[1] for p in range(width)]
+        parameters = {"topic": topic, "starts": starts, "ends": ends, "since": since}
+        where = (
+            "kafka_topic = %(topic)s AND kafka_partition < length(%(starts)s) "
+            "AND kafka_offset >= arrayElement(%(starts)s, kafka_partition + 1) "
+            "AND kafka_offset < arrayElement(%(ends)s, kafka_partition + 1) "
+            "AND (%(since)s IS NULL OR decided_at >= %(since)s)"
+        )
+        decided = dict(
+            self.db.query_rows(
+                "SELECT kafka_partition, uniqExact(kafka_offset) FROM submissions "  # noqa: S608 (constant clauses)
+                f"WHERE {where} GROUP BY kafka_partition",
+                parameters,
+            )
+        )
+        found: dict[int, tuple[int, list[int]]] = {}
+        for partition, (start, end) in spans.items():
+            missing = end - start - int(decided.get(partition, 0))
+            if missing <= 0:
+                found[partition] = (0, [])
+                continue
+            rows = self.db.query_rows(
+                "SELECT %(start)s + number AS o FROM numbers(%(end)s - %(start)s) "  # noqa: S608 (constant clauses)
+                f"WHERE o NOT IN (SELECT kafka_offset FROM submissions WHERE {where} "
+                "AND kafka_partition = %(partition)s) ORDER BY o LIMIT %(limit)s",
+                {**parameters, "start": start, "end": end, "partition": partition, "limit": limit},
+            )
+            found[partition] = (missing, [int(row[0]) for row in rows])
+        return found
+
+    def undecided_submissions(self, keys: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+        """The (source, seq) of ``keys`` that have no submission row at all."""
+        if not keys:
+            return []
+        found = {
+            (str(source), int(seq))
+            for source, seq in self.db.query_rows(
+                "SELECT source, seq FROM submissions WHERE (source, seq) IN %(keys)s",
+                {"keys": [tuple(key) for key in keys]},
+            )
+        }
+        return [key for key in keys if (key[0], key[1]) not in found]
 
     def rejected(self, as_of: datetime | None = None, limit: int = 100_000) -> list[dict[str, Any]]:
         """Every rejected submission with its reason, oldest first; conflicts (a submission

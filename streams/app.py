@@ -140,17 +140,23 @@ def raw_topic(app: faust.App, broker: BrokerSettings, name: str) -> Any:
 
 
 def on_assignment(
-    app: faust.App, topic: str, handle: Callable[[set[int]], Awaitable[None]]
+    app: faust.App,
+    topic: str,
+    handle: Callable[[set[int]], Awaitable[None]],
+    *,
+    revoked: bool = False,
 ) -> None:
     """Call ``handle`` with this worker's partitions of ``topic`` after every assignment
-    (Faust signals the whole new assignment)."""
+    (Faust signals the whole new assignment), or with ``revoked`` those taken away (Faust
+    signals that once the streams have finished the messages they were working on)."""
 
-    async def assigned(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
-        tps: set[Any] = args[0] if args else kwargs.get("assigned", set())
+    async def changed(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        tps: set[Any] = args[0] if args else kwargs.get("revoked" if revoked else "assigned", set())
         await handle({tp.partition for tp in tps if tp.topic == topic})
 
     # mode types the handler as a plain function; the signal awaits coroutine handlers.
-    app.on_partitions_assigned.connect(cast(Any, assigned))
+    signal = app.on_partitions_revoked if revoked else app.on_partitions_assigned
+    signal.connect(cast(Any, changed))
 
 
 def register_domains(app: faust.App, context: dict[str, Any]) -> None:

@@ -15,12 +15,13 @@ from ostwatch.metrics import resident_memory_mb
 from schemas.alerts import AlertChange
 from sinks import api
 from sinks.clickhouse import StoreUnavailable
+from streams.intake.offsets import OffsetLedger
 from streams.intake.service import IntakeService
 from streams.web_guard import authenticated
 
 log = logging.getLogger(__name__)
 
-REGISTER_NEEDS = ("service", "events_topic")
+REGISTER_NEEDS = ("service", "events_topic", "offsets")
 
 
 def intake_assigned(app: faust.App, topic: str) -> bool:
@@ -31,7 +32,9 @@ def intake_assigned(app: faust.App, topic: str) -> bool:
     return any(tp.topic == topic for tp in consumer.assignment())
 
 
-def register(app: faust.App, service: IntakeService, events_topic: str) -> None:
+def register(
+    app: faust.App, service: IntakeService, events_topic: str, offsets: OffsetLedger
+) -> None:
     """Declare the API views: readiness and the operations table of ``sinks.api``."""
 
     @app.page("/api/status")
@@ -51,6 +54,7 @@ def register(app: faust.App, service: IntakeService, events_topic: str) -> None:
                 "duplicate_filter": service.duplicate_filter.summary(),
                 "alert_role": service.alert_role.as_dict() if service.alerts else None,
                 "memory_mb": resident_memory_mb(),
+                "commits": offsets.as_dict(),
             }
             return self.json(body, status=200 if body["ready"] else 503)
 

@@ -6,16 +6,32 @@ size answers the same question in bounded memory with one-sided error: "not seen
 certain, "seen" may be a false positive. The intake treats "seen" as a *suspect* and asks
 the archive (``Store.archived_submission_of``), so a false positive costs one lookup and
 never a wrong decision.
+
+The filter holds a 64-bit key per event_id (``filter_key``: the halves of its UUID xor-ed),
+which ClickHouse computes too (``sinks.store.EVENT_KEY_SQL``): the warm-up streams numbers
+from one scan instead of building millions of strings (a national year: 14 s → 1 s here).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+import uuid
+from collections.abc import Collection, Iterable
 
 from rbloom import Bloom
 
 log = logging.getLogger(__name__)
+
+_LOW_64 = (1 << 64) - 1
+
+
+def filter_key(event_id: object) -> int | None:
+    """The filter's key of an event_id; None for a text that is no UUID (never archived)."""
+    try:
+        value = uuid.UUID(str(event_id)).int
+    except ValueError:
+        return None
+    return (value >> 64) ^ (value & _LOW_64)
 
 
 class SeenEventIds:
@@ -39,12 +55,17 @@ class SeenEventIds:
         return cls(max(capacity, 2 * archived, 1), error_rate)
 
     def __contains__(self, event_id: object) -> bool:
-        return event_id in self._bloom
+        key = filter_key(event_id)
+        return key is not None and key in self._bloom
 
-    def update(self, event_ids: Collection[str]) -> None:
+    def update(self, event_ids: Iterable[str]) -> None:
         """Add newly archived ids (each is new, so counting them counts the filter's fill)."""
-        self._bloom.update(event_ids)
-        self.added += len(event_ids)
+        self.update_keys([key for key in map(filter_key, event_ids) if key is not None])
+
+    def update_keys(self, keys: Collection[int]) -> None:
+        """Add the keys of archived ids as the archive computes them (the warm-up)."""
+        self._bloom.update(keys)
+        self.added += len(keys)
         if self.added > self.capacity and not self._warned:
             self._warned = True
             log.warning(

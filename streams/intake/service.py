@@ -170,8 +170,8 @@ class IntakeService:
         self._filter_level_at = utc_now()
         capacity, error_rate = self._duplicate_filter
         self._seen = SeenEventIds.for_archive(self.store.archived_count(), capacity, error_rate)
-        for event_ids in self.store.archived_event_ids():
-            self._seen.update(event_ids)
+        for keys in self.store.archived_event_keys():
+            self._seen.update_keys(keys)
         self.refresh_registry(force=True)
         repaired = self.store.aggregates.reconcile()
         chained = self.store.chain.repair()

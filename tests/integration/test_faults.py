@@ -28,7 +28,7 @@ from producers.publisher import EventPublisher
 from tests.integration.conftest import FIXTURES, OSTWATCH, RunningStack
 from tests.support.compare import assert_same_json
 from tests.support.events import contract_event
-from tests.support.processes import child_pid, kill_hard
+from tests.support.processes import child_pid, kill_hard, wait_gone
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -199,7 +199,9 @@ class BareWorker:
             token=self.api_token,
         ).write(self.data_dir)
 
-    def start_worker(self) -> None:
+    def start_worker(self, batch_max: int = 500) -> None:
+        """``batch_max`` messages per intake batch: the default makes many batches, so an
+        outage can land mid-file."""
         env = self.stack.env()
         env.update(
             OSTWATCH_API_PORT=str(self.api_port),
@@ -207,7 +209,7 @@ class BareWorker:
             OSTWATCH_BROKER_BOOTSTRAP_SERVERS=self.broker.bootstrap,
             OSTWATCH_BROKER_EMBEDDED_QUIRKS="true",
             OSTWATCH_CLICKHOUSE_INSERT_RETRY_MAX_S=str(RETRY_CAP_S),
-            OSTWATCH_STREAM_BATCH_MAX="500",  # many batches: an outage can land mid-file
+            OSTWATCH_STREAM_BATCH_MAX=str(batch_max),
             OSTWATCH_TEST_CLICKHOUSE_DOWN=str(self.switch),
         )
         with (self.data_dir / "logs" / "worker.out").open("ab") as out:
@@ -313,23 +315,32 @@ def test_an_error_no_retry_covers_restarts_the_worker_and_loses_nothing(
     tmp_path: Path,
 ) -> None:
     """A statement ClickHouse refuses (a bug, a limit) must not leave a worker that looks
-    ready and reads nothing: it stops, and its replacement reads the batch again."""
+    ready and reads nothing: it stops, and its replacement reads the batch again.
+
+    Batches of two messages, so that later messages of the same partitions wait behind the
+    refused batch: none of them may be committed (issue 14: Faust's own commit went past a
+    refused batch once later messages were acknowledged, and the replacement found nothing
+    to read). ``status`` checks the committed offsets against the decisions."""
     events, registry = province
     expected_counts, expected_reports = undisturbed
     switch = tmp_path / "clickhouse-refuses"
     bare = BareWorker(tmp_path / "data", switch)
     try:
         bare.start_broker()
-        bare.start_worker()
+        bare.start_worker(batch_max=2)
         bare.stack.cli("registry", "load", str(registry))
         switch.write_text("refuse")
         ingest = ingest_in_background(bare.stack, events)
         assert bare.process is not None
         assert bare.process.wait(120) is not None  # it left by itself, no signal from us
         log = (bare.data_dir / "logs" / "worker.jsonl").read_text()
-        assert "the intake failed on a batch; stopping this worker" in log
+        assert log.count("the intake failed on a batch; stopping this worker") == 1, (
+            "Faust restarted the failed agent on later batches"
+        )
         switch.unlink()
         bare.start_worker()  # what `ostwatch up` does when its worker exits
+        offsets = bare.stack.json("status")["offsets"]
+        assert offsets["ok"], offsets["problem"]
         assert finished(ingest) == expected_counts
         assert_same_reports(all_reports(bare.stack), expected_reports, "after a refused batch")
     finally:
@@ -466,4 +477,69 @@ def test_a_full_disk_holds_the_intake_until_space_returns(
         assert stack.json("report", "patients")  # the store reads fine afterwards
     finally:
         filler.unlink(missing_ok=True)
+        stack.stop()
+
+
+def test_a_worker_that_cannot_start_makes_up_give_up_with_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a restart loop forever: after K exits before the stack was ever ready, `up`
+    exits non-zero with the worker's own last error on one line."""
+    # Above the 14-day warning: only the worker reads these settings, and refuses them.
+    monkeypatch.setenv("OSTWATCH_ALERT_STOCK_CRITICAL_DAYS", "30")
+    began = time.monotonic()
+    result = RunningStack(tmp_path / "data").cli(
+        "up", "--no-live", "--start-failures", "2", check=False, timeout=300
+    )
+    assert result.returncode != 0
+    given_up = [
+        line for line in result.stderr.splitlines() if line.startswith("ostwatch: the stream")
+    ]
+    assert len(given_up) == 1, result.stderr[-3000:]
+    assert "exited 2 times before the stack was ever ready" in given_up[0]
+    assert "stock_critical_days must not exceed stock_warning_days" in given_up[0]
+    assert time.monotonic() - began < 150
+    assert not (tmp_path / "data" / "stack.json").exists()
+
+
+def test_a_frozen_worker_is_replaced_by_the_watchdog_and_nothing_is_lost(
+    province: tuple[Path, Path],
+    undisturbed: tuple[dict[str, int], dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGSTOP: the worker holds its partitions and answers nothing. The watchdog sees the
+    lag, kills it and starts another; both halves of the file are decided exactly once."""
+    monkeypatch.setenv("OSTWATCH_SUPERVISOR_WATCHDOG_STALL_S", "10")
+    events, registry = province
+    expected_counts, expected_reports = undisturbed
+    lines = events.read_bytes().splitlines(keepends=True)
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_bytes(b"".join(lines[: len(lines) // 2]))
+    second.write_bytes(b"".join(lines[len(lines) // 2 :]))
+    stack = started(tmp_path / "data", registry)
+    try:
+        info = StackInfo.read(stack.data_dir)
+        assert info is not None
+        worker = child_pid(info.supervisor_pid, "worker")
+        ingest = ingest_in_background(stack, first)
+        wait_for(lambda: intake_status(stack).get("accepted", 0) > 0, "the first decisions")
+        os.kill(worker, signal.SIGSTOP)
+        more = ingest_in_background(stack, second)  # lag on the frozen worker's partitions
+        counts, rest = finished(ingest), finished(more)
+        assert {key: counts[key] + rest[key] for key in counts} == expected_counts
+        wait_gone(worker)  # killed, not left frozen
+        assert child_pid(info.supervisor_pid, "worker") != worker
+        supervisor_log = (stack.data_dir / "logs" / "supervisor.jsonl").read_text()
+        replaced = [
+            line for line in supervisor_log.splitlines() if "watchdog: stream worker" in line
+        ]
+        assert len(replaced) == 1 and f"pid {worker} has a lag of" in replaced[0]
+        assert orjson.loads(replaced[0])["lag"] > 0
+        wait_for(lambda: stack.json("status")["parts"]["worker"]["healthy"], "a healthy worker")
+        status = stack.json("status")
+        assert status["parts"]["worker"]["watchdog_restarts"] == 1, status["parts"]
+        assert status["offsets"]["ok"], status["offsets"]
+        assert_same_reports(all_reports(stack), expected_reports, "after a frozen worker")
+    finally:
         stack.stop()

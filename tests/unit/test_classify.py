@@ -20,7 +20,7 @@ from streams.intake.classify import (
     message_meta,
     settle_suspects,
 )
-from streams.intake.seen import SeenEventIds
+from streams.intake.seen import SeenEventIds, filter_key
 from tests.fixtures.contract_cases import UNKNOWN_REFERENCE_EVENTS, VALID_EVENTS
 
 # After every contract case: CONTRACT §1 refuses events from the future.
@@ -148,6 +148,21 @@ def test_the_bloom_filter_never_forgets_an_archived_id() -> None:
     assert false_positives < len(others) * 1e-3 * 3  # within three times the rate asked for
     assert seen.summary()["ids"] == 1500
     assert SeenEventIds.for_archive(5000, 2000, 1e-3).capacity == 10_000
+
+
+def test_the_filter_keys_an_event_id_by_its_uuid_bits() -> None:
+    """The key is what ClickHouse computes from the UUID column (tests/integration/test_store.py),
+    so the text's case does not matter, and a text that is no UUID is never seen."""
+    event_id = "0123abcd-4567-4890-abcd-ef0123456789"
+    assert (
+        filter_key(event_id)
+        == filter_key(event_id.upper())
+        == (0x0123ABCD45674890 ^ 0xABCDEF0123456789)
+    )
+    seen = SeenEventIds.for_archive(0, capacity=2000, error_rate=1e-3)
+    seen.update([event_id, "not-a-uuid"])
+    assert event_id.upper() in seen and "not-a-uuid" not in seen
+    assert seen.summary()["ids"] == 1
 
 
 def test_a_submission_batch_is_expanded_item_by_item(registry: RegistrySnapshot) -> None:

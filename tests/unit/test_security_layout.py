@@ -142,6 +142,8 @@ CLIENT_SITES = {
     ("producers/publisher.py", "KafkaProducer"),  # producer_config(..., security)
     ("infra/broker.py", "KafkaAdminClient"),  # admin_config(..., security)
     ("infra/kafka_compat.py", "KafkaConsumer"),  # _connection_config of the caller's consumer
+    ("infra/offset_check.py", "KafkaAdminClient"),  # admin_config(..., security)
+    ("infra/offset_check.py", "KafkaConsumer"),  # **security (kafka_python_security)
     ("streams/app.py", "App"),  # broker_credentials=_credentials(broker)
 }
 

@@ -1,0 +1,103 @@
+"""The supervisor's decisions without processes: when the watchdog replaces a worker, and
+which line of a dead worker's output says why it died."""
+
+from __future__ import annotations
+
+from infra.offset_check import GroupPosition
+from infra.stack import last_error
+from infra.watchdog import Health, Watchdog
+
+READY = Health(answered=True, ready=True)
+FROZEN = Health(answered=False)
+
+
+def position(committed: int | None, end: int) -> GroupPosition:
+    return GroupPosition(committed={0: committed}, start={0: 0}, end={0: end})
+
+
+def watchdog_at_ready(stall_s: float = 30.0) -> Watchdog:
+    dog = Watchdog(stall_s)
+    dog.worker_started(now=0.0)
+    assert not dog.observe(READY, position(10, 10), now=1.0)
+    return dog
+
+
+def test_a_worker_with_lag_that_commits_nothing_is_stalled_after_stall_s() -> None:
+    dog = watchdog_at_ready()
+    assert not dog.observe(FROZEN, position(10, 50), now=20.0)
+    assert dog.observe(FROZEN, position(10, 50), now=31.0)
+    assert dog.as_dict(now=31.0)["lag"] == 40 and dog.state == "stalled"
+
+
+def test_committed_offsets_that_move_are_progress() -> None:
+    dog = watchdog_at_ready()
+    for now, committed in ((20.0, 20), (40.0, 30), (60.0, 40)):
+        assert not dog.observe(READY, position(committed, 50), now=now)
+    assert dog.observe(READY, position(40, 50), now=91.0)
+
+
+def test_no_lag_is_never_a_stall() -> None:
+    dog = watchdog_at_ready()
+    assert not dog.observe(FROZEN, position(10, 10), now=500.0)
+
+
+def test_nothing_is_judged_before_the_worker_was_ready() -> None:
+    dog = Watchdog(30.0)
+    dog.worker_started(now=0.0)
+    assert not dog.observe(FROZEN, position(None, 100), now=600.0)
+    assert dog.state == "starting"
+    # Ready at 600: the clock starts there, not at the worker's start.
+    assert not dog.observe(READY, position(None, 100), now=600.0)
+    assert not dog.observe(READY, position(None, 100), now=620.0)
+    assert dog.observe(READY, position(None, 100), now=631.0)
+
+
+def test_a_worker_waiting_for_clickhouse_is_left_alone_and_its_clock_held() -> None:
+    dog = watchdog_at_ready()
+    waiting = Health(answered=True, ready=False, store_healthy=False)
+    assert not dog.observe(waiting, position(10, 50), now=300.0)
+    assert dog.state == "waiting for ClickHouse"
+    assert not dog.observe(READY, position(10, 50), now=320.0)  # back: a full period again
+    assert dog.observe(READY, position(10, 50), now=331.0)
+
+
+def test_a_worker_deciding_a_long_batch_is_working_until_the_batch_limit() -> None:
+    """The first batch after a start on a national archive waits for the alert judge's
+    catch-up; a frozen worker says nothing at all, so it is not mistaken for this."""
+    dog = Watchdog(30.0, batch_limit_s=120.0)
+    dog.worker_started(now=0.0)
+    assert not dog.observe(READY, position(10, 10), now=1.0)
+    for now in (20.0, 60.0, 100.0):
+        busy = Health(answered=True, ready=True, batch_s=now - 10.0)
+        assert not dog.observe(busy, position(10, 11), now=now)
+    assert dog.state == "deciding a batch"
+    stuck = Health(answered=True, ready=True, batch_s=125.0)  # past the limit: a stall clock
+    assert not dog.observe(stuck, position(10, 11), now=110.0)
+    assert dog.observe(stuck, position(10, 11), now=131.0)
+
+
+def test_stall_s_zero_switches_the_watchdog_off_and_an_unreadable_group_is_no_verdict() -> None:
+    off = watchdog_at_ready(stall_s=0)
+    assert not off.observe(FROZEN, position(10, 50), now=10_000.0)
+    dog = watchdog_at_ready()
+    assert not dog.observe(FROZEN, None, now=10_000.0)
+
+
+TRACEBACK = """\
+21:40:01 INFO    infra.worker: alert delivery on
+Traceback (most recent call last):
+  File "<frozen runpy>", line 198, in _run_module_as_main
+  File "/venv/lib/python3.11/site-packages/infra/worker.py", line 27, in <module>
+    from streams.alerts.engine import AlertEngine
+ModuleNotFoundError: No module named 'streams.alerts'
+"""
+
+
+def test_the_last_error_of_a_worker_is_one_line() -> None:
+    assert last_error(TRACEBACK) == "ModuleNotFoundError: No module named 'streams.alerts'"
+    settings = "21:42:42 WARNING a: no route\nostwatch: invalid settings: Value error, x\n"
+    assert last_error(settings) == "ostwatch: invalid settings: Value error, x"
+    logged = "21:42:42 INFO a: b\n21:42:43 ERROR   infra.worker:   cannot   open ClickHouse\n"
+    assert last_error(logged) == "21:42:43 ERROR infra.worker: cannot open ClickHouse"
+    assert last_error("just this\n\n") == "just this"
+    assert last_error("") is None

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report_latency import YEAR, generate, settle, year_arguments, year_store
-from infra.gateway import GatewayError, HttpGateway, StackInfo, http_json
+from infra.gateway import GatewayError, HttpGateway, StackInfo
 from ostwatch.settings import AlertSettings
 from producers.publisher import EventPublisher
 from streams.alerts.engine import AlertEngine
@@ -95,7 +95,7 @@ def worker_pid(supervisor: int) -> int | None:
 
 def status(info: StackInfo) -> dict[str, Any] | None:
     try:
-        _, doc = http_json(f"{info.api_url}/api/status", timeout=5)
+        _, doc = info.api("/api/status", timeout=5)
     except GatewayError:
         return None
     return doc if isinstance(doc, dict) else None

@@ -441,7 +441,9 @@ def supervision(data_dir: Path, info: Any) -> dict[str, Any]:
     )
     try:
         since = datetime.fromisoformat(started) if started else None
-        found["offsets"] = check_offsets(probe, HttpGateway(info.api_url), since)
+        found["offsets"] = check_offsets(
+            probe, HttpGateway(info.api_url, token=info.token, cafile=info.tls_cafile), since
+        )
     except (GatewayError, BrokerError, KafkaError, OSError) as exc:
         found["offsets"] = {"ok": None, "problem": f"not checked: {' '.join(str(exc).split())}"}
     finally:

@@ -341,4 +341,5 @@ def event_from_decoded(
             f"event_type: {doc.get('event_type')!r} does not match the message schema "
             f"{decoded.schema.name} ({decoded.schema.event_type!r})"
         )
-    return parse_event_dict(doc, arrival=arrival, bounds=bounds)
+    # A record's nesting is its schema's (an event's results map at most).
+    return parse_event_dict(doc, arrival=arrival, bounds=bounds, depth_checked=True)

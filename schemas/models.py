@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Annotated, Any, ClassVar, Final, Literal, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Final, Literal, NamedTuple, TypeVar, get_args
 
 import orjson
 from pydantic import (
@@ -333,7 +333,7 @@ def _span(delta: timedelta) -> str:
     return f"{seconds:g} s"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EventBounds:
     """How early, and how far past its arrival, an event's time may be (CONTRACT §1).
 
@@ -344,15 +344,26 @@ class EventBounds:
 
     earliest: datetime = EARLIEST_OCCURRED_AT
     max_ahead: timedelta = MAX_AHEAD
+    # The same, as POSIX seconds: every event pays for this check.
+    _earliest_s: float = field(init=False, repr=False, compare=False)
+    _ahead_s: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_earliest_s", self.earliest.timestamp())
+        object.__setattr__(self, "_ahead_s", self.max_ahead.total_seconds())
 
     def problem(self, occurred_at: datetime, arrival: datetime) -> str | None:
         """The reason ``occurred_at`` is out of bounds for an event arriving at ``arrival``."""
-        if occurred_at < self.earliest:
+        try:
+            at = occurred_at.timestamp()
+        except (OverflowError, ValueError):  # beyond what a POSIX time can hold
+            at = float("-inf") if occurred_at.year < 1970 else float("inf")
+        if at < self._earliest_s:
             return (
                 f"occurred_at: before {self.earliest.isoformat()}, the earliest event time "
                 f"accepted (got {occurred_at.isoformat()})"
             )
-        if occurred_at - arrival > self.max_ahead:
+        if at - arrival.timestamp() > self._ahead_s:
             return (
                 f"occurred_at: more than {_span(self.max_ahead)} after the platform received "
                 f"the event at {arrival.astimezone(UTC).isoformat(timespec='seconds')} "
@@ -364,12 +375,15 @@ class EventBounds:
 DEFAULT_BOUNDS: Final = EventBounds()
 
 
-@dataclass(frozen=True, slots=True)
-class _Arrival:
+class _Arrival(NamedTuple):
     """The validation context of one event: when it arrived, and the bounds in force."""
 
     at: datetime
     bounds: EventBounds
+
+
+def _now_and_defaults() -> _Arrival:
+    return _Arrival(datetime.now(UTC), DEFAULT_BOUNDS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,26 +410,24 @@ class BaseEvent(BaseModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _keep_occurred_at_text(cls, data: Any, handler: Callable[[Any], BaseEvent]) -> BaseEvent:
-        """Remember the original ``occurred_at`` text; a datetime cannot keep ``Z`` or ``.50``."""
+    def _keep_text_and_bound_time(
+        cls, data: Any, handler: Callable[[Any], BaseEvent], info: ValidationInfo
+    ) -> BaseEvent:
+        """Once the fields are valid: remember the original ``occurred_at`` text (a datetime
+        cannot keep ``Z`` or ``.50``), and hold the event time to CONTRACT §1's bounds against
+        the arrival the caller gave (``_Arrival``; without one, now and the default bounds).
+        One validator for both: each one pydantic calls costs per event."""
         event = handler(data)
         if isinstance(data, Mapping):
             text = data.get("occurred_at")
             if isinstance(text, str):
                 event._occurred_at_text = text
-        return event
-
-    @model_validator(mode="after")
-    def _occurred_within_bounds(self, info: ValidationInfo) -> BaseEvent:
-        """CONTRACT §1's bounds on event time, against the arrival the caller gave (an event
-        built without one is judged as arriving now, under the default bounds)."""
         context = info.context
-        if not isinstance(context, _Arrival):
-            context = _Arrival(datetime.now(UTC), DEFAULT_BOUNDS)
-        problem = context.bounds.problem(self.occurred_at, context.at)
+        arrival, bounds = context if type(context) is _Arrival else _now_and_defaults()
+        problem = bounds.problem(event.occurred_at, arrival)
         if problem:
             raise PydanticCustomError(_RULE_ERROR, "{reason}", {"reason": problem})
-        return self
+        return event
 
     @property
     def occurred_at_text(self) -> str:
@@ -684,19 +696,21 @@ def parse_event_dict(
     *,
     arrival: datetime | None = None,
     bounds: EventBounds = DEFAULT_BOUNDS,
+    depth_checked: bool = False,
 ) -> BaseEvent:
     """Validate a decoded JSON object against the contract; EventRejected if it breaks a rule.
 
     ``arrival`` is when the event reached whoever judges it (default: now), for the bound
-    on future event times. Dispatching on ``event_type`` ourselves (rather than through
-    the discriminated union) is faster and lets an unknown type be named plainly.
+    on future event times. ``depth_checked`` says the caller has bounded the document's
+    nesting already (its text, or its Avro schema). Dispatching on ``event_type`` ourselves
+    (rather than through the discriminated union) is faster and names an unknown type.
     """
     if not isinstance(doc, Mapping):
         raise EventRejected(f"not a JSON object: {_json_kind(doc)}")
     if not doc:
         raise EventRejected("empty object: event_type and the envelope fields are required")
     # Depth before anything walks the document (a walk of 500 levels would not return).
-    if document_too_deep(doc, MAX_NESTING):
+    if not depth_checked and document_too_deep(doc, MAX_NESTING):
         raise EventRejected(nesting_problem(MAX_NESTING))
     # Personal data first: it is the most important reason, and no later reason may quote it.
     problem = personal_data_problem(doc, CODE_FIELDS)
@@ -742,7 +756,7 @@ def parse_event_line(
         raise EventRejected(f"not JSON: {str(exc)[:200]}") from None
     if not isinstance(doc, dict):
         raise EventRejected(f"not a JSON object: {_json_kind(doc)}")
-    return parse_event_dict(doc, arrival=arrival, bounds=bounds)
+    return parse_event_dict(doc, arrival=arrival, bounds=bounds, depth_checked=True)
 
 
 def redact_rejected_line(raw: bytes) -> bytes:

@@ -165,41 +165,42 @@ def personal_data_problem(doc: Mapping[str, Any], code_fields: Collection[str]) 
     ``code_fields`` are the contract's fields where a code is expected; a value under any
     other name (an unknown field) is checked for IDs, phones and e-mails but not free text.
     The reason names the field and the kind, never the value. Nested objects are walked
-    depth first, without recursion (the caller bounds their depth, CONTRACT §1).
+    depth first without recursion: the walk of an object is set aside on a stack while an
+    object inside it is walked (the caller bounds their depth, CONTRACT §1).
     """
-    pending: list[tuple[Iterator[tuple[Any, Any]], str]] = [(iter(doc.items()), "")]
-    while pending:
-        items, path = pending[-1]
-        entry = next(items, None)
-        if entry is None:
-            pending.pop()
-            continue
-        key, value = entry
-        # Fast path, taken by nearly every field of nearly every event: a short string
-        # with nothing suspect in it under a known name.
-        kind_of = type(value)
-        if kind_of is str:
-            if (
-                (key == "event_id" and _UUID_RE.fullmatch(value))
-                or (key == "occurred_at" and _TIMESTAMP_RE.fullmatch(value))
-                or (key in code_fields and not _suspect(value))
-            ) and (key != "patient_ref" or not value.isdigit()):
+    outer: list[tuple[Iterator[tuple[Any, Any]], str]] = []
+    items, path = iter(doc.items()), ""
+    while True:
+        for key, value in items:
+            # Fast path, taken by nearly every field of nearly every event: a short string
+            # with nothing suspect in it under a known name.
+            kind_of = type(value)
+            if kind_of is str:
+                if (
+                    (key == "event_id" and _UUID_RE.fullmatch(value))
+                    or (key == "occurred_at" and _TIMESTAMP_RE.fullmatch(value))
+                    or (key in code_fields and not _suspect(value))
+                ) and (key != "patient_ref" or not value.isdigit()):
+                    continue
+            elif (kind_of is int or kind_of is float) and -_NUMBER_ID_MIN < value < _NUMBER_ID_MIN:
                 continue
-        elif (kind_of is int or kind_of is float) and -_NUMBER_ID_MIN < value < _NUMBER_ID_MIN:
-            continue
-        name = str(key)
-        where = f"{path}.{name}" if path else name
-        if name not in code_fields and (
-            personal_kind(name, code=True) or name.startswith(marker(None) + "#")
-        ):
-            return f"{path or 'event'}: a field name looks like personal data (not shown)"
-        if isinstance(value, Mapping):
-            pending.append((iter(value.items()), where))
-            continue
-        problem = _problem_at(where, name, value, code=bool(path) or name in code_fields)
-        if problem:
-            return problem
-    return None
+            name = str(key)
+            where = f"{path}.{name}" if path else name
+            if name not in code_fields and (
+                personal_kind(name, code=True) or name.startswith(marker(None) + "#")
+            ):
+                return f"{path or 'event'}: a field name looks like personal data (not shown)"
+            if isinstance(value, Mapping):
+                outer.append((items, path))
+                items, path = iter(value.items()), where
+                break
+            problem = _problem_at(where, name, value, code=bool(path) or name in code_fields)
+            if problem:
+                return problem
+        else:
+            if not outer:
+                return None
+            items, path = outer.pop()
 
 
 def _redacted_leaf(name: str, value: Any, *, known: bool, code: bool) -> Any:

@@ -126,6 +126,9 @@ class WorkerStopping(Exception):
     """The worker stops while a batch is still unwritten: the batch is left for redelivery."""
 
 
+NOT_QUARANTINED = (WorkerStopping, *CODE_ERRORS)
+
+
 class IntakeService:
     """Classifies batches and writes them, retrying ClickHouse until it has the data."""
 
@@ -357,14 +360,7 @@ class IntakeService:
         stands alone, which is rejected with the store's reason (``_quarantine``), so one
         line can never stop the intake.
         """
-        try:
-            batch = await self._write_batch(messages)
-        except WorkerStopping:
-            raise
-        except CODE_ERRORS:
-            raise
-        except Exception as exc:
-            batch = await self._quarantine(messages, exc)
+        batch = await self._write_or_split(messages, self._quarantine)
         visible_at = time.time()
         for message in messages:
             if message.timestamp:
@@ -384,6 +380,22 @@ class IntakeService:
                 },
             )
         return batch
+
+    async def _write_or_split(
+        self,
+        messages: Sequence[RawMessage],
+        split: Callable[[Sequence[RawMessage], Exception], Awaitable[IntakeBatch]],
+    ) -> IntakeBatch:
+        """Write a batch; if the store refuses it for a reason no retry covers, ``split`` it.
+
+        A worker stopping, or a programming error (``CODE_ERRORS``), is never quarantined.
+        """
+        try:
+            return await self._write_batch(messages)
+        except NOT_QUARANTINED:
+            raise
+        except Exception as exc:
+            return await split(messages, exc)
 
     async def _write_batch(self, messages: Sequence[RawMessage]) -> IntakeBatch:
         """Decide, archive, judge and record one batch (retrying while ClickHouse is away)."""
@@ -434,14 +446,7 @@ class IntakeService:
         middle = len(items) // 2
         result = IntakeBatch()
         for half in (items[:middle], items[middle:]):
-            try:
-                part = await self._write_batch(half)
-            except WorkerStopping:
-                raise
-            except CODE_ERRORS:
-                raise
-            except Exception as exc:
-                part = await self._split(half, exc)
+            part = await self._write_or_split(half, self._split)
             result.accepted += part.accepted
             result.rejected += part.rejected
             result.duplicates += part.duplicates

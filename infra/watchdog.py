@@ -12,8 +12,9 @@ submissions being decided.
 Not a stall: no lag (nothing to do); a worker not ready yet (starting, warming up); a
 worker that answers and says ClickHouse is unavailable (it is retrying; a new worker could
 not write either); a worker that answers and says it is deciding a batch, for up to
-``batch_limit_s`` (the first batch after a start on a national archive waits ~20 s for the
-alert judge's catch-up). Pure decisions here; ``infra.stack`` does the restarting.
+``batch_limit_s`` (the first batch after a start on a national archive waits for the alert
+judge's catch-up: 3 s on a quiet machine, 31 s seen on a loaded one, when a 30 s watchdog
+replaced it again and again). Pure decisions here; ``infra.stack`` does the restarting.
 """
 
 from __future__ import annotations

@@ -102,6 +102,22 @@ def started(path: Path, registry: Path) -> RunningStack:
     return stack
 
 
+def halves(events: Path, directory: Path) -> tuple[Path, Path]:
+    """The events file cut in two (first and second half of its lines)."""
+    lines = events.read_bytes().splitlines(keepends=True)
+    first, second = directory / "first.jsonl", directory / "second.jsonl"
+    first.write_bytes(b"".join(lines[: len(lines) // 2]))
+    second.write_bytes(b"".join(lines[len(lines) // 2 :]))
+    return first, second
+
+
+def supervised_worker(stack: RunningStack) -> tuple[StackInfo, int]:
+    """The running stack's file and the pid of the worker its supervisor started."""
+    info = StackInfo.read(stack.data_dir)
+    assert info is not None
+    return info, child_pid(info.supervisor_pid, "worker")
+
+
 def intake_status(stack: RunningStack) -> dict[str, Any]:
     """The worker's own counters (``/api/status``); empty while it is down."""
     info = StackInfo.read(stack.data_dir)
@@ -154,9 +170,7 @@ def test_worker_killed_mid_ingest_loses_nothing_and_counts_nothing_twice(
     assert expected_counts["duplicates"] > 0 and expected_counts["accepted"] > 1000
     stack = started(tmp_path / "data", registry)
     try:
-        info = StackInfo.read(stack.data_dir)
-        assert info is not None
-        worker = child_pid(info.supervisor_pid, "worker")
+        info, worker = supervised_worker(stack)
         ingest = ingest_in_background(stack, events)
         # Kill once part of the file is in ClickHouse and the rest is not.
         while intake_status(stack).get("accepted", 0) == 0:
@@ -279,10 +293,7 @@ def test_clickhouse_outage_holds_offsets_and_catches_up(
         bare.start_worker()
         bare.stack.cli("registry", "load", str(registry))
 
-        lines = events.read_bytes().splitlines(keepends=True)
-        first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
-        first.write_bytes(b"".join(lines[: len(lines) // 2]))
-        second.write_bytes(b"".join(lines[len(lines) // 2 :]))
+        first, second = halves(events, tmp_path)
 
         # 1. ClickHouse fails from the first batch on; the worker is stopped while it still
         #    retries. It must not commit the offsets of what it never wrote.
@@ -517,15 +528,10 @@ def test_a_frozen_worker_is_replaced_by_the_watchdog_and_nothing_is_lost(
     monkeypatch.setenv("OSTWATCH_SUPERVISOR_WATCHDOG_STALL_S", "10")
     events, registry = province
     expected_counts, expected_reports = undisturbed
-    lines = events.read_bytes().splitlines(keepends=True)
-    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
-    first.write_bytes(b"".join(lines[: len(lines) // 2]))
-    second.write_bytes(b"".join(lines[len(lines) // 2 :]))
+    first, second = halves(events, tmp_path)
     stack = started(tmp_path / "data", registry)
     try:
-        info = StackInfo.read(stack.data_dir)
-        assert info is not None
-        worker = child_pid(info.supervisor_pid, "worker")
+        info, worker = supervised_worker(stack)
         ingest = ingest_in_background(stack, first)
         wait_for(lambda: intake_status(stack).get("accepted", 0) > 0, "the first decisions")
         os.kill(worker, signal.SIGSTOP)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from ostwatch.timeutil import LOCAL_TZ
 from schemas.alerts import LETTER_DOCUMENT, LETTER_VERSION, AckSelection
 from schemas.free_text import note_problem
 from sinks import archive, replay
-from sinks.ledger import Ledger, LedgerError
+from sinks.ledger import Ledger, LedgerError, Month
 from sinks.monthly import MonthlyReport
 from sinks.reports import ReportError, Reports, Scope, Source, resolve_scope
 from sinks.store import Store
@@ -228,16 +228,11 @@ def _alerts_ack(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 def _month(kwargs: Mapping[str, Any]) -> tuple[str, datetime, datetime]:
     """--month YYYY-MM: the text and its local bounds [first midnight, next first midnight)."""
-    text = str(kwargs.get("month") or "")
     try:
-        first = date.fromisoformat(f"{text}-01") if len(text) == 7 else None
-    except ValueError:
-        first = None
-    if first is None:
-        raise OperationError(f"--month: a month YYYY-MM, not {text!r}")
-    after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    start, end = (datetime.combine(day, time(), LOCAL_TZ) for day in (first, after))
-    return text, start, end
+        month = Month.parse(str(kwargs.get("month") or ""), flag="--month")
+    except LedgerError as exc:
+        raise OperationError(str(exc)) from None
+    return month.label, month.starts, month.ends + timedelta(milliseconds=1)
 
 
 def _notices(store: Store, kwargs: Mapping[str, Any]) -> dict[str, Any]:

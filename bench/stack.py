@@ -15,8 +15,8 @@ from pathlib import Path
 from infra.gateway import HttpGateway, StackInfo
 from producers.simulator.province import build_province
 from producers.simulator.registry_files import write_registry
+from schemas.reference import REGISTRY_FILES
 
-REGISTRY_FILES = ("facilities.csv", "items.csv", "targets.csv", "deadlines.csv")
 CLI = (sys.executable, "-m", "infra.cli")
 
 

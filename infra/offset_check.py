@@ -10,7 +10,7 @@ A submission row is keyed by (source, seq) and keeps the coordinates of its late
 decision, so a message sent twice (a producer retry) looks undecided at its first offset;
 such offsets are read back from Kafka and confirmed by (source, seq) before anything is
 reported. End offsets come from the Fetch high watermark where the broker needs it
-(``infra.kafka_compat``), so the lag the watchdog sees is true on the embedded broker.
+(``streams.kafka_compat``), so the lag the watchdog sees is true on the embedded broker.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from infra.broker import admin_config
-from infra.kafka_compat import end_offsets
 from streams.intake.classify import RawMessage, expand, message_meta
+from streams.kafka_compat import end_offsets
 
 log = logging.getLogger(__name__)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+from schemas.calendar import LOCAL_TZ
+
+__all__ = ["LOCAL_TZ", "local_date", "utc_now"]
 
 
 def utc_now() -> datetime:

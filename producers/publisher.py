@@ -19,6 +19,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from schemas.codec import encode_event, encode_raw_submission, encode_submission_batch
+from schemas.kafka_headers import submission_headers
 from schemas.models import (
     DEFAULT_BOUNDS,
     DEFAULT_MAX_LINE_BYTES,
@@ -32,8 +33,6 @@ from schemas.models import (
 
 log = logging.getLogger(__name__)
 
-SOURCE_HEADER = "ostwatch-source"
-SEQ_HEADER = "ostwatch-seq"
 UNKNOWN_FACILITY_KEY = b"~unknown"
 
 
@@ -154,7 +153,7 @@ class EventPublisher:
             if seq is None:
                 seq = self._next_seq
             self._next_seq = max(self._next_seq, seq + 1)
-        headers = [(SOURCE_HEADER, self.source.encode()), (SEQ_HEADER, str(seq).encode())]
+        headers = submission_headers(self.source, seq)
         try:
             future = self._producer.send(self.topic, key=key, value=value, headers=headers)
         except KafkaError as exc:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 __all__ = [
     "FREQUENCIES",
+    "LOCAL_TZ",
     "due_instant",
     "period_bounds",
     "period_end_month",
@@ -26,8 +27,9 @@ __all__ = [
 ]
 
 FREQUENCIES: Final = ("monthly", "quarterly", "half_yearly", "yearly")
-# Where the calendar's days are: CONTRACT §1, every day boundary is local.
-_LOCAL_TZ: Final = ZoneInfo("Asia/Ho_Chi_Minh")
+# Where the calendar's days are: CONTRACT §1, every day boundary is local. The one definition
+# (ostwatch.timeutil passes it on to the rest of the code).
+LOCAL_TZ: Final = ZoneInfo("Asia/Ho_Chi_Minh")
 _PERIOD = re.compile(r"^(\d{4})(?:-(?:(0[1-9]|1[0-2])|Q([1-4])|H([12])))?$")
 
 
@@ -61,7 +63,7 @@ def _month_end(year: int, month: int) -> date:
 
 
 def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), _LOCAL_TZ).astimezone(UTC)
+    return datetime.combine(day, time(), LOCAL_TZ).astimezone(UTC)
 
 
 def due_instant(period: str, due_day: int) -> datetime:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from schemas.kafka_headers import INGEST_SOURCE_PREFIX
 from schemas.models import BaseEvent
-
-INGEST_SOURCE_PREFIX = "ingest:"
 
 
 @dataclass(frozen=True, slots=True)

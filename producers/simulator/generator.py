@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from producers.simulator.province import (
     BUPRENORPHINE,
@@ -37,9 +36,7 @@ from producers.simulator.province import (
     Unit,
     random_regimen,
 )
-from schemas.calendar import periods_due_in
-
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+from schemas.calendar import LOCAL_TZ, periods_due_in
 
 _HOUR = 3600
 _DAY = 86400

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ostwatch.files import private_secret
+from schemas.kafka_headers import SIGNATURE_HEADER
 
-SIGNATURE_HEADER = "ostwatch-signature"
 KEY_FILE = "alert-signing.key"
 
 

@@ -23,14 +23,13 @@ from schemas.codec import (
     encode_raw_submission,
     event_from_decoded,
 )
+from schemas.kafka_headers import SEQ_HEADER, SOURCE_HEADER
 from schemas.models import BaseEvent, EventRejected, parse_event_line, redact_rejected_line
 from schemas.reference import RegistrySnapshot, reference_problem
 from sinks.records import Accepted, Duplicate, IntakeBatch, MessageMeta, Rejected
 from streams.intake.conflicts import submission_digest
 from streams.intake.limits import FacilityRateLimiter, IntakeLimits
 
-SOURCE_HEADER = "ostwatch-source"
-SEQ_HEADER = "ostwatch-seq"
 MAX_REASON_CHARS = 500
 
 

@@ -29,7 +29,7 @@ from kafka.errors import OffsetOutOfRangeError
 from kafka.structs import OffsetAndMetadata
 
 from infra.broker import EmbeddedBroker, delete_topics, ensure_topics, wait_for_broker
-from infra.kafka_compat import end_offsets
+from streams.kafka_compat import end_offsets
 
 logger = logging.getLogger(__name__)
 
@@ -479,7 +479,7 @@ def test_consumer_group_join_time_with_embedded_settings(
 
 
 def test_end_offsets_workaround_gives_true_end(bootstrap: str, topics: Topics) -> None:
-    """infra.kafka_compat.end_offsets(quirks=True): the Fetch high watermark, on any broker."""
+    """streams.kafka_compat.end_offsets(quirks=True): the Fetch high watermark, on any broker."""
     topic = topics.create(partitions=2)
     produce_batches(bootstrap, topic, batches=3, per_batch=10)
     partitions = [TopicPartition(topic, 0), TopicPartition(topic, 1)]

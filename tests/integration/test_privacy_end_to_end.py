@@ -26,10 +26,10 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from infra.gateway import StackInfo
-from infra.kafka_compat import end_offsets
 from ostwatch.settings import ClickHouseSettings
 from producers.pseudonym import PseudonymKey
 from sinks.clickhouse import ClickHouse
+from streams.kafka_compat import end_offsets
 from tests.integration.conftest import FIXTURES, OSTWATCH, RunningStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]

@@ -6,7 +6,7 @@ import asyncio
 
 import aiokafka
 
-from streams.app import limit_fetch_wait
+from streams.kafka_compat import limit_fetch_wait
 
 
 def test_consumers_built_after_the_limit_use_it() -> None:

@@ -14,11 +14,11 @@ import pytest
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from infra.broker import admin_config
-from infra.kafka_compat import _connection_config
 from infra.security import kafka_acls, render_kafka_acls
 from ostwatch.settings import BrokerSettings, SettingsError, StreamSettings, load
 from producers.publisher import producer_config
 from streams.app import create_app
+from streams.kafka_compat import _connection_config
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PASSWORD = "scram-s3cret-value"  # noqa: S105 - a planted value that must never be echoed
@@ -77,7 +77,7 @@ def test_faust_worker_authenticates_with_scram_over_verified_tls(
 ) -> None:
     import aiokafka
 
-    # create_app wraps aiokafka's consumer class (streams.app.limit_fetch_wait); undo it after.
+    # create_app wraps aiokafka's consumer class (kafka_compat.limit_fetch_wait); undo it after.
     monkeypatch.setattr(aiokafka, "AIOKafkaConsumer", aiokafka.AIOKafkaConsumer)
     app = create_app(
         secured,
@@ -141,7 +141,7 @@ def test_half_configured_security_is_refused_by_name(
 CLIENT_SITES = {
     ("producers/publisher.py", "KafkaProducer"),  # producer_config(..., security)
     ("infra/broker.py", "KafkaAdminClient"),  # admin_config(..., security)
-    ("infra/kafka_compat.py", "KafkaConsumer"),  # _connection_config of the caller's consumer
+    ("streams/kafka_compat.py", "KafkaConsumer"),  # _connection_config of the caller's consumer
     ("infra/offset_check.py", "KafkaAdminClient"),  # admin_config(..., security)
     ("infra/offset_check.py", "KafkaConsumer"),  # **security (kafka_python_security)
     ("streams/app.py", "App"),  # broker_credentials=_credentials(broker)

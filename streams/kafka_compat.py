@@ -2,23 +2,74 @@
 
 Each work-around is switched on by the ``quirks`` flag (``BrokerSettings.quirks``: on for the
 embedded broker, off for Apache Kafka) and must be harmless when switched on against a correct
-broker. ``tests/integration/test_broker_conformance.py`` shows what each one fixes.
+broker, except the fetch wait, which is harmless everywhere and so always applied.
+``tests/integration/test_broker_conformance.py`` shows what each one fixes. The module sits in
+``streams`` because the Faust app needs the first two; ``infra`` (the offset check, the
+watchdog) imports it from here.
 
-End offsets: Tansu answers ListOffsets(latest) with the base offset of the partition's last batch
-plus one (three batches of ten records give 21, not 30), while the high watermark it puts in a
-Fetch response is right. With ``quirks`` the end offset is therefore read from a fetch inside the
-last batch, at ListOffsets − 1, where the broker has data and answers at once (a fetch at or past
-the wrong end would wait for new records instead).
+Group timings (``EMBEDDED_GROUP_TIMINGS``): Tansu holds a join for half the session timeout,
+so Faust's 60 s default made a worker take ~33 s to start.
+
+Fetch wait (``limit_fetch_wait``): Tansu holds every fetch for the full ``fetch_max_wait_ms``
+even when records are there, and Faust's driver fixes that at 1.5 s.
+
+End offsets (``end_offsets``): Tansu answers ListOffsets(latest) with the base offset of the
+partition's last batch plus one (three batches of ten records give 21, not 30), while the high
+watermark it puts in a Fetch response is right. With ``quirks`` the end offset is therefore read
+from a fetch inside the last batch, at ListOffsets − 1, where the broker has data and answers at
+once (a fetch at or past the wrong end would wait for new records instead).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from infra.broker import BrokerError
+# Consumer-group timings for the embedded broker (see the module's docstring; ENVIRONMENT.md).
+EMBEDDED_GROUP_TIMINGS: dict[str, float] = {
+    "broker_session_timeout": 6.0,
+    "broker_heartbeat_interval": 1.0,
+    "broker_rebalance_timeout": 6.0,
+}
+
+
+class NoHighWatermark(TimeoutError):
+    """No Fetch response carried a high watermark in time (an unreachable broker is an
+    ``OSError`` as well, so callers handle both alike)."""
+
+
+class _ShortFetchWait:
+    """Marks the consumer class already wrapped by ``limit_fetch_wait``."""
+
+    fetch_max_wait_ms: int
+
+
+def limit_fetch_wait(max_wait_ms: int) -> None:
+    """Make Faust's consumer fetch wait at most ``max_wait_ms`` for records.
+
+    Faust's aiokafka driver passes ``fetch_max_wait_ms=1500`` with no setting to change it.
+    Kafka answers a fetch as soon as records arrive, but the embedded Tansu holds every fetch
+    for the full wait, which alone added up to 1.5 s to each event's freshness (measured
+    here: a record's consume latency 722 ms typical with 1500, 22 ms with 100). So the
+    consumer class the driver builds is wrapped to pass our value; in this process only.
+    """
+    import aiokafka
+
+    current = aiokafka.AIOKafkaConsumer
+    base = current.__mro__[1] if issubclass(current, _ShortFetchWait) else current
+
+    class ShortFetchWaitConsumer(base, _ShortFetchWait):  # type: ignore[valid-type,misc]
+        fetch_max_wait_ms = max_wait_ms
+
+        def __init__(self, *topics: str, **kwargs: Any) -> None:
+            kwargs["fetch_max_wait_ms"] = max_wait_ms
+            super().__init__(*topics, **kwargs)
+
+    aiokafka.AIOKafkaConsumer = ShortFetchWaitConsumer
+
 
 # Settings copied from a caller's consumer to the probe consumer: where the broker is and how
 # to authenticate, nothing about groups or offsets.
@@ -63,7 +114,7 @@ def _fetched_high_watermarks(
     pending = set(nonempty)
     while pending:
         if time.monotonic() >= deadline:
-            raise BrokerError(f"no Fetch response with a high watermark for {sorted(pending)}")
+            raise NoHighWatermark(f"no Fetch response with a high watermark for {sorted(pending)}")
         probe.poll(timeout_ms=100)
         for tp in list(pending):
             high_watermark = probe.highwater(tp)

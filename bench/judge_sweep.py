@@ -36,10 +36,12 @@ from producers.simulator.generator import generate
 from producers.simulator.province import build_province
 from producers.simulator.registry_files import write_registry
 from schemas.codec import encode_raw_submission
+from schemas.kafka_headers import submission_headers
 from sinks.clickhouse import ClickHouse
 from sinks.store import Store
 from streams.alerts.engine import AlertEngine
-from streams.intake.classify import SEQ_HEADER, SOURCE_HEADER, RawMessage
+from streams.intake.classify import RawMessage
+from streams.intake.pipeline import IntakeConfig, IntakeContext
 from streams.intake.service import IntakeService
 
 RESULTS = Path(__file__).parent / "results" / "judge_sweep.json"
@@ -51,7 +53,7 @@ def messages(events: Sequence[dict[str, Any]], source: str) -> list[RawMessage]:
     return [
         RawMessage(
             encode_raw_submission(orjson.dumps(event), "sent unvalidated"),
-            [(SOURCE_HEADER, source.encode()), (SEQ_HEADER, str(seq).encode())],
+            submission_headers(source, seq),
             "ostwatch.events",
             0,
             seq,
@@ -62,7 +64,9 @@ def messages(events: Sequence[dict[str, Any]], source: str) -> list[RawMessage]:
 
 def worker(store: Store) -> IntakeService:
     alerts = AlertEngine(store, AlertSettings(), live=True)
-    service = IntakeService(store, registry_refresh_s=60, retry_max_s=1.0, alerts=alerts)
+    service = IntakeService(
+        IntakeContext(store, IntakeConfig(retry_max_s=1.0, registry_refresh_s=60), alerts)
+    )
     service.warm_up()
     return service
 

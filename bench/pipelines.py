@@ -51,16 +51,16 @@ from quixstreams.sinks.base.item import SinkItem
 
 from infra.worker import intake_service
 from ostwatch.metrics import LatencyHistogram
-from ostwatch.settings import ClickHouseSettings, StreamSettings, load
+from ostwatch.settings import AlertSettings, ClickHouseSettings, StreamSettings, load
+from schemas.reference import REGISTRY_FILES
 from sinks.clickhouse import ClickHouse
 from sinks.records import IntakeBatch
 from sinks.store import ARCHIVE_COLUMNS, Store, archive_row
-from streams.app import EMBEDDED_GROUP_TIMINGS
 from streams.intake.classify import RawMessage
 from streams.intake.service import IntakeService
+from streams.kafka_compat import EMBEDDED_GROUP_TIMINGS
 
 REGISTRY = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "registry"
-REGISTRY_FILES = ("facilities.csv", "items.csv", "targets.csv", "deadlines.csv")
 PIPELINES = ("plain", "quix")
 
 log = logging.getLogger(__name__)
@@ -269,7 +269,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     store = open_store(args.data_dir)
-    service = intake_service(store, load(StreamSettings), load(ClickHouseSettings))
+    service = intake_service(
+        store, load(StreamSettings), load(ClickHouseSettings), load(AlertSettings)
+    )
     service.warm_up()
     status = Status(args.status, LatencyHistogram())
     if args.pipeline == "quix":

@@ -486,6 +486,7 @@ def supervision_lines(doc: dict[str, Any]) -> list[str]:
 def worker(data_dir: Path) -> None:
     """Run only the stream worker (production: against OSTWATCH_BROKER_BOOTSTRAP_SERVERS)."""
     from infra.worker import run_worker
+    from ostwatch.settings import AlertSettings, NotifySettings
 
     try:
         run_worker(
@@ -493,6 +494,8 @@ def worker(data_dir: Path) -> None:
             load(BrokerSettings),
             load(ClickHouseSettings),
             load(StreamSettings),
+            load(AlertSettings),
+            load(NotifySettings),
         )
     except SettingsError as exc:
         raise UserError(str(exc)) from exc

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 from pathlib import Path
 
 import faust
@@ -21,15 +22,16 @@ from ostwatch.settings import (
     NotifySettings,
     StackSettings,
     StreamSettings,
-    load,
 )
 from sinks.clickhouse import ClickHouse
 from sinks.store import Store
+from streams.alerts.agent import alert_publisher
 from streams.alerts.engine import AlertEngine
 from streams.alerts.signing import AlertSigner
-from streams.app import create_app, register_domains
-from streams.intake.limits import IntakeLimits
+from streams.app import WorkerContext, create_app, register_domains
+from streams.intake.agent import dead_letter_sender
 from streams.intake.offsets import OffsetLedger
+from streams.intake.pipeline import IntakeConfig, IntakeContext
 from streams.intake.service import IntakeService
 from streams.notify.service import NotifyService, build_notify
 from streams.web_guard import web_options
@@ -40,19 +42,37 @@ API_TOKEN_FILE = "api.token"  # noqa: S105 - a file name, not a token
 
 
 def intake_service(
-    store: Store, stream: StreamSettings, clickhouse: ClickHouseSettings
+    store: Store,
+    stream: StreamSettings,
+    clickhouse: ClickHouseSettings,
+    alerts: AlertSettings,
+    app: faust.App | None = None,
+    *,
+    broker: BrokerSettings | None = None,
+    signer: AlertSigner | None = None,
 ) -> IntakeService:
     """The intake as the worker runs it (limits, refresh, retries from the settings; the alert
-    engine as OSTWATCH_ALERT_ENABLED says), so that benchmarks drive exactly the same one."""
-    alert_settings = load(AlertSettings)
-    return IntakeService(
-        store,
-        registry_refresh_s=stream.registry_refresh_s,
-        retry_max_s=clickhouse.insert_retry_max_s,
-        alerts=AlertEngine(store, alert_settings, live=True) if alert_settings.enabled else None,
-        limits=IntakeLimits.from_settings(stream),
-        duplicate_filter=(stream.duplicate_filter_capacity, stream.duplicate_filter_error_rate),
+    engine as OSTWATCH_ALERT_ENABLED says), so that benchmarks drive exactly the same one.
+
+    With the Faust ``app`` (and its ``broker`` settings and alert ``signer``) the intake
+    publishes alert changes and dead letters on its topics and stops retrying when the app
+    stops; without one (benchmarks) it only writes to the store."""
+    engine = AlertEngine(store, alerts, live=True) if alerts.enabled else None
+    context = IntakeContext(
+        store=store, config=IntakeConfig.from_settings(stream, clickhouse), alerts=engine
     )
+    if app is not None:
+        if broker is None or signer is None:
+            raise ValueError("an intake on a Faust app needs the broker settings and the signer")
+        running = app
+        context = replace(
+            context,
+            send_dead_letters=dead_letter_sender(app, broker),
+            should_stop=lambda: bool(running.should_stop),
+        )
+        if engine is not None:
+            context = replace(context, publish_alerts=alert_publisher(app, broker, signer))
+    return IntakeService(context)
 
 
 def api_token(stack: StackSettings, data_dir: Path) -> str:
@@ -72,8 +92,12 @@ def run_worker(
     broker: BrokerSettings,
     clickhouse: ClickHouseSettings,
     stream: StreamSettings,
+    alerts: AlertSettings,
+    notify_settings: NotifySettings,
 ) -> None:
-    """Open the store, warm the intake from it, then run Faust until SIGTERM/SIGINT."""
+    """Open the store, warm the intake from it, then run Faust until SIGTERM/SIGINT.
+
+    Every setting comes from the entry point (``ostwatch worker``), built once there."""
     if broker.bootstrap_servers is None:
         raise SystemExit(
             "ostwatch worker needs OSTWATCH_BROKER_BOOTSTRAP_SERVERS "
@@ -85,8 +109,7 @@ def run_worker(
     logs.configure(stack.log_level, data_dir / "logs" / "worker.jsonl", console=True)
     # Before ClickHouse: a wrong notification setting fails the start, not the first alert.
     notify: NotifyService | None = None
-    notify_settings = load(NotifySettings)
-    signer = AlertSigner.for_stack(data_dir, load(AlertSettings).signing_key_file)
+    signer = AlertSigner.for_stack(data_dir, alerts.signing_key_file)
     if notify_settings.enabled:
         notify = build_notify(notify_settings, data_dir, signer=signer)
         log.info("alert delivery on", extra={"notifiers": sorted(notify.dispatcher.notifiers)})
@@ -95,8 +118,6 @@ def run_worker(
     applied = store.migrate()
     if applied:
         log.info("migrations applied: %s", ", ".join(applied))
-    service = intake_service(store, stream, clickhouse)
-    service.warm_up()
     app = create_app(
         broker,
         stream,
@@ -106,17 +127,18 @@ def run_worker(
         data_dir=data_dir,
         web_options=web_options(stack, api_token(stack, data_dir)),
     )
+    service = intake_service(store, stream, clickhouse, alerts, app, broker=broker, signer=signer)
+    service.warm_up()
     register_domains(
         app,
-        {
-            "service": service,
-            "broker": broker,
-            "stream_settings": stream,
-            "events_topic": broker.events_topic,
-            "notify": notify,
-            "alert_signer": signer,
-            "offsets": OffsetLedger(broker.events_topic),
-        },
+        WorkerContext(
+            broker=broker,
+            stream=stream,
+            service=service,
+            offsets=OffsetLedger(broker.events_topic),
+            alert_signer=signer,
+            notify=notify,
+        ),
     )
     worker = faust.Worker(
         app,

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import faust
 
 from ostwatch.settings import BrokerSettings, StreamSettings
+from streams.kafka_compat import EMBEDDED_GROUP_TIMINGS, limit_fetch_wait
 
-# Each module has ``register(app, context)``; order does not matter.
+if TYPE_CHECKING:  # the domain modules import this one
+    from streams.alerts.signing import AlertSigner
+    from streams.intake.offsets import OffsetLedger
+    from streams.intake.service import IntakeService
+    from streams.notify.service import NotifyService
+
+# Each module has ``register(app, context: WorkerContext)``; order does not matter.
 DOMAIN_MODULES: tuple[str, ...] = (
     "streams.intake.agent",
     "streams.alerts.agent",
@@ -23,14 +31,6 @@ DOMAIN_MODULES: tuple[str, ...] = (
     "streams.live_view",
     "streams.notify.agent",
 )
-
-# Consumer-group timings for the embedded broker (Tansu holds a join for half the session
-# timeout; Faust's 60 s default made a worker take ~33 s to start). See ENVIRONMENT.md.
-EMBEDDED_GROUP_TIMINGS: dict[str, float] = {
-    "broker_session_timeout": 6.0,
-    "broker_heartbeat_interval": 1.0,
-    "broker_rebalance_timeout": 6.0,
-}
 
 
 def _credentials(broker: BrokerSettings) -> Any:
@@ -54,36 +54,6 @@ def _ssl_context(broker: BrokerSettings) -> Any:
         cafile=str(broker.ssl_cafile) if broker.ssl_cafile else None
     )
     return context
-
-
-class _ShortFetchWait:
-    """Marks the consumer class already wrapped by ``limit_fetch_wait``."""
-
-    fetch_max_wait_ms: int
-
-
-def limit_fetch_wait(max_wait_ms: int) -> None:
-    """Make Faust's consumer fetch wait at most ``max_wait_ms`` for records.
-
-    Faust's aiokafka driver passes ``fetch_max_wait_ms=1500`` with no setting to change it.
-    Kafka answers a fetch as soon as records arrive, but the embedded Tansu holds every fetch
-    for the full wait, which alone added up to 1.5 s to each event's freshness (measured
-    here: a record's consume latency 722 ms typical with 1500, 22 ms with 100). So the
-    consumer class the driver builds is wrapped to pass our value; in this process only.
-    """
-    import aiokafka
-
-    current = aiokafka.AIOKafkaConsumer
-    base = current.__mro__[1] if issubclass(current, _ShortFetchWait) else current
-
-    class ShortFetchWaitConsumer(base, _ShortFetchWait):  # type: ignore[valid-type,misc]
-        fetch_max_wait_ms = max_wait_ms
-
-        def __init__(self, *topics: str, **kwargs: Any) -> None:
-            kwargs["fetch_max_wait_ms"] = max_wait_ms
-            super().__init__(*topics, **kwargs)
-
-    aiokafka.AIOKafkaConsumer = ShortFetchWaitConsumer
 
 
 def create_app(
@@ -159,8 +129,20 @@ def on_assignment(
     signal.connect(cast(Any, changed))
 
 
-def register_domains(app: faust.App, context: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class WorkerContext:
+    """Everything the domain modules are given, built once by the worker (``infra/worker.py``):
+    the settings, the intake, its offset ledger, delivery (None when off) and the signer."""
+
+    broker: BrokerSettings
+    stream: StreamSettings
+    service: IntakeService
+    offsets: OffsetLedger
+    alert_signer: AlertSigner
+    notify: NotifyService | None = None
+
+
+def register_domains(app: faust.App, context: WorkerContext) -> None:
     """Import each domain module and let it declare its agents/views on the app."""
     for name in DOMAIN_MODULES:
-        module = importlib.import_module(name)
-        module.register(app, **{k: context[k] for k in module.REGISTER_NEEDS})
+        importlib.import_module(name).register(app, context)

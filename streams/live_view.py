@@ -11,18 +11,19 @@ from faust.web import Request, Response, View
 
 from dashboards import live
 from sinks.clickhouse import StoreUnavailable
-from streams.intake.service import IntakeService
+from streams.app import WorkerContext
 
 log = logging.getLogger(__name__)
 
-REGISTER_NEEDS = ("service",)
 STATIC = {
     "": ("live.html", "text/html"),
     "live.js": ("live.js", "text/javascript"),
 }
 
 
-def register(app: faust.App, service: IntakeService) -> None:
+def register(app: faust.App, context: WorkerContext) -> None:
+    service = context.service
+
     @app.page("/live/")
     class Page(View):
         async def get(self, request: Request) -> Response:

@@ -15,13 +15,10 @@ from ostwatch.metrics import resident_memory_mb
 from schemas.alerts import AlertChange
 from sinks import api
 from sinks.clickhouse import StoreUnavailable
-from streams.intake.offsets import OffsetLedger
-from streams.intake.service import IntakeService
+from streams.app import WorkerContext
 from streams.web_guard import authenticated
 
 log = logging.getLogger(__name__)
-
-REGISTER_NEEDS = ("service", "events_topic", "offsets")
 
 
 def intake_assigned(app: faust.App, topic: str) -> bool:
@@ -32,10 +29,9 @@ def intake_assigned(app: faust.App, topic: str) -> bool:
     return any(tp.topic == topic for tp in consumer.assignment())
 
 
-def register(
-    app: faust.App, service: IntakeService, events_topic: str, offsets: OffsetLedger
-) -> None:
+def register(app: faust.App, context: WorkerContext) -> None:
     """Declare the API views: readiness and the operations table of ``sinks.api``."""
+    service, events_topic, offsets = context.service, context.broker.events_topic, context.offsets
 
     @app.page("/api/status")
     class Status(View):
@@ -87,9 +83,9 @@ def register(
                 return self.json({"error": f"ClickHouse unavailable: {exc}"}, status=503)
             if name == "registry_load":
                 await loop.run_in_executor(None, service.refresh_registry, True)
-            if name == "alerts_ack" and not live_ack and service.publish_alerts is not None:
+            if name == "alerts_ack" and not live_ack:
                 changes = [AlertChange.model_validate(c) for c in result["changes"]]
-                await service.publish_alerts(changes)
+                await service.context.publish_alerts(changes)
             if name in api.RELOADS_INTAKE:
                 await loop.run_in_executor(None, service.warm_up)
             return self.json({"result": result})

@@ -1,11 +1,12 @@
 """The alerts on the Faust app: publishing changes on the alerts topic, who judges, the clock.
 
 The judging worker judges alerts for every batch it takes (``IntakeService.settle_alerts``);
-this module gives it the topic to publish on, sets the worker's role from each partition
-assignment (``streams.alerts.judge``: the holder of the events topic's partition 0 judges),
-and adds two timers: one that sweeps for what other workers archived and catches up after a
-new assignment, and one that judges what only the passing of time changes (deadlines,
-supervision, escalation, days of supply). Workers that are not the judge let both pass.
+this module gives the intake's context the topic to publish on (``alert_publisher``), sets
+the worker's role from each partition assignment (``streams.alerts.judge``: the holder of the
+events topic's partition 0 judges), and adds two timers: one that sweeps for what other
+workers archived and catches up after a new assignment, and one that judges what only the
+passing of time changes (deadlines, supervision, escalation, days of supply). Workers that
+are not the judge let both pass.
 """
 
 from __future__ import annotations
@@ -20,24 +21,15 @@ import faust
 from ostwatch.settings import BrokerSettings
 from schemas.alerts import AlertChange
 from streams.alerts.signing import AlertSigner
-from streams.app import on_assignment, raw_topic
-from streams.intake.service import IntakeService
+from streams.app import WorkerContext, on_assignment, raw_topic
+from streams.intake.pipeline import PublishAlerts
 
 log = logging.getLogger(__name__)
 
-REGISTER_NEEDS = ("service", "broker", "alert_signer")
 
-
-def register(
-    app: faust.App, service: IntakeService, broker: BrokerSettings, alert_signer: AlertSigner
-) -> None:
-    """Declare the alerts topic, the judge's role and its timers (when alerts are on)."""
-    engine = service.alerts
-    if engine is None:
-        return
+def alert_publisher(app: faust.App, broker: BrokerSettings, signer: AlertSigner) -> PublishAlerts:
+    """What the intake publishes alert changes with: the alerts topic, each value signed."""
     topic = raw_topic(app, broker, broker.alerts_topic)
-    # Nothing is judged before Faust says which partitions this worker holds.
-    service.alert_role.revoked()
 
     async def publish(changes: Sequence[AlertChange]) -> None:
         """Send every change, signed (streams/alerts/signing.py), and wait for the broker's
@@ -49,12 +41,22 @@ def register(
                 await topic.send(
                     key=change.alert.alert_id.encode(),
                     value=value,
-                    headers=alert_signer.headers(value),
+                    headers=signer.headers(value),
                 )
             )
         await asyncio.gather(*sent)
 
-    service.publish_alerts = publish
+    return publish
+
+
+def register(app: faust.App, context: WorkerContext) -> None:
+    """Declare the judge's role and its timers (when alerts are on)."""
+    service, broker = context.service, context.broker
+    engine = service.alerts
+    if engine is None:
+        return
+    # Nothing is judged before Faust says which partitions this worker holds.
+    service.alert_role.revoked()
 
     async def on_assigned(partitions: set[int]) -> None:
         service.alert_role.assigned(partitions, broker.partitions)

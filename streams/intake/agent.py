@@ -6,24 +6,23 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
 from faust.types import TP
 
-from ostwatch.settings import BrokerSettings, StreamSettings
+from ostwatch.settings import BrokerSettings
+from schemas.kafka_headers import REASON_HEADER, SEQ_HEADER, SOURCE_HEADER
 from sinks.records import Rejected
-from streams.app import on_assignment, raw_topic
-from streams.intake.classify import SEQ_HEADER, SOURCE_HEADER, RawMessage
+from streams.app import WorkerContext, on_assignment, raw_topic
+from streams.intake.classify import RawMessage
 from streams.intake.offsets import OffsetLedger, by_partition
-from streams.intake.service import IntakeService, WorkerStopping
+from streams.intake.pipeline import IntakeCheckpoint, SendDeadLetters, WorkerStopping
+from streams.intake.service import IntakeService
 
 log = logging.getLogger(__name__)
-
-REASON_HEADER = "ostwatch-reason"
-REGISTER_NEEDS = ("service", "broker", "stream_settings", "offsets")
 
 
 def raw_message(event: Any) -> RawMessage:
@@ -41,18 +40,6 @@ def raw_message(event: Any) -> RawMessage:
     )
 
 
-def withhold_commit(events: Sequence[Any]) -> None:
-    """Keep the offsets of a batch that never reached its store out of Faust's next commit.
-
-    ``Stream.take_events`` acks its buffer in a ``finally`` even when the batch was
-    interrupted. Marking each message as already acked makes Faust's consumer skip recording
-    its offset. (Used by the notify agent; the intake commits from an ``OffsetLedger``
-    instead, because Faust still commits past such a batch once later messages are acked.)
-    """
-    for event in events:
-        event.message.acked = True
-
-
 def leave_after_failure(service: IntakeService, exc: BaseException) -> None:
     """Stop this worker after an error no retry covers (a bug, a refused statement).
 
@@ -60,7 +47,7 @@ def leave_after_failure(service: IntakeService, exc: BaseException) -> None:
     failed batch on uncommitted); stopping makes ``ostwatch up`` start a new worker at once,
     and the new one reads the batch again from the committed offset.
     """
-    service.stats.failure = f"{type(exc).__name__}: {str(exc)[:300]}"
+    service.runner.failed(exc)
     log.exception("the intake failed on a batch; stopping this worker so that it is restarted")
     os.kill(os.getpid(), signal.SIGTERM)
 
@@ -70,35 +57,40 @@ def batch_offsets(events: Sequence[Any]) -> dict[int, list[int]]:
 
 
 def commit_only_decided(consumer: Any, ledger: OffsetLedger) -> None:
-    """Make Faust's consumer commit the events topic where the ledger says, not where the
-    messages were acknowledged (streams/intake/offsets.py says why).
+    """Make Faust's consumer commit the ledger's topic where the ledger says, not where the
+    messages were acknowledged (streams/intake/offsets.py says why). The intake's events
+    topic and delivery's alerts topic each have a ledger; other topics stay Faust's.
 
     Faust commits from one place: each commit asks ``_new_offset(tp)`` for the offset to
-    commit. For the events topic that answer now comes from the ledger; everything else
+    commit. For a ledger's topic that answer now comes from the ledger; everything else
     stays Faust's: the commit timer, the commit while partitions are revoked (after the
     streams finished their messages) and on stop, the producer flush before each commit.
     Acknowledgements of the topic are still made (Faust waits for them before a rebalance
     or a stop) and are dropped here, unused.
     """
-    if getattr(consumer, "_ostwatch_ledger", None) is ledger:
-        return
-    faust_new_offset = consumer._new_offset
+    ledgers: dict[str, OffsetLedger] | None = getattr(consumer, "_ostwatch_ledgers", None)
+    if ledgers is None:
+        ledgers = {}
+        faust_new_offset = consumer._new_offset
 
-    def new_offset(tp: TP) -> int | None:
-        if tp.topic != ledger.topic:
-            return cast(int | None, faust_new_offset(tp))
-        consumer._acked[tp].clear()
-        consumer._acked_index[tp].clear()
-        consumer._gap[tp].clear()
-        return ledger.candidate(tp.partition)
+        def new_offset(tp: TP) -> int | None:
+            own = ledgers.get(tp.topic)
+            if own is None:
+                return cast(int | None, faust_new_offset(tp))
+            consumer._acked[tp].clear()
+            consumer._acked_index[tp].clear()
+            consumer._gap[tp].clear()
+            return own.candidate(tp.partition)
 
-    consumer._new_offset = new_offset
-    consumer._ostwatch_ledger = ledger
+        consumer._new_offset = new_offset
+        consumer._ostwatch_ledgers = ledgers
+    ledgers[ledger.topic] = ledger
 
 
 @dataclass
 class IntakeLoop:
-    """Takes batches and has each decided; the ledger records what was.
+    """Takes batches and has each run through the intake's stages under a checkpoint: committed
+    in the ledger once decided, abandoned otherwise.
 
     After a batch fails (or the worker stops under one), nothing more is decided in this
     process: later batches are only let through unread (Faust waits for them to be
@@ -109,52 +101,40 @@ class IntakeLoop:
 
     service: IntakeService
     offsets: OffsetLedger
-    send_dead_letters: Callable[[Sequence[Rejected]], Awaitable[None]]
-    stopping: Callable[[], bool]
     leave: Callable[[IntakeService, BaseException], None] = leave_after_failure
 
     async def run(self, batches: AsyncIterator[Sequence[Any]]) -> None:
-        offsets = self.offsets
-        reading = offsets.failure is None  # a restarted agent after a failure reads nothing
+        reading = self.offsets.failure is None  # a restarted agent after a failure reads nothing
         async for events in batches:
-            taken = batch_offsets(events)
+            checkpoint = IntakeCheckpoint(self.offsets, batch_offsets(events))
             if not reading:
-                offsets.abandoned(taken, "")
+                checkpoint.abandon("")
                 continue
-            offsets.taking()
+            checkpoint.begin()
             try:
-                batch = await self.service.process([raw_message(e) for e in events])
-                await self.send_dead_letters(batch.rejected)
+                await self.service.process([raw_message(e) for e in events], checkpoint)
             except WorkerStopping as stopping:
-                offsets.abandoned(taken, "")
+                checkpoint.abandon("")
                 log.warning("%s", stopping)
                 reading = False
                 continue
             except asyncio.CancelledError as exc:
-                stopping_now = self.stopping()
-                offsets.abandoned(taken, "" if stopping_now else "cancelled mid-batch")
+                stopping_now = self.service.runner.stopping()
+                checkpoint.abandon("" if stopping_now else "cancelled mid-batch")
                 if not stopping_now:
                     self.leave(self.service, exc)
                 raise
             except Exception as exc:
-                offsets.abandoned(taken, f"{type(exc).__name__}: {str(exc)[:300]}")
+                checkpoint.abandon(f"{type(exc).__name__}: {str(exc)[:300]}")
                 self.leave(self.service, exc)
                 reading = False
                 continue  # not raise: Faust would restart the agent on the next batches
-            offsets.decided(taken)
+            checkpoint.commit()
 
 
-def register(
-    app: faust.App,
-    service: IntakeService,
-    broker: BrokerSettings,
-    stream_settings: StreamSettings,
-    offsets: OffsetLedger,
-) -> None:
-    """Declare the intake's topics and agent on the one ostwatch Faust app."""
-
-    events_topic = raw_topic(app, broker, broker.events_topic)
-    service.should_stop = lambda: bool(app.should_stop)
+def dead_letter_sender(app: faust.App, broker: BrokerSettings) -> SendDeadLetters:
+    """Puts each rejected submission on the dead-letter topic: its original bytes, named by
+    its source and seq, with the reason (the intake's context gets this)."""
     dead_letters = raw_topic(app, broker, broker.dead_letter_topic)
 
     async def send_dead_letters(rejected: Sequence[Rejected]) -> None:
@@ -169,20 +149,25 @@ def register(
                 ],
             )
 
-    loop = IntakeLoop(
-        service,
-        offsets,
-        send_dead_letters=send_dead_letters,
-        stopping=lambda: bool(app.should_stop),
-    )
+    return send_dead_letters
 
-    async def intake(stream: faust.StreamT) -> None:
+
+def register(app: faust.App, context: WorkerContext) -> None:
+    """Declare the intake's agent on the one ostwatch Faust app."""
+    service, offsets, broker, stream = (
+        context.service,
+        context.offsets,
+        context.broker,
+        context.stream,
+    )
+    events_topic = raw_topic(app, broker, broker.events_topic)
+    loop = IntakeLoop(service, offsets)
+
+    async def intake(stream_: faust.StreamT) -> None:
         commit_only_decided(app.consumer, offsets)  # before any message is acknowledged
         # take_events is on Stream, missing from the StreamT protocol faust types agents with.
         await loop.run(
-            cast(faust.Stream, stream).take_events(
-                stream_settings.batch_max, within=stream_settings.batch_within_s
-            )
+            cast(faust.Stream, stream_).take_events(stream.batch_max, within=stream.batch_within_s)
         )
 
     app.agent(events_topic, name="ostwatch.intake", concurrency=1)(intake)

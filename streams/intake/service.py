@@ -1,7 +1,8 @@
-"""The intake's state and work, independent of Faust: the agent only feeds it batches.
+"""The intake's state and its stages, independent of Faust: the agent only feeds it batches.
 
 State is a cache of what ClickHouse holds (accepted event_ids, the current registry);
-it is rebuilt from the store at start, so a killed worker loses nothing.
+it is rebuilt from the store at start, so a killed worker loses nothing. The stages, the
+checkpoint and the context are described in streams/intake/pipeline.py.
 """
 
 from __future__ import annotations
@@ -9,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from ostwatch.metrics import LatencyHistogram
 from ostwatch.timeutil import utc_now
 from schemas.alerts import AlertChange
 from schemas.codec import encode_raw_submission
@@ -24,7 +23,6 @@ from schemas.privacy import scrub_text
 from schemas.reference import RegistrySnapshot
 from sinks import api
 from sinks.aggregates import touched_by
-from sinks.clickhouse import StoreUnavailable
 from sinks.records import IntakeBatch, Rejected
 from sinks.store import Store
 from streams.alerts.engine import AlertEngine
@@ -39,71 +37,26 @@ from streams.intake.classify import (
 )
 from streams.intake.conflicts import divert_conflicts, named
 from streams.intake.limits import FacilityRateLimiter, IntakeLimits
+from streams.intake.pipeline import (
+    IntakeCheckpoint,
+    IntakeContext,
+    Stage,
+    StageRunner,
+    WorkerStopping,
+)
 from streams.intake.seen import SeenEventIds
+from streams.intake.stats import IntakeStats
 
-T = TypeVar("T")
-PublishAlerts = Callable[[Sequence[AlertChange]], Awaitable[None]]
+__all__ = [
+    "CODE_ERRORS",
+    "QUARANTINE_REASON",
+    "IntakeService",
+    "IntakeStats",
+    "WorkerStopping",
+    "quarantine_reason",
+]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class IntakeStats:
-    """Counters since this worker started, for the live view and readiness."""
-
-    started_at: float = field(default_factory=time.monotonic)
-    batches: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    redelivered: int = 0
-    write_retries: int = 0
-    quarantined: int = 0  # submissions the store refused alone (rejected with its reason)
-    last_batch_at: float | None = None
-    store_healthy: bool = True
-    failure: str | None = None  # why the intake agent stopped; the worker is then leaving
-    recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=120))
-    rejected_reasons: Counter[str] = field(default_factory=Counter)
-    freshness: LatencyHistogram = field(default_factory=LatencyHistogram)
-    alert_changes: int = 0
-    alert_failures: int = 0
-
-    def record(self, batch: IntakeBatch) -> None:
-        now = time.monotonic()
-        self.batches += 1
-        self.accepted += len(batch.accepted)
-        self.rejected += len(batch.rejected)
-        self.duplicates += len(batch.duplicates)
-        self.redelivered += len(batch.redelivered)
-        self.last_batch_at = now
-        self.recent.append((now, len(batch)))
-        for item in batch.rejected:
-            self.rejected_reasons[item.reason.split(":", 1)[0]] += 1
-
-    def rate(self, window_s: float = 5.0) -> float:
-        """Messages decided per second over the last few seconds."""
-        now = time.monotonic()
-        total = sum(count for at, count in self.recent if now - at <= window_s)
-        return total / window_s
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "uptime_s": round(time.monotonic() - self.started_at, 1),
-            "batches": self.batches,
-            "accepted": self.accepted,
-            "rejected": self.rejected,
-            "duplicates": self.duplicates,
-            "redelivered": self.redelivered,
-            "write_retries": self.write_retries,
-            "quarantined": self.quarantined,
-            "events_per_s": round(self.rate(), 1),
-            "store_healthy": self.store_healthy,
-            "failure": self.failure,
-            "top_rejection_reasons": dict(self.rejected_reasons.most_common(5)),
-            "freshness": self.freshness.summary(),
-            "alert_changes": self.alert_changes,
-            "alert_failures": self.alert_failures,
-        }
 
 
 DUPLICATE_FILTER_MARGIN = timedelta(minutes=10)
@@ -122,49 +75,43 @@ def quarantine_reason(error: BaseException) -> str:
     return f"{QUARANTINE_REASON}: {type(error).__name__}" + (f": {detail}" if detail else "")
 
 
-class WorkerStopping(Exception):
-    """The worker stops while a batch is still unwritten: the batch is left for redelivery."""
-
-
 NOT_QUARANTINED = (WorkerStopping, *CODE_ERRORS)
 
 
 class IntakeService:
     """Classifies batches and writes them, retrying ClickHouse until it has the data."""
 
-    def __init__(
-        self,
-        store: Store,
-        *,
-        registry_refresh_s: float,
-        retry_max_s: float,
-        alerts: AlertEngine | None = None,
-        limits: IntakeLimits | None = None,
-        duplicate_filter: tuple[int, float] = (10_000_000, 1e-4),
-    ) -> None:
-        self.store = store
-        self.alerts = alerts
-        # Set by the stream agent: sends alert changes to the alerts topic before they are
-        # stored (so a crash in between republishes them, never loses them).
-        self.publish_alerts: PublishAlerts | None = None
-        self.limits = limits or IntakeLimits()
+    def __init__(self, context: IntakeContext) -> None:
+        self.context = context
+        config = context.config
+        self.limits: IntakeLimits = config.limits
         self._rate = FacilityRateLimiter(
             self.limits.facility_rate_per_s, self.limits.facility_burst
         )
-        self.stats = IntakeStats()
-        self._registry_refresh_s = registry_refresh_s
-        self._retry_max_s = retry_max_s
-        self._duplicate_filter = duplicate_filter
+        self.runner = StageRunner(config.retry_max_s, context.should_stop)
+        self._registry_refresh_s = config.registry_refresh_s
+        self._duplicate_filter = config.duplicate_filter
         self._filter_level_at = utc_now()
-        self._seen = SeenEventIds.for_archive(0, *duplicate_filter)
+        self._seen = SeenEventIds.for_archive(0, *config.duplicate_filter)
         self._registry: RegistrySnapshot | None = None
         self.registry_version = 0
         self._registry_checked = 0.0
         # Whether this worker judges alerts (streams/alerts/judge.py); one judgement at a time.
         self.alert_role = AlertRole()
         self._judging = asyncio.Lock()
-        # Set by the stream agent to the app's "stopping" state (see ``_retrying``).
-        self.should_stop: Callable[[], bool] = lambda: False
+
+    @property
+    def store(self) -> Store:
+        return self.context.store
+
+    @property
+    def alerts(self) -> AlertEngine | None:
+        return self.context.alerts
+
+    @property
+    def stats(self) -> IntakeStats:
+        """The runner's counters (the one owner of the intake's metrics)."""
+        return self.runner.stats
 
     def warm_up(self) -> None:
         """Load the duplicate filter and the registry from ClickHouse, and bring the live
@@ -218,19 +165,28 @@ class IntakeService:
         if force or version != self.registry_version:
             self.registry_version, self._registry = self.store.current_registry()
 
-    def write(self, batch: IntakeBatch) -> None:
-        """Archive the batch, then refresh every aggregate row its events touch.
+    def archive(self, batch: IntakeBatch) -> None:
+        """Stage *archive*: the accepted events (and redeliveries: a write is idempotent)."""
+        self.store.write_archive(batch)
+
+    def refresh_aggregates(self, batch: IntakeBatch) -> None:
+        """Stage *aggregates*: every aggregate row the archived events touch, and the alert
+        engine's index of them.
 
         Redelivered events are refreshed too: a worker may have died after archiving
         them and before refreshing, and a refresh is idempotent.
         """
-        self.store.write_archive(batch)
         events = [item.event for item in batch.archived]
         touched = touched_by(events)
         if touched:
             self.store.aggregates.refresh(touched)
         if self.alerts is not None and events:
             self.alerts.index(batch.archived)
+
+    def write(self, batch: IntakeBatch) -> None:
+        """Archive the batch, then refresh every aggregate row its events touch."""
+        self.archive(batch)
+        self.refresh_aggregates(batch)
 
     def judge_alerts(self, events: Sequence[BaseEvent]) -> list[AlertChange]:
         """The alert changes an archived batch causes (blocking; not yet stored)."""
@@ -327,11 +283,10 @@ class IntakeService:
             self.alert_role.sweep.note(events)
 
     async def deliver_alerts(self, changes: Sequence[AlertChange]) -> None:
-        """Publish alert changes, then store them (see ``publish_alerts``)."""
+        """Publish alert changes, then store them (see ``IntakeContext.publish_alerts``)."""
         if not changes or self.alerts is None:
             return
-        if self.publish_alerts is not None:
-            await self.publish_alerts(changes)
+        await self.context.publish_alerts(changes)
         await asyncio.get_running_loop().run_in_executor(None, self.alerts.commit, changes)
         self.stats.alert_changes += len(changes)
 
@@ -352,15 +307,18 @@ class IntakeService:
         batch = settle_suspects(classified, archived)
         return divert_conflicts(batch, self.store.recorded_digests(named(batch)))
 
-    async def process(self, messages: Sequence[RawMessage]) -> IntakeBatch:
-        """Decide and durably write a batch; returns only once ClickHouse has it.
+    async def process(
+        self, messages: Sequence[RawMessage], checkpoint: IntakeCheckpoint | None = None
+    ) -> IntakeBatch:
+        """Run a batch through every stage; returns only once ClickHouse has it and its
+        rejections are on the dead-letter topic (the caller then commits ``checkpoint``).
 
         ClickHouse unreachable: the identical batch is retried with back-off. Refused for a
         reason no retry covers: the batch is split until each submission the store refuses
         stands alone, which is rejected with the store's reason (``_quarantine``), so one
         line can never stop the intake.
         """
-        batch = await self._write_or_split(messages, self._quarantine)
+        batch = await self._write_or_split(messages, self._quarantine, checkpoint)
         visible_at = time.time()
         for message in messages:
             if message.timestamp:
@@ -379,39 +337,58 @@ class IntakeService:
                     "seq": item.meta.seq,
                 },
             )
+        _reached(checkpoint, Stage.DEAD_LETTERS)
+        await self.context.send_dead_letters(batch.rejected)
         return batch
 
     async def _write_or_split(
         self,
         messages: Sequence[RawMessage],
         split: Callable[[Sequence[RawMessage], Exception], Awaitable[IntakeBatch]],
+        checkpoint: IntakeCheckpoint | None = None,
     ) -> IntakeBatch:
         """Write a batch; if the store refuses it for a reason no retry covers, ``split`` it.
 
         A worker stopping, or a programming error (``CODE_ERRORS``), is never quarantined.
         """
         try:
-            return await self._write_batch(messages)
+            return await self._write_batch(messages, checkpoint)
         except NOT_QUARANTINED:
             raise
         except Exception as exc:
             return await split(messages, exc)
 
-    async def _write_batch(self, messages: Sequence[RawMessage]) -> IntakeBatch:
-        """Decide, archive, judge and record one batch (retrying while ClickHouse is away)."""
+    async def _write_batch(
+        self, messages: Sequence[RawMessage], checkpoint: IntakeCheckpoint | None
+    ) -> IntakeBatch:
+        """The stages of one batch up to its submission rows (retrying while ClickHouse is
+        away).
+
+        *decide*, *archive* and *aggregates* are retried as one step: what is decided depends
+        on what the store holds (suspected duplicates are looked up), so after the store was
+        away the batch is decided again before it is written.
+        """
         attempt: list[IntakeBatch] = []
 
         def decide_and_write() -> IntakeBatch:
+            _reached(checkpoint, Stage.DECIDE)
             decided = self.decide(messages)
             attempt[:] = [decided]
-            self.write(decided)
+            _reached(checkpoint, Stage.ARCHIVE)
+            self.archive(decided)
+            _reached(checkpoint, Stage.AGGREGATES)
+            self.refresh_aggregates(decided)
             return decided
 
         try:
-            batch = await self._retrying(messages, decide_and_write)
+            batch = await self.runner.run(Stage.DECIDE, messages, decide_and_write)
             self._seen.update([item.event.event_id for item in batch.accepted])
+            _reached(checkpoint, Stage.ALERTS)
             await self.settle_alerts(batch)
-            await self._retrying(messages, lambda: self.store.write_submissions(batch))
+            _reached(checkpoint, Stage.SUBMISSIONS)
+            await self.runner.run(
+                Stage.SUBMISSIONS, messages, lambda: self.store.write_submissions(batch)
+            )
         except Exception:
             # Part of a refused batch may be archived already: its events must come back as
             # suspects (looked up, then recognised as redeliveries) when it is split.
@@ -458,7 +435,7 @@ class IntakeService:
         answers (a store refusing everything is no reason to reject: ``error`` is raised,
         and the worker stops as it would without a quarantine)."""
         try:
-            await self._retrying([item], self.store.ping)
+            await self.runner.run(Stage.SUBMISSIONS, [item], self.store.ping)
         except WorkerStopping:
             raise
         except Exception as probe:
@@ -471,14 +448,18 @@ class IntakeService:
             rejected = self._bare(item, reason)
         batch = IntakeBatch(rejected=[rejected])
         try:
-            await self._retrying([item], lambda: self.store.write_submissions(batch))
+            await self.runner.run(
+                Stage.SUBMISSIONS, [item], lambda: self.store.write_submissions(batch)
+            )
         except WorkerStopping:
             raise
         except Exception:
             # The row itself is refused (its line or its time): keep the reason and the
             # submission's name without them.
             batch = IntakeBatch(rejected=[self._bare(item, reason, rejected)])
-            await self._retrying([item], lambda: self.store.write_submissions(batch))
+            await self.runner.run(
+                Stage.SUBMISSIONS, [item], lambda: self.store.write_submissions(batch)
+            )
         self.stats.quarantined += 1
         kept = batch.rejected[0]
         log.error(
@@ -504,47 +485,7 @@ class IntakeService:
             message_meta(item, utc_now()), reason, b"", encode_raw_submission(b"", reason)
         )
 
-    async def _retrying(self, messages: Sequence[RawMessage], step: Callable[[], T]) -> T:
-        """Run a blocking step until ClickHouse takes it, backing off while it cannot.
 
-        When the worker is asked to stop (``should_stop``) it stops retrying and raises
-        ``WorkerStopping``: Faust waits for the batch in flight before it leaves, so
-        retrying on would ignore SIGTERM for as long as ClickHouse stays away.
-        """
-        loop = asyncio.get_running_loop()
-        delay = 0.2
-        while True:
-            try:
-                result = await loop.run_in_executor(None, step)
-                self.stats.store_healthy = True
-                return result
-            except StoreUnavailable as exc:
-                self.stats.store_healthy = False
-                self.stats.write_retries += 1
-                log.warning(
-                    "ClickHouse unavailable, retrying batch of %d in %.1f s: %s",
-                    len(messages),
-                    delay,
-                    exc,
-                    extra={
-                        "topic": messages[0].topic if messages else None,
-                        "partition": messages[0].partition if messages else None,
-                        "offset": messages[0].offset if messages else None,
-                    },
-                )
-                await self._pause_unless_stopping(delay, len(messages))
-                delay = min(delay * 2, self._retry_max_s)
-
-    async def _pause_unless_stopping(self, delay: float, pending: int) -> None:
-        """Sleep ``delay`` seconds, checking twice a second whether the worker is stopping."""
-        deadline = time.monotonic() + delay
-        while True:
-            if self.should_stop():
-                raise WorkerStopping(
-                    f"stopping with a batch of {pending} unwritten (ClickHouse unavailable); "
-                    "its offsets stay uncommitted, so the next worker reads it again"
-                )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            await asyncio.sleep(min(0.5, remaining))
+def _reached(checkpoint: IntakeCheckpoint | None, stage: Stage) -> None:
+    if checkpoint is not None:
+        checkpoint.reached(stage)

@@ -17,6 +17,7 @@ import pytest
 
 from ostwatch.settings import AlertSettings
 from streams.alerts.engine import AlertEngine
+from streams.intake.pipeline import IntakeConfig, IntakeContext
 from streams.intake.service import IntakeService
 from tests.support.alert_events import dose, enrol, ev
 from tests.support.intake import IntakeHarness, frame
@@ -37,7 +38,7 @@ def worker_a(chdb_dir: Path) -> Iterator[IntakeHarness]:
 def second_worker(harness: IntakeHarness) -> IntakeService:
     """Another worker of the group on the same ClickHouse, started like the first."""
     alerts = AlertEngine(harness.store, SETTINGS, live=True)
-    service = IntakeService(harness.store, registry_refresh_s=0.0, retry_max_s=1.0, alerts=alerts)
+    service = IntakeService(IntakeContext(harness.store, IntakeConfig(retry_max_s=1.0), alerts))
     service.warm_up()
     return service
 

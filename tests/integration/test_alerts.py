@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from ostwatch.settings import AlertSettings
 from schemas.alerts import Alert, AlertChange
 from sinks.api import OperationError
 from streams.alerts.engine import AlertEngine
+from streams.intake.service import IntakeService
 from tests.support.alert_events import PATIENT, dose, enrol, ev
 from tests.support.events import contract_event
 from tests.support.intake import REGISTRY_DIR, IntakeHarness, registry_live_from
@@ -232,7 +234,8 @@ def test_bulk_acknowledgement_goes_through_the_live_engine(intake: IntakeHarness
     async def publish(changes: Sequence[AlertChange]) -> None:
         published.extend(changes)
 
-    intake.service.publish_alerts = publish
+    intake.service = IntakeService(replace(intake.service.context, publish_alerts=publish))
+    intake.service.warm_up()
     request = {"kinds": ["commune_notification"], "communes": ["C-01"], "before": "2024-03-03",
                "note": "đã gửi công văn tháng 3"}  # fmt: skip
     outcome = asyncio.run(intake.service.acknowledge_alerts(request))

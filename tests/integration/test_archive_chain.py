@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from sinks.chain import Finding
+from streams.intake.pipeline import IntakeConfig, IntakeContext
 from streams.intake.service import IntakeService
 from tests.support.events import contract_event
 from tests.support.intake import IntakeHarness
@@ -134,7 +135,7 @@ def test_events_left_unchained_by_a_crash_are_chained_by_redelivery_or_start(
 
 def restart_worker(intake: IntakeHarness) -> IntakeService:
     """A fresh worker on the same store (its warm-up runs the repair)."""
-    service = IntakeService(intake.store, registry_refresh_s=0.0, retry_max_s=1.0)
+    service = IntakeService(IntakeContext(intake.store, IntakeConfig(retry_max_s=1.0)))
     service.warm_up()
     return service
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ostwatch.settings import AlertSettings
+from streams.intake.pipeline import IntakeConfig, IntakeContext
 from streams.intake.service import IntakeService
 from tests.support.events import contract_event
 from tests.support.intake import IntakeHarness, frame
@@ -52,7 +53,7 @@ def test_a_partition_taken_over_from_another_worker_keeps_its_duplicates(tmp_pat
     producer's retry). Levelled on assignment, B counts them as duplicates, not twice."""
     harness = IntakeHarness(tmp_path / "chdb")
     try:
-        worker_b = IntakeService(harness.store, registry_refresh_s=0.0, retry_max_s=1.0)
+        worker_b = IntakeService(IntakeContext(harness.store, IntakeConfig(retry_max_s=1.0)))
         worker_b.warm_up()
         events = cohort()[:50]
         assert len(harness.send(events).accepted) == 50  # worker A archives them

@@ -28,14 +28,16 @@ import orjson
 
 from ostwatch.settings import AlertSettings, ClickHouseSettings
 from schemas.codec import encode_event, encode_raw_submission, encode_submission_batch
+from schemas.kafka_headers import submission_headers
 from schemas.models import EventRejected, parse_event_dict
-from schemas.reference import RegistrySnapshot, parse_registry_dir
+from schemas.reference import REGISTRY_FILES, RegistrySnapshot, parse_registry_dir
 from sinks.clickhouse import ClickHouse
 from sinks.records import IntakeBatch
 from sinks.reports import Reports, Scope, Source
 from sinks.store import Store
 from streams.alerts.engine import AlertEngine
-from streams.intake.classify import SEQ_HEADER, SOURCE_HEADER, RawMessage
+from streams.intake.classify import RawMessage
+from streams.intake.pipeline import IntakeConfig, IntakeContext
 from streams.intake.service import IntakeService
 from tests.support.events import Framing
 from tests.support.oracle import REPORT_NAMES
@@ -52,7 +54,6 @@ __all__ = [
 ]
 
 REGISTRY_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "registry"
-REGISTRY_FILES = ("facilities.csv", "items.csv", "targets.csv", "deadlines.csv")
 REGISTRY: RegistrySnapshot = parse_registry_dir(REGISTRY_DIR)
 TOPIC = "ostwatch.events"
 SOURCE = "test:intake-harness"
@@ -68,7 +69,7 @@ def json_line(doc: dict[str, Any]) -> bytes:
 
 
 def _headers(source: str, seq: int) -> list[tuple[str, bytes]]:
-    return [(SOURCE_HEADER, source.encode()), (SEQ_HEADER, str(seq).encode())]
+    return submission_headers(source, seq)
 
 
 def _value(payload: Payload, framing: Framing) -> bytes:
@@ -129,7 +130,7 @@ class IntakeHarness:
     def _start_service(self) -> IntakeService:
         settings = self.alert_settings
         alerts = AlertEngine(self.store, settings, live=True) if settings is not None else None
-        service = IntakeService(self.store, registry_refresh_s=0.0, retry_max_s=1.0, alerts=alerts)
+        service = IntakeService(IntakeContext(self.store, IntakeConfig(retry_max_s=1.0), alerts))
         service.warm_up()
         return service
 

@@ -22,11 +22,13 @@ from faust.types import TP, Message
 
 from ostwatch.settings import BrokerSettings, StreamSettings
 from sinks.records import IntakeBatch
-from streams.app import create_app
+from streams.alerts.signing import AlertSigner
+from streams.app import WorkerContext, create_app
 from streams.intake import agent as intake_agent
 from streams.intake.agent import IntakeLoop
 from streams.intake.offsets import OffsetLedger, runs
-from streams.intake.service import IntakeService, WorkerStopping
+from streams.intake.pipeline import IntakeCheckpoint, WorkerStopping
+from streams.intake.service import IntakeService
 
 TOPIC = "ostwatch.events"
 
@@ -39,7 +41,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[faust.App]:
     """The Faust app with the intake registered, as ``infra.worker`` builds it (no broker)."""
     import aiokafka
 
-    # create_app wraps aiokafka's consumer class (streams.app.limit_fetch_wait); undo it after.
+    # create_app wraps aiokafka's consumer class (kafka_compat.limit_fetch_wait); undo it after.
     monkeypatch.setattr(aiokafka, "AIOKafkaConsumer", aiokafka.AIOKafkaConsumer)
     broker = BrokerSettings(bootstrap_servers="127.0.0.1:9")
     app = create_app(
@@ -50,9 +52,10 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[faust.App]:
         web_port=6066,
         data_dir=tmp_path,
     )
-    service = SimpleNamespace(should_stop=lambda: False)
+    service = cast(IntakeService, SimpleNamespace())
     LEDGER.partitions.clear()
-    intake_agent.register(app, cast(IntakeService, service), broker, StreamSettings(), LEDGER)
+    signer = cast(AlertSigner, None)
+    intake_agent.register(app, WorkerContext(broker, StreamSettings(), service, LEDGER, signer))
     yield app
 
 
@@ -113,8 +116,17 @@ class FakeService:
     fail_at: int | None = None
     fail_with: BaseException = field(default_factory=lambda: RuntimeError("Code: 62. refused"))
     calls: list[list[tuple[int, int]]] = field(default_factory=list)
+    stopping: bool = False
+    failures: list[BaseException] = field(default_factory=list)
 
-    async def process(self, messages: Sequence[Any]) -> IntakeBatch:
+    @property
+    def runner(self) -> Any:
+        """The part of the StageRunner the loop asks: whether the worker is stopping."""
+        return SimpleNamespace(stopping=lambda: self.stopping)
+
+    async def process(
+        self, messages: Sequence[Any], checkpoint: IntakeCheckpoint | None = None
+    ) -> IntakeBatch:
         self.calls.append([(m.partition, m.offset) for m in messages])
         if self.fail_at is not None and len(self.calls) == self.fail_at:
             raise self.fail_with
@@ -126,17 +138,11 @@ class Harness:
     service: FakeService
     offsets: OffsetLedger = field(default_factory=lambda: OffsetLedger(TOPIC))
     left: list[BaseException] = field(default_factory=list)
-    stopping: bool = False
-
-    async def dead_letters(self, rejected: Sequence[Any]) -> None:
-        return None
 
     def loop(self) -> IntakeLoop:
         return IntakeLoop(
             cast(IntakeService, self.service),
             self.offsets,
-            send_dead_letters=self.dead_letters,
-            stopping=lambda: self.stopping,
             leave=lambda service, exc: self.left.append(exc),
         )
 
@@ -182,7 +188,7 @@ def test_a_worker_stopping_under_a_batch_leaves_it_uncommitted() -> None:
 def test_a_cancelled_batch_blocks_its_offsets_and_a_cancel_outside_stop_leaves() -> None:
     for stopping in (True, False):
         harness = Harness(FakeService(fail_at=1, fail_with=asyncio.CancelledError()))
-        harness.stopping = stopping
+        harness.service.stopping = stopping
         with pytest.raises(asyncio.CancelledError):
             harness.run(batch(0, 3, 4))
         assert harness.offsets.partitions[0].blocked_at == 3

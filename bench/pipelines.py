@@ -98,9 +98,9 @@ class Status:
         self._written = time.time()
 
 
-def open_store(data_dir: Path) -> Store:
+def open_store(data_dir: Path, clickhouse: ClickHouseSettings) -> Store:
     """A migrated store in ``data_dir`` with the fixture registry loaded."""
-    store = Store(ClickHouse.connect(load(ClickHouseSettings), data_dir))
+    store = Store(ClickHouse.connect(clickhouse, data_dir))
     store.migrate()
     texts = {name: (REGISTRY / name).read_text(encoding="utf-8") for name in REGISTRY_FILES}
     store.load_registry(texts, "bench")
@@ -126,10 +126,13 @@ def group_timings_ms() -> dict[str, int]:
 
 
 def run_plain(
-    args: argparse.Namespace, store: Store, service: IntakeService, status: Status
+    args: argparse.Namespace,
+    stream: StreamSettings,
+    store: Store,
+    service: IntakeService,
+    status: Status,
 ) -> None:
     """Per message: decide, one INSERT per accepted event, commit that message's offset."""
-    stream = load(StreamSettings)
     timings = group_timings_ms()
     consumer = KafkaConsumer(
         args.topic,
@@ -231,10 +234,13 @@ def raw(
 
 
 def run_quix(
-    args: argparse.Namespace, store: Store, service: IntakeService, status: Status
+    args: argparse.Namespace,
+    stream: StreamSettings,
+    store: Store,
+    service: IntakeService,
+    status: Status,
 ) -> None:
     """A Quix ``Application``: raw bytes in, the intake sink out, at-least-once."""
-    stream = load(StreamSettings)
     timings = group_timings_ms()
     app = Application(
         broker_address=args.bootstrap,
@@ -268,10 +274,10 @@ def main() -> None:
     parser.add_argument("--group", default=f"bench-{uuid.uuid4().hex[:8]}")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    store = open_store(args.data_dir)
-    service = intake_service(
-        store, load(StreamSettings), load(ClickHouseSettings), load(AlertSettings)
-    )
+    # Settings built once, here at the entry point, and passed down.
+    stream, clickhouse = load(StreamSettings), load(ClickHouseSettings)
+    store = open_store(args.data_dir, clickhouse)
+    service = intake_service(store, stream, clickhouse, load(AlertSettings))
     service.warm_up()
     status = Status(args.status, LatencyHistogram())
     if args.pipeline == "quix":
@@ -283,7 +289,7 @@ def main() -> None:
     signal.signal(signal.SIGUSR1, reset)
     status.write()
     try:
-        (run_quix if args.pipeline == "quix" else run_plain)(args, store, service, status)
+        (run_quix if args.pipeline == "quix" else run_plain)(args, stream, store, service, status)
     finally:
         status.write(final=True, stored=stored_counts(store))
         store.db.close()

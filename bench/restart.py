@@ -71,7 +71,7 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     engine.table.advance(newest.replace(tzinfo=UTC) if newest.tzinfo is None else newest)
     # The alerts of the latest events, as the judge of a live system stored them: else the
     # first judgement after the start would raise them all (an artefact of generated data).
-    margin = timedelta(seconds=AlertSettings().sweep_margin_s)
+    margin = timedelta(seconds=engine.settings.sweep_margin_s)
     step("judge_latest", lambda: engine.commit(engine.catch_up(margin)[0]))
     step("settle_merges", lambda: settle(db))
     db.close()

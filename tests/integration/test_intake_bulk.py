@@ -9,12 +9,16 @@ suspect, the other long list.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from ostwatch.settings import AlertSettings
-from streams.intake.pipeline import IntakeConfig, IntakeContext
+from sinks.records import Rejected
+from streams.intake.offsets import OffsetLedger
+from streams.intake.pipeline import IntakeCheckpoint, IntakeConfig, IntakeContext, Stage
 from streams.intake.service import IntakeService
 from tests.support.events import contract_event
 from tests.support.intake import IntakeHarness, frame
@@ -63,5 +67,34 @@ def test_a_partition_taken_over_from_another_worker_keeps_its_duplicates(tmp_pat
         assert len(outcome.duplicates) == 50 and not outcome.accepted
         archived = harness.db.query_rows("SELECT count() FROM events_archive")[0][0]
         assert archived == 50
+    finally:
+        harness.drop()
+
+
+def test_a_batch_runs_every_stage_and_sends_its_rejections_before_its_checkpoint_commits(
+    tmp_path: Path,
+) -> None:
+    """The pipeline, as the agent drives it: the dead letters go through the context's
+    sender, and only then may the checkpoint commit the batch's offsets."""
+    harness = IntakeHarness(tmp_path / "chdb")
+    sent: list[tuple[str, int]] = []
+    ledger = OffsetLedger("ostwatch.events")
+
+    async def send_dead_letters(rejected: Sequence[Rejected]) -> None:
+        assert ledger.candidate(0) is None  # nothing committable before they are sent
+        sent.extend((item.meta.source, item.meta.seq) for item in rejected)
+
+    try:
+        context = IntakeContext(harness.store, IntakeConfig(retry_max_s=1.0))
+        service = IntakeService(replace(context, send_dead_letters=send_dead_letters))
+        service.warm_up()
+        messages = frame([*cohort()[:3], b"not json"], framing="line", source="s",
+                         first_seq=1, offset=0)  # fmt: skip
+        checkpoint = IntakeCheckpoint(ledger, {0: [m.offset for m in messages]})
+        batch = asyncio.run(service.process(messages, checkpoint))
+        assert (len(batch.accepted), sent) == (3, [("s", 4)])
+        assert checkpoint.stage is Stage.DEAD_LETTERS
+        checkpoint.commit()
+        assert ledger.candidate(0) == 4
     finally:
         harness.drop()

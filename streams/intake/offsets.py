@@ -69,10 +69,12 @@ class OffsetLedger:
         self.partitions: dict[int, PartitionOffsets] = {}
         self.failure: str | None = None  # set once a batch failed: the intake reads no more
         self.batch_since: float | None = None  # monotonic start of the batch being decided
+        self.batch_stage: str | None = None  # the stage it is in (streams/intake/pipeline.py)
 
     def taking(self) -> None:
         """A batch is being decided from now on (the watchdog tells work from a stall)."""
         self.batch_since = time.monotonic()
+        self.batch_stage = None
 
     def _part(self, partition: int) -> PartitionOffsets:
         return self.partitions.setdefault(partition, PartitionOffsets())
@@ -85,7 +87,7 @@ class OffsetLedger:
         that starts past ``upto`` means messages were skipped unread: ``upto`` stays, so
         nothing past the hole is ever committed, and the hole is logged.
         """
-        self.batch_since = None
+        self.batch_since = self.batch_stage = None
         for partition, seen in offsets.items():
             if not seen:
                 continue
@@ -111,7 +113,7 @@ class OffsetLedger:
 
     def abandoned(self, offsets: Mapping[int, Sequence[int]], reason: str) -> None:
         """A batch will not be decided here (it failed, or the worker stops under it)."""
-        self.batch_since = None
+        self.batch_since = self.batch_stage = None
         for partition, seen in offsets.items():
             if not seen:
                 continue
@@ -142,6 +144,7 @@ class OffsetLedger:
         return {
             "failure": self.failure,
             "batch_in_progress_s": None if since is None else round(time.monotonic() - since, 1),
+            "batch_stage": self.batch_stage,
             "partitions": {
                 str(partition): {
                     "decided_upto": part.upto,

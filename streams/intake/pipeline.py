@@ -114,7 +114,7 @@ class IntakeCheckpoint:
     abandoned (and then never committed past by this process).
 
     ``offsets`` are the batch's Kafka offsets by partition; ``stage`` is where the batch is
-    (read by the status page through the ledger's ``batch_in_progress_s``)."""
+    (``/api/status`` shows it beside ``batch_in_progress_s``, so a stall names its stage)."""
 
     ledger: OffsetLedger
     offsets: Mapping[int, Sequence[int]]
@@ -126,6 +126,7 @@ class IntakeCheckpoint:
 
     def reached(self, stage: Stage) -> None:
         self.stage = stage
+        self.ledger.batch_stage = stage.value
 
     def commit(self) -> None:
         """Every submission of the batch is decided and written: its offsets may be committed."""

@@ -63,8 +63,9 @@ def test_a_checkpoint_commits_or_abandons_its_offsets_once() -> None:
     first.begin()
     assert ledger.batch_since is not None
     first.reached(Stage.SUBMISSIONS)
+    assert ledger.as_dict()["batch_stage"] == "submissions"
     first.commit()
-    assert ledger.candidate(0) == 3 and ledger.batch_since is None
+    assert ledger.candidate(0) == 3 and ledger.as_dict()["batch_stage"] is None
     with pytest.raises(RuntimeError):
         first.abandon("again")
     second = IntakeCheckpoint(ledger, {0: [3, 4]})

@@ -100,13 +100,15 @@ class StackSupervisor:
         self,
         stack: StackSettings,
         broker: BrokerSettings,
-        settings: SupervisorSettings | None = None,
+        settings: SupervisorSettings,
         *,
-        group_id: str = "ostwatch-intake",
+        group_id: str,
     ) -> None:
+        """Every setting comes from the entry point (``ostwatch up``); ``group_id`` is the
+        intake's consumer group (``StreamSettings.group_id``), whose lag the watchdog reads."""
         self.stack = stack
         self.broker_settings = broker
-        self.settings = settings or SupervisorSettings()
+        self.settings = settings
         self.group_id = group_id
         self.data_dir = Path(stack.data_dir).resolve()
         self.stopping = threading.Event()

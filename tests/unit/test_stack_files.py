@@ -14,7 +14,7 @@ import pytest
 from infra.gateway import StackInfo
 from infra.stack import StackError, StackSupervisor
 from ostwatch.files import private_dir, private_secret
-from ostwatch.settings import BrokerSettings, StackSettings
+from ostwatch.settings import BrokerSettings, StackSettings, StreamSettings, SupervisorSettings
 
 
 @pytest.fixture
@@ -40,7 +40,12 @@ def test_a_refused_second_up_keeps_the_running_stacks_file(
     running = running_stack_file(data_dir)
     with (data_dir / "stack.lock").open("a+") as held:  # the running `ostwatch up`
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        second = StackSupervisor(StackSettings(data_dir=data_dir), BrokerSettings())
+        second = StackSupervisor(
+            StackSettings(data_dir=data_dir),
+            BrokerSettings(),
+            SupervisorSettings(),
+            group_id=StreamSettings().group_id,
+        )
         with pytest.raises(StackError, match="already running"):
             second.start()
         second.stop()

@@ -20,6 +20,7 @@ from dashboards.model import (
     Thresholds,
     Variable,
 )
+from ostwatch.timeutil import LOCAL_TZ_NAME
 
 PLUGIN = "grafana-clickhouse-datasource"
 DATASOURCE_UID = "ostwatch-clickhouse"
@@ -201,7 +202,7 @@ def dashboard_json(dashboard: Dashboard) -> dict[str, Any]:
         "title": dashboard.title,
         "description": dashboard.description,
         "tags": ["ostwatch"],
-        "timezone": "Asia/Ho_Chi_Minh",
+        "timezone": LOCAL_TZ_NAME,
         "weekStart": "monday",
         "editable": False,
         "graphTooltip": 1,

@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Literal
 
 from ostwatch.settings import AlertSettings, load
+from ostwatch.timeutil import LOCAL_TZ_NAME
 from sinks.aggregates import AGGREGATE_BY_TABLE, sql_text
 
 Scope = Literal["dashboard", "all"]
@@ -29,7 +30,6 @@ def alert_settings() -> AlertSettings:
     return load(AlertSettings)
 
 
-LOCAL_TZ_NAME = "Asia/Ho_Chi_Minh"
 _FRAGMENT = re.compile(r"\{\{(\w+)\}\}")
 
 

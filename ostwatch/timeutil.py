@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from schemas.calendar import LOCAL_TZ
+from schemas.calendar import LOCAL_TZ, LOCAL_TZ_NAME
 
-__all__ = ["LOCAL_TZ", "local_date", "utc_now"]
+__all__ = ["LOCAL_TZ", "LOCAL_TZ_NAME", "local_date", "utc_now"]
 
 
 def utc_now() -> datetime:

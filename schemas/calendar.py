@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 __all__ = [
     "FREQUENCIES",
     "LOCAL_TZ",
+    "LOCAL_TZ_NAME",
     "due_instant",
     "period_bounds",
     "period_end_month",
@@ -29,7 +30,8 @@ __all__ = [
 FREQUENCIES: Final = ("monthly", "quarterly", "half_yearly", "yearly")
 # Where the calendar's days are: CONTRACT §1, every day boundary is local. The one definition
 # (ostwatch.timeutil passes it on to the rest of the code).
-LOCAL_TZ: Final = ZoneInfo("Asia/Ho_Chi_Minh")
+LOCAL_TZ_NAME: Final = "Asia/Ho_Chi_Minh"  # as SQL and Grafana name it
+LOCAL_TZ: Final = ZoneInfo(LOCAL_TZ_NAME)
 _PERIOD = re.compile(r"^(\d{4})(?:-(?:(0[1-9]|1[0-2])|Q([1-4])|H([12])))?$")
 
 

@@ -183,11 +183,6 @@ class IntakeService:
         if self.alerts is not None and events:
             self.alerts.index(batch.archived)
 
-    def write(self, batch: IntakeBatch) -> None:
-        """Archive the batch, then refresh every aggregate row its events touch."""
-        self.archive(batch)
-        self.refresh_aggregates(batch)
-
     def judge_alerts(self, events: Sequence[BaseEvent]) -> list[AlertChange]:
         """The alert changes an archived batch causes (blocking; not yet stored)."""
         if self.alerts is None or not events:

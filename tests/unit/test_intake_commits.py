@@ -10,7 +10,7 @@ builds it; the others drive the intake's loop and ledger directly.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,17 +18,18 @@ from typing import Any, cast
 
 import faust
 import pytest
-from faust.types import TP, Message
+from faust.types import TP
 
-from ostwatch.settings import BrokerSettings, StreamSettings
+from ostwatch.settings import StreamSettings
 from sinks.records import IntakeBatch
 from streams.alerts.signing import AlertSigner
-from streams.app import WorkerContext, create_app
+from streams.app import WorkerContext
 from streams.intake import agent as intake_agent
 from streams.intake.agent import IntakeLoop
 from streams.intake.offsets import OffsetLedger, runs
 from streams.intake.pipeline import IntakeCheckpoint, WorkerStopping
 from streams.intake.service import IntakeService
+from tests.support.faust_app import BROKER, faust_would_commit, offline_app
 
 TOPIC = "ostwatch.events"
 
@@ -37,44 +38,14 @@ LEDGER = OffsetLedger(TOPIC)
 
 
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[faust.App]:
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> faust.App:
     """The Faust app with the intake registered, as ``infra.worker`` builds it (no broker)."""
-    import aiokafka
-
-    # create_app wraps aiokafka's consumer class (kafka_compat.limit_fetch_wait); undo it after.
-    monkeypatch.setattr(aiokafka, "AIOKafkaConsumer", aiokafka.AIOKafkaConsumer)
-    broker = BrokerSettings(bootstrap_servers="127.0.0.1:9")
-    app = create_app(
-        broker,
-        StreamSettings(),
-        bootstrap="127.0.0.1:9",
-        web_host="127.0.0.1",
-        web_port=6066,
-        data_dir=tmp_path,
-    )
+    app = offline_app(tmp_path, monkeypatch)
     service = cast(IntakeService, SimpleNamespace())
     LEDGER.partitions.clear()
     signer = cast(AlertSigner, None)
-    intake_agent.register(app, WorkerContext(broker, StreamSettings(), service, LEDGER, signer))
-    yield app
-
-
-def message(offset: int, partition: int = 0) -> Message:
-    return Message(TOPIC, partition, offset, 0.0, 0, None, None, b"", None)
-
-
-def faust_would_commit(app: faust.App, acked: range) -> dict[TP, int]:
-    """What Faust's own commit would write after the agent's channel was subscribed (as the
-    worker does) and a stream acknowledged ``acked``: the batch that failed too (its
-    ``take_events`` acknowledges it in a ``finally``), and the messages after it."""
-    intake = app.agents["ostwatch.intake"]
-    app.topics.add(intake.channel)
-    asyncio.run(cast(Any, app.topics)._update_indices())
-    consumer = app.consumer
-    for offset in acked:
-        consumer.ack(message(offset))
-    committable: dict[TP, int] = cast(Any, consumer)._filter_committable_offsets({TP(TOPIC, 0)})
-    return committable
+    intake_agent.register(app, WorkerContext(BROKER, StreamSettings(), service, LEDGER, signer))
+    return app
 
 
 def test_faust_commits_the_events_topic_only_where_the_ledger_says(app: faust.App) -> None:
@@ -84,7 +55,7 @@ def test_faust_commits_the_events_topic_only_where_the_ledger_says(app: faust.Ap
     LEDGER.decided({0: [0, 1]})
     LEDGER.abandoned({0: [2, 3, 4]}, "RuntimeError: refused")
     intake_agent.commit_only_decided(app.consumer, LEDGER)  # what the agent does first
-    assert faust_would_commit(app, acked=range(10)) == {TP(TOPIC, 0): 2}
+    assert faust_would_commit(app, "ostwatch.intake", TOPIC, acked=range(10)) == {TP(TOPIC, 0): 2}
     assert app.agents["ostwatch.intake"].concurrency == 1  # batches of a partition in order
 
 

@@ -11,7 +11,7 @@ consumer bookkeeping (no broker).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,17 +19,18 @@ from typing import Any, cast
 
 import faust
 import pytest
-from faust.types import TP, Message
+from faust.types import TP
 
-from ostwatch.settings import BrokerSettings, StreamSettings
+from ostwatch.settings import StreamSettings
 from streams.alerts.signing import AlertSigner
-from streams.app import WorkerContext, create_app
+from streams.app import WorkerContext
 from streams.intake.offsets import OffsetLedger
 from streams.intake.service import IntakeService
 from streams.notify import agent as notify_agent
 from streams.notify.service import NotifyService, RawAlert
+from tests.support.faust_app import BROKER, faust_would_commit, offline_app
 
-TOPIC = BrokerSettings().alerts_topic
+TOPIC = BROKER.alerts_topic
 
 
 @dataclass
@@ -68,46 +69,22 @@ class FakeStream:
 
 
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[faust.App]:
-    import aiokafka
-
-    # create_app wraps aiokafka's consumer class (kafka_compat.limit_fetch_wait); undo it after.
-    monkeypatch.setattr(aiokafka, "AIOKafkaConsumer", aiokafka.AIOKafkaConsumer)
-    broker = BrokerSettings(bootstrap_servers="127.0.0.1:9")
-    yield create_app(
-        broker,
-        StreamSettings(),
-        bootstrap="127.0.0.1:9",
-        web_host="127.0.0.1",
-        web_port=6066,
-        data_dir=tmp_path,
-    )
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> faust.App:
+    return offline_app(tmp_path, monkeypatch)
 
 
 def register(app: faust.App, notify: FakeNotify) -> Any:
     """The notify agent registered as the worker does; returns its function."""
     context = WorkerContext(
-        broker=BrokerSettings(bootstrap_servers="127.0.0.1:9"),
+        broker=BROKER,
         stream=StreamSettings(),
         service=cast(IntakeService, SimpleNamespace()),
-        offsets=OffsetLedger(BrokerSettings().events_topic),
+        offsets=OffsetLedger(BROKER.events_topic),
         alert_signer=cast(AlertSigner, None),
         notify=cast(NotifyService, notify),
     )
     notify_agent.register(app, context)
     return app.agents["ostwatch.notify"].fun
-
-
-def faust_would_commit(app: faust.App, acked: range) -> dict[TP, int]:
-    """What Faust's commit writes for the alerts topic once a stream acknowledged ``acked``."""
-    agent = app.agents["ostwatch.notify"]
-    app.topics.add(agent.channel)
-    asyncio.run(cast(Any, app.topics)._update_indices())
-    consumer = app.consumer
-    for offset in acked:
-        consumer.ack(Message(TOPIC, 0, offset, 0.0, 0, None, None, b"", None))
-    committable: dict[TP, int] = cast(Any, consumer)._filter_committable_offsets({TP(TOPIC, 0)})
-    return committable
 
 
 def test_an_alert_change_that_was_not_recorded_is_never_committed(app: faust.App) -> None:
@@ -119,10 +96,10 @@ def test_an_alert_change_that_was_not_recorded_is_never_committed(app: faust.App
     with pytest.raises(OSError, match="disk I/O error"):
         asyncio.run(run(FakeStream(events(0, 1), events(2, 3, 4))))
     assert notify.calls == [[0, 1], [2, 3, 4]]
-    assert faust_would_commit(app, acked=range(10)) == {TP(TOPIC, 0): 2}
+    assert faust_would_commit(app, "ostwatch.notify", TOPIC, acked=range(10)) == {TP(TOPIC, 0): 2}
 
 
 def test_recorded_alert_changes_are_committed(app: faust.App) -> None:
     run = register(app, FakeNotify(fail_at=0))
     asyncio.run(run(FakeStream(events(0, 1, 2), events(3))))
-    assert faust_would_commit(app, acked=range(4)) == {TP(TOPIC, 0): 4}
+    assert faust_would_commit(app, "ostwatch.notify", TOPIC, acked=range(4)) == {TP(TOPIC, 0): 4}

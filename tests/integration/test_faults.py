@@ -70,9 +70,10 @@ def all_reports(stack: RunningStack) -> dict[str, Any]:
 def assert_same_reports(actual: dict[str, Any], expected: dict[str, Any], label: str) -> None:
     """The five reports and every open alert exactly as in the undisturbed run.
 
-    Alerts that opened and resolved in between are a history of live judgements, and
-    that history depends on which events shared a batch (known issue, see README
-    "Reliability"): a difference there is reported as an expected failure, by name.
+    Alerts that opened and resolved in between are a history of live judgements, and for
+    kinds judged from another facility's partition it depends on which partition arrived
+    first (known issue, docs/operations.md): such a difference is reported as an expected
+    failure, by name; any other difference in history fails.
     """
     got, want = actual["alerts"], expected["alerts"]
     assert_same_json(
@@ -88,11 +89,34 @@ def assert_same_reports(actual: dict[str, Any], expected: dict[str, Any], label:
     )
     assert_same_json(open_got, open_want, f"{label}.open_alerts")
     history = sorted(key for key in got.keys() | want.keys() if got.get(key) != want.get(key))
+    unexplained = [
+        (got.get(key), want.get(key))
+        for key in history
+        if not _provisional(got.get(key), want.get(key))
+    ]
+    assert not unexplained, (
+        f"{label}: resolved alerts differ beyond arrival order: {unexplained[:5]}"
+    )
     if history:
         pytest.xfail(
             f"{label}: resolved-alert history differs (live judgement depends on batching): "
             f"{[(key, got.get(key), want.get(key)) for key in history[:5]]}"
         )
+
+
+# Kinds judged from state that other facilities' partitions carry (a patient's enrolment at
+# another facility): arriving before or after that state is a matter of partition order.
+CROSS_PARTITION_KINDS = frozenset({"inactive_patient_dosed"})
+
+
+def _provisional(got: dict[str, Any] | None, want: dict[str, Any] | None) -> bool:
+    """An alert one run raised and resolved while the other never raised it, of a kind whose
+    judgement depends on which partition arrived first: the only history allowed to differ."""
+    if (got is None) == (want is None):
+        return False
+    alert = got or want
+    assert alert is not None
+    return alert["kind"] in CROSS_PARTITION_KINDS and alert["status"] == "resolved"
 
 
 def started(path: Path, registry: Path) -> RunningStack:

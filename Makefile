@@ -25,9 +25,10 @@ browser: ## Debian's chromium for the live-view browser test (idempotent; apt as
 test: $(BIN)/.installed browser lint typecheck ## Lint, type-check and run every test (what CI runs)
 	$(BIN)/pytest -q -p no:cacheprovider
 
-lint: $(BIN)/.installed ## ruff lint and format check
+lint: $(BIN)/.installed ## ruff lint and format check, and the import contract (pyproject's [tool.importlinter])
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(BIN)/.installed ## mypy over every package
 	$(BIN)/mypy $(PACKAGES) bench

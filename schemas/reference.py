@@ -3,7 +3,8 @@
 A registry is loaded as a whole or not at all: every problem in every file is collected and
 reported together as ``file:line: column: problem``, so a CDC officer fixes the spreadsheet once
 instead of once per error. ``reference_problem`` then tells whether an otherwise valid event
-names something the registry does not know.
+names something the registry does not know. The rows and the snapshot are defined in
+``schemas.registry``, the cell-by-cell reading of CSV text in ``schemas.csv_cells``.
 
 ``targets.csv`` may also carry the totals a source printed under its table (a row whose
 ``facility_id`` is ``TOTAL``, ``Tổng``, ``Tổng cộng`` or empty). Those are not targets: they are
@@ -13,19 +14,14 @@ from the unit rows. A mismatch is a warning, not a problem: the rows are the tru
 
 from __future__ import annotations
 
-import csv
-import functools
-import io
-import math
-import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import date
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Final, Literal, TypeVar, get_args
+from typing import Final
 
+from schemas import csv_cells as cells
 from schemas.calendar import FREQUENCIES
 from schemas.models import (
     BaseEvent,
@@ -37,6 +33,19 @@ from schemas.models import (
     StockReceived,
     SupervisionVisited,
     TestPerformed,
+)
+from schemas.registry import (
+    FACILITY_TYPES,
+    ITEM_KINDS,
+    DeadlineRow,
+    FacilityRow,
+    FacilityType,
+    ItemRow,
+    PrintedTotal,
+    RegistryError,
+    RegistrySnapshot,
+    TargetRow,
+    TotalMismatch,
 )
 
 __all__ = [
@@ -65,29 +74,6 @@ __all__ = [
     "total_mismatches",
 ]
 
-FacilityType = Literal[
-    "treatment_facility",
-    "dispensing_point",
-    "commune_health_station",
-    "district_health_centre",
-    "provincial_cdc",
-    "psychiatric_hospital",
-    "department_of_health",
-]
-FACILITY_TYPES: Final[tuple[str, ...]] = get_args(FacilityType)
-ITEM_KINDS: Final = ("medication", "test_kit")
-# Spellings a spreadsheet is likely to use for the same frequency.
-_FREQUENCY_SYNONYMS: Final = {
-    "quarterly": "quarterly",
-    "quarter": "quarterly",
-    "semiannual": "half_yearly",
-    "semi_annual": "half_yearly",
-    "biannual": "half_yearly",
-    "half_yearly": "half_yearly",
-    "annual": "yearly",
-    "yearly": "yearly",
-    "monthly": "monthly",
-}
 
 COLUMNS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
     {
@@ -116,321 +102,38 @@ REQUIRED_FILES: Final = ("facilities.csv", "items.csv")
 REGISTRY_FILES: Final = tuple(COLUMNS)
 _MAX_LISTED: Final = 20
 
-# Registry ids (facility, parent, item, report type): letters, digits, '_', '.', '-', so an id
-# can appear in an event (its codes are broader) and never starts a formula in a spreadsheet
-# (``=1+1``), a shell word or markup when an operator's tools show it.
-_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_YEAR_RE = re.compile(r"\d{4}")
-_INT_RE = re.compile(r"\d+")
-_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
-_T = TypeVar("_T")
-
-
-class RegistryError(ValueError):
-    """A registry that cannot be loaded; ``problems`` lists every ``file:line: column: problem``."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = tuple(problems)
-        listed = "\n".join(f"  {problem}" for problem in problems[:_MAX_LISTED])
-        more = len(problems) - _MAX_LISTED
-        tail = f"\n  … and {more} more" if more > 0 else ""
-        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        super().__init__(f"registry has {count}:\n{listed}{tail}")
-
-
-@dataclass(frozen=True)
-class FacilityRow:
-    """A unit of the health system; ``parent_id`` builds the roll-up hierarchy.
-
-    ``live_from`` is the local day the facility started sending events: what happened there
-    before is history, counted in every report but never notified (CONTRACT §2, §4).
-    """
-
-    facility_id: str
-    name: str
-    type: str
-    parent_id: str | None
-    district: str
-    province: str
-    live_from: date | None = None
-
-
-@dataclass(frozen=True)
-class ItemRow:
-    """A medication (with its concentration) or a test kit."""
-
-    item: str
-    name: str
-    kind: str
-    unit: str
-    mg_per_unit: float | None
-
-
-@dataclass(frozen=True)
-class TargetRow:
-    """A unit's annual targets; empty cells mean no target was set."""
-
-    facility_id: str
-    year: int
-    routine_target: int | None
-    take_home_target: int | None
-    community_detox_target: int | None
-
-
-@dataclass(frozen=True)
-class PrintedTotal:
-    """The totals a source printed for one year's targets (a ``TOTAL`` row of targets.csv).
-
-    Empty cells mean nothing was printed for that column; ``line`` is the row's line in the file.
-    """
-
-    year: int
-    routine_target: int | None
-    take_home_target: int | None
-    community_detox_target: int | None
-    line: int
-
-
-@dataclass(frozen=True)
-class TotalMismatch:
-    """A printed total that differs from the total derived from the rows it sums.
-
-    ``difference`` is ``printed - derived`` (None when no row has a value). ``year`` and ``line``
-    locate the totals row of targets.csv; they are None for a table checked on its own.
-    """
-
-    column: str
-    printed: int
-    derived: int | None
-    year: int | None = None
-    line: int | None = None
-
-    @property
-    def difference(self) -> int | None:
-        return None if self.derived is None else self.printed - self.derived
-
-    @property
-    def message(self) -> str:
-        """One human-readable line, ``targets.csv:LINE: column: ...`` when the line is known."""
-        where = f"targets.csv:{self.line}: " if self.line is not None else ""
-        year = f" for {self.year}" if self.year is not None else ""
-        if self.derived is None:
-            derived = "no row has a value"
-        else:
-            derived = (
-                f"the rows add up to {self.derived} (difference {self.printed - self.derived:+d})"
-            )
-        return f"{where}{self.column}: printed total{year} is {self.printed}, but {derived}"
-
-    def as_dict(self) -> dict[str, int | str | None]:
-        return {
-            "year": self.year,
-            "column": self.column,
-            "printed": self.printed,
-            "derived": self.derived,
-            "difference": self.difference,
-            "line": self.line,
-        }
-
-
-@dataclass(frozen=True)
-class DeadlineRow:
-    """When a report is due: ``due_day`` of the month after the period, by ``reporter_type``,
-    to ``recipient_id`` (the receiving unit's facility id) when the file names one."""
-
-    report_type: str
-    frequency: str
-    due_day: int
-    reporter_type: str
-    recipient_id: str | None = None
-
-
-@dataclass(frozen=True)
-class RegistrySnapshot:
-    """One consistent version of the reference files."""
-
-    facilities: Mapping[str, FacilityRow]
-    items: Mapping[str, ItemRow]
-    targets: tuple[TargetRow, ...] = ()
-    deadlines: Mapping[str, DeadlineRow] = field(default_factory=lambda: MappingProxyType({}))
-    printed_totals: tuple[PrintedTotal, ...] = ()
-
-    @functools.cached_property
-    def _children(self) -> Mapping[str, tuple[str, ...]]:
-        children: dict[str, list[str]] = {}
-        for row in self.facilities.values():
-            if row.parent_id is not None:
-                children.setdefault(row.parent_id, []).append(row.facility_id)
-        return {parent: tuple(ids) for parent, ids in children.items()}
-
-    def children_of(self, facility_id: str) -> tuple[str, ...]:
-        """Facilities whose parent is ``facility_id``, in file order."""
-        return self._children.get(facility_id, ())
-
-    def descendants_of(self, facility_id: str) -> set[str]:
-        """``facility_id`` and every facility below it: the units a target's actuals roll up."""
-        found = {facility_id}
-        pending = [facility_id]
-        while pending:
-            for child in self.children_of(pending.pop()):
-                if child not in found:
-                    found.add(child)
-                    pending.append(child)
-        return found
-
-
-# --------------------------------------------------------------------------------------------
-# Reading CSV text.
-
-
-@dataclass
-class _Problems:
-    """Collects problems across files so all of them are reported at once."""
-
-    items: list[str] = field(default_factory=list)
-
-    def add(self, file: str, line: int, column: str, problem: str) -> None:
-        self.items.append(f"{file}:{line}: {column}: {problem}")
-
-
-@dataclass(frozen=True)
-class _Row:
-    """One data row: stripped cells by column name, and its line for messages."""
-
-    file: str
-    line: int
-    cells: Mapping[str, str]
-
-    def __getitem__(self, column: str) -> str:
-        return self.cells[column]
-
-
-def _rows(file: str, text: str, problems: _Problems) -> Iterator[_Row]:
-    """The data rows of one file, after checking its header against the contract's columns."""
-    expected = COLUMNS[file]
-    optional = OPTIONAL_COLUMNS.get(file, ())
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
-    header: list[str] | None = None
-    for cells in reader:
-        stripped = [cell.strip() for cell in cells]
-        if not any(stripped):
-            continue
-        if header is None:
-            header = stripped
-            missing = [column for column in expected if column not in header]
-            extra = [column for column in header if column not in (*expected, *optional)]
-            duplicated = sorted({column for column in header if header.count(column) > 1})
-            for column in missing:
-                problems.add(file, reader.line_num, "header", f"missing column {column!r}")
-            for column in extra:
-                problems.add(file, reader.line_num, "header", f"unexpected column {column!r}")
-            for column in duplicated:
-                problems.add(file, reader.line_num, "header", f"column {column!r} repeated")
-            if missing or extra or duplicated:
-                return
-            continue
-        if len(stripped) != len(header):
-            problems.add(
-                file,
-                reader.line_num,
-                "row",
-                f"{len(stripped)} cells, the header has {len(header)}",
-            )
-            continue
-        row = dict.fromkeys(optional, "") | dict(zip(header, stripped, strict=True))
-        yield _Row(file, reader.line_num, row)
-    if header is None:
-        problems.add(file, 1, "header", "file is empty; expected " + ",".join(expected))
-
-
-def _check(
-    row: _Row,
-    column: str,
-    problems: _Problems,
-    convert: Callable[[str], _T | None],
-    rule: str,
-) -> _T | None:
-    """Convert one cell; record ``rule`` as the problem when ``convert`` refuses (None)."""
-    value = convert(row[column])
-    if value is None:
-        problems.add(row.file, row.line, column, f"{rule} (got {row[column][:60]!r})")
-    return value
-
-
-def _code(text: str) -> str | None:
-    return text if _ID_RE.fullmatch(text) else None
-
-
-def _non_empty(text: str) -> str | None:
-    return text or None
-
-
-def _one_of(choices: tuple[str, ...]) -> Callable[[str], str | None]:
-    return lambda text: text if text in choices else None
-
-
-def _positive_number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and value > 0 else None
-
-
-def _count(text: str) -> int | None:
-    return int(text) if _INT_RE.fullmatch(text) else None
-
-
-def _year(text: str) -> int | None:
-    return int(text) if _YEAR_RE.fullmatch(text) else None
-
-
-def _due_day(text: str) -> int | None:
-    day = _count(text)
-    return day if day is not None and 1 <= day <= 31 else None
-
-
-def _day(text: str) -> date | None:
-    if not _DAY_RE.fullmatch(text):
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def _frequency(text: str) -> str | None:
-    return _FREQUENCY_SYNONYMS.get(text.lower().replace("-", "_").replace(" ", "_"))
-
-
-_CODE_RULE = "must be 1–64 of A-Z, a-z, 0-9, '_', '.' or '-'"
+def _rows(file: str, text: str, problems: cells.Problems) -> Iterator[cells.Row]:
+    """The data rows of one registry file, its header checked against the contract's columns."""
+    return cells.rows(file, text, problems, COLUMNS[file], OPTIONAL_COLUMNS.get(file, ()))
 
 
 # --------------------------------------------------------------------------------------------
 # One parser per file.
 
 
-def _parse_facilities(text: str, problems: _Problems) -> dict[str, FacilityRow]:
+def _parse_facilities(text: str, problems: cells.Problems) -> dict[str, FacilityRow]:
     file = "facilities.csv"
     facilities: dict[str, FacilityRow] = {}
     lines: dict[str, int] = {}
     for row in _rows(file, text, problems):
-        facility_id = _check(row, "facility_id", problems, _code, _CODE_RULE)
-        name = _check(row, "name", problems, _non_empty, "must not be empty")
-        kind = _check(
+        facility_id = cells.check(row, "facility_id", problems, cells.code, cells.CODE_RULE)
+        name = cells.check(row, "name", problems, cells.non_empty, "must not be empty")
+        kind = cells.check(
             row,
             "type",
             problems,
-            _one_of(FACILITY_TYPES),
+            cells.one_of(FACILITY_TYPES),
             "must be one of " + ", ".join(FACILITY_TYPES),
         )
         parent_id = row["parent_id"] or None
         if parent_id is not None:
-            _check(row, "parent_id", problems, _code, _CODE_RULE)
+            cells.check(row, "parent_id", problems, cells.code, cells.CODE_RULE)
         live_from = None
         if row["live_from"]:
-            live_from = _check(row, "live_from", problems, _day, "must be a date YYYY-MM-DD")
+            live_from = cells.check(
+                row, "live_from", problems, cells.day, "must be a date YYYY-MM-DD"
+            )
             if live_from is None:
                 continue
         if facility_id is None or name is None or kind is None:
@@ -457,7 +160,7 @@ def _parse_facilities(text: str, problems: _Problems) -> dict[str, FacilityRow]:
 
 
 def _check_cycles(
-    facilities: Mapping[str, FacilityRow], lines: Mapping[str, int], problems: _Problems
+    facilities: Mapping[str, FacilityRow], lines: Mapping[str, int], problems: cells.Problems
 ) -> None:
     """A unit cannot roll up into itself; report each cycle once, at its first line.
 
@@ -488,22 +191,24 @@ def _check_cycles(
         problems.add("facilities.csv", lines[first], "parent_id", f"parent cycle {shown}")
 
 
-def _parse_items(text: str, problems: _Problems) -> dict[str, ItemRow]:
+def _parse_items(text: str, problems: cells.Problems) -> dict[str, ItemRow]:
     file = "items.csv"
     items: dict[str, ItemRow] = {}
     lines: dict[str, int] = {}
     for row in _rows(file, text, problems):
-        item = _check(row, "item", problems, _code, _CODE_RULE)
-        name = _check(row, "name", problems, _non_empty, "must not be empty")
-        kind = _check(row, "kind", problems, _one_of(ITEM_KINDS), "must be medication or test_kit")
-        unit = _check(row, "unit", problems, _non_empty, "must not be empty")
+        item = cells.check(row, "item", problems, cells.code, cells.CODE_RULE)
+        name = cells.check(row, "name", problems, cells.non_empty, "must not be empty")
+        kind = cells.check(
+            row, "kind", problems, cells.one_of(ITEM_KINDS), "must be medication or test_kit"
+        )
+        unit = cells.check(row, "unit", problems, cells.non_empty, "must not be empty")
         mg_per_unit: float | None = None
         if kind == "medication":
-            mg_per_unit = _check(
+            mg_per_unit = cells.check(
                 row,
                 "mg_per_unit",
                 problems,
-                _positive_number,
+                cells.positive_number,
                 "must be a number > 0 for a medication",
             )
             if mg_per_unit is None:
@@ -521,11 +226,13 @@ def _parse_items(text: str, problems: _Problems) -> dict[str, ItemRow]:
     return items
 
 
-def _optional_count(row: _Row, column: str, problems: _Problems) -> tuple[bool, int | None]:
+def _optional_count(
+    row: cells.Row, column: str, problems: cells.Problems
+) -> tuple[bool, int | None]:
     """An empty target cell means 'no target'; anything else must be a whole number >= 0."""
     if not row[column]:
         return True, None
-    value = _check(row, column, problems, _count, "must be a whole number >= 0 or empty")
+    value = cells.check(row, column, problems, cells.count, "must be a whole number >= 0 or empty")
     return value is not None, value
 
 
@@ -536,11 +243,11 @@ def is_total_marker(facility_id: str) -> bool:
 
 
 def _parse_total(
-    row: _Row, totals: dict[int, PrintedTotal], problems: _Problems
+    row: cells.Row, totals: dict[int, PrintedTotal], problems: cells.Problems
 ) -> PrintedTotal | None:
     """A printed totals row: one per year, cells empty or whole numbers like a target's."""
     file = row.file
-    year = _check(row, "year", problems, _year, "must be a 4-digit year")
+    year = cells.check(row, "year", problems, cells.year, "must be a 4-digit year")
     checked = [_optional_count(row, column, problems) for column in TARGET_COLUMNS]
     if year is None or not all(ok for ok, _ in checked):
         return None
@@ -554,7 +261,7 @@ def _parse_total(
 
 
 def _parse_targets(
-    text: str, facilities: Mapping[str, FacilityRow], problems: _Problems
+    text: str, facilities: Mapping[str, FacilityRow], problems: cells.Problems
 ) -> tuple[tuple[TargetRow, ...], tuple[PrintedTotal, ...]]:
     file = "targets.csv"
     targets: list[TargetRow] = []
@@ -570,7 +277,7 @@ def _parse_targets(
             continue
         if not known:
             problems.add(file, row.line, "facility_id", f"unknown facility {facility_id[:60]!r}")
-        year = _check(row, "year", problems, _year, "must be a 4-digit year")
+        year = cells.check(row, "year", problems, cells.year, "must be a 4-digit year")
         ok_routine, routine = _optional_count(row, "routine_target", problems)
         ok_take_home, take_home = _optional_count(row, "take_home_target", problems)
         ok_detox, detox = _optional_count(row, "community_detox_target", problems)
@@ -588,22 +295,24 @@ def _parse_targets(
 
 
 def _parse_deadlines(
-    text: str, facilities: Mapping[str, FacilityRow], problems: _Problems
+    text: str, facilities: Mapping[str, FacilityRow], problems: cells.Problems
 ) -> dict[str, DeadlineRow]:
     file = "deadlines.csv"
     deadlines: dict[str, DeadlineRow] = {}
     lines: dict[str, int] = {}
     for row in _rows(file, text, problems):
-        report_type = _check(row, "report_type", problems, _code, _CODE_RULE)
-        frequency = _check(
-            row, "frequency", problems, _frequency, "must be one of " + ", ".join(FREQUENCIES)
+        report_type = cells.check(row, "report_type", problems, cells.code, cells.CODE_RULE)
+        frequency = cells.check(
+            row, "frequency", problems, cells.frequency, "must be one of " + ", ".join(FREQUENCIES)
         )
-        due_day = _check(row, "due_day", problems, _due_day, "must be a day of the month 1–31")
-        reporter_type = _check(
+        due_day = cells.check(
+            row, "due_day", problems, cells.due_day, "must be a day of the month 1–31"
+        )
+        reporter_type = cells.check(
             row,
             "reporter_type",
             problems,
-            _one_of(FACILITY_TYPES),
+            cells.one_of(FACILITY_TYPES),
             "must be a facility type: " + ", ".join(FACILITY_TYPES),
         )
         recipient_id = row["recipient_id"] or None
@@ -630,7 +339,7 @@ def _parse_deadlines(
 def parse_registry_texts(texts: Mapping[str, str]) -> RegistrySnapshot:
     """Validate the reference files given as texts keyed by file name; RegistryError if any
     problem. facilities.csv and items.csv are required; the others default to empty."""
-    problems = _Problems()
+    problems = cells.Problems()
     for file in REQUIRED_FILES:
         if file not in texts:
             problems.add(file, 0, "file", "missing (required)")

@@ -12,41 +12,40 @@ minutes later, opening stock counts at 05:00–06:00, before the first dose at 0
 
 Local time is Asia/Ho_Chi_Minh, which has had no daylight saving since 1975, so a local day is
 exactly 86,400 s; ``occurred_at`` is written with the zone's offset (``+07:00``).
+
+Here: the day's order of things, the patients (lifecycle, doses, tests) and the reports and
+supervision visits. The run's state and how an event is emitted are in ``world``, the stock
+flows (opening stock, losses, deliveries, counts) in ``supplies``.
 """
 
 from __future__ import annotations
 
 import heapq
-import math
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import cache
 from typing import Any
 
 from producers.simulator.province import (
-    BUPRENORPHINE,
     KIT_MORPHINE,
     KIT_MULTI,
-    METHADONE,
-    Facility,
     Patient,
     Province,
     Unit,
     random_regimen,
 )
+from producers.simulator.supplies import MONITORING_KIT_SHARE, Supplies
+from producers.simulator.world import (
+    DAY,
+    HOUR,
+    Behaviour,
+    Entry,
+    SimulatedEvent,
+    TreatedPatient,
+    poisson,
+)
 from schemas.calendar import LOCAL_TZ, periods_due_in
 
-_HOUR = 3600
-_DAY = 86400
-_UUID_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
-_UUID_BITS = (0x4 << 76) | (0x2 << 62)
-_PACK = {METHADONE: 500, BUPRENORPHINE: 50, KIT_MORPHINE: 25, KIT_MULTI: 25}
-_LOT_PREFIX = {METHADONE: "MET", BUPRENORPHINE: "BUP", KIT_MORPHINE: "KMO", KIT_MULTI: "KM4"}
-_SHELF_LIFE_DAYS = {METHADONE: (540, 720), BUPRENORPHINE: (540, 900)}
-_KIT_SHELF_LIFE_DAYS = (300, 720)
-_MONITORING_KIT_SHARE = {KIT_MULTI: 0.7, KIT_MORPHINE: 0.3}
 _SCREENING_KIT_SHARE = {KIT_MORPHINE: 0.6, KIT_MULTI: 0.4}
 _POSITIVE = {
     "treatment_monitoring": {
@@ -78,47 +77,6 @@ _REGISTER_AGE_DAYS = (14, 3 * 365)
 _VIOLATIONS = (("missed_doses", 45), ("behaviour", 25), ("diversion", 15), ("other", 15))
 
 
-@dataclass(frozen=True, slots=True)
-class SimulatedEvent:
-    """One contract event and the moment the facility's system sends it (aware datetime)."""
-
-    emit_at: datetime
-    event: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Behaviour:
-    """How often things happen; per-unit rates are per day at scale 1 and grow with scale."""
-
-    miss_rate: float = 0.03
-    full_take_home_share: float = 0.8
-    enrol_per_unit_day: float = 0.45
-    discharge_per_unit_day: float = 0.35
-    transfer_per_unit_day: float = 0.03
-    violation_per_unit_day: float = 0.1
-    approve_per_unit_day: float = 0.12
-    revoke_per_unit_day: float = 0.02
-    detox_enrol_per_unit_day: float = 0.03
-    detox_discharge_per_unit_day: float = 0.015
-    monitoring_share: float = 0.03
-    positive_test_violation: float = 0.25
-    determination_per_station_day: float = 0.15
-    screening_per_station_day: float = 0.25
-    spill_chance: float = 0.02
-    breakage_chance: float = 0.003
-    kit_loss_chance: float = 0.004
-    count_discrepancy_chance: float = 0.2
-    delivery_delay_chance: float = 0.1
-    cover_days: tuple[float, float] = (30.0, 36.0)
-    opening_days: tuple[float, float] = (21.0, 35.0)
-
-
-@cache
-def _clock() -> tuple[str, ...]:
-    """``HH:MM:SS`` for every second of a day: formatting is the generator's hottest path."""
-    return tuple(f"{s // _HOUR:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(_DAY))
-
-
 def _weighted(rng: random.Random, choices: tuple[tuple[str, int], ...]) -> str:
     """Pick by integer weights (outcomes, violation reasons)."""
     total = sum(weight for _, weight in choices)
@@ -140,211 +98,24 @@ def _share(rng: random.Random, shares: dict[str, float]) -> str:
     return next(reversed(shares))
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
-    """Event counts per day; normal approximation once the rate is large (scale 30)."""
-    if lam <= 0:
-        return 0
-    if lam > 30:
-        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
-    limit, k, p = math.exp(-lam), 0, rng.random()
-    while p > limit:
-        k += 1
-        p *= rng.random()
-    return k
-
-
-def _num(value: float) -> int | float:
-    """A JSON number with at most one decimal, written as an integer when it is one."""
-    rounded = round(value, 1)
-    return int(rounded) if rounded.is_integer() else rounded
-
-
-class _Patient:
-    """Mutable treatment state of one patient during a run."""
-
-    __slots__ = (
-        "commune",
-        "covered_until",
-        "dose_mg",
-        "dosing_at",
-        "enrolled_at",
-        "item",
-        "next_handout",
-        "protected",
-        "ref",
-        "start_day",
-        "take_home_max",
-        "units",
-    )
-
-    def __init__(
-        self,
-        ref: str,
-        enrolled_at: str,
-        dosing_at: str,
-        item: str,
-        dose_mg: int,
-        mg_per_unit: float,
-        commune: str,
-        start_day: int,
-    ) -> None:
-        self.ref = ref
-        self.enrolled_at = enrolled_at
-        self.dosing_at = dosing_at
-        self.item = item
-        self.dose_mg = dose_mg
-        self.units = dose_mg / mg_per_unit
-        self.commune = commune
-        self.start_day = start_day
-        self.take_home_max: int | None = None
-        self.next_handout = 0
-        self.covered_until = -1
-        self.protected = False
-
-
-class _Stock:
-    """What the simulator believes one facility holds of one item (mirrors contract §3)."""
-
-    __slots__ = ("daily_use", "floor", "item", "on_hand", "used_today")
-
-    def __init__(self, item: str, daily_use: float, floor: float) -> None:
-        self.item = item
-        self.daily_use = daily_use
-        self.floor = floor
-        self.on_hand = 0.0
-        self.used_today = 0.0
-
-
-Entry = tuple[int, int, int, dict[str, Any]]
-
-
-def _observed(p: _Patient) -> bool:
+def _observed(p: TreatedPatient) -> bool:
     """Only observed patients can be transferred or newly approved for take-home."""
     return p.take_home_max is None
 
 
-def _take_home(p: _Patient) -> bool:
+def _take_home(p: TreatedPatient) -> bool:
     """Only take-home patients can have the approval revoked."""
     return p.take_home_max is not None
 
 
-class _Simulation:
-    """All mutable state of one run; ``day(d)`` returns that local day's events as heap entries."""
-
-    def __init__(self, province: Province, start: date, seed: int, behaviour: Behaviour) -> None:
-        self.province = province
-        self.behaviour = behaviour
-        self.scale = province.scale
-        self.seed = seed
-        self.start = start
-        self.rng = random.Random(f"ostwatch-sim|{seed}|{start.isoformat()}")
-        # A stream of its own for the register's past dates, so the run itself stays the same.
-        self.history = random.Random(f"ostwatch-history|{seed}|{start.isoformat()}")
-        self.ids = random.Random(f"ostwatch-ids|{seed}|{start.isoformat()}")
-        self.origin = datetime(start.year, start.month, start.day, tzinfo=LOCAL_TZ)
-        self.origin_epoch = int(self.origin.timestamp())
-        self.clock = _clock()
-        self.mg_per_unit = {i.item: i.mg_per_unit or 1.0 for i in province.items}
-        self.substances = {i.item: i.substances for i in province.items}
-        self.facilities: dict[str, Facility] = {f.facility_id: f for f in province.facilities}
-        self.unit_of: dict[str, Unit] = {}
-        for unit in province.units:
-            for fid in (unit.unit_id, unit.treatment_facility_id, *unit.dispensing_point_ids):
-                self.unit_of[fid] = unit
-            for fid in unit.commune_station_ids:
-                self.unit_of[fid] = unit
-        plants = province.plants
-        self.late = {plants.late_sync_facility} if plants.late_sync_facility else set()
-        self.starved = plants.starved_dispensing_point
-        self.late_reporter = plants.late_report_unit
-        self.victim = province.double_dose_patient
-        self.serials: dict[str, int] = {}
-        for patient in province.patients:
-            self.serials[patient.enrolled_facility_id] = (
-                self.serials.get(patient.enrolled_facility_id, 0) + 1
-            )
-        self.on_treatment: dict[str, _Patient] = {}
-        self.roster: dict[str, dict[str, _Patient]] = {
-            u.treatment_facility_id: {} for u in province.units
-        }
-        self.detox: dict[str, dict[str, str]] = {u.unit_id: {} for u in province.units}
-        self.stock: dict[str, dict[str, _Stock]] = {}
-        self.delivery_weekday: dict[str, int] = {}
-        self.delayed: set[str] = set()
-        self.supervision: dict[int, dict[date, list[tuple[str, str]]]] = {}
-        self.reports: dict[tuple[int, int], dict[int, list[tuple[str, str, str]]]] = {}
-        # per-day context
-        self.out: list[Entry] = []
-        self.seq = 0
-        self.day_index = 0
-        self.day_epoch = self.origin_epoch
-        self.prefix = ""
-        self.offset = ""
-        self.busy: set[str] = set()
-
-    # ---- emission -------------------------------------------------------------------------
-
-    def emit(
-        self,
-        facility_id: str,
-        sec: int,
-        event_type: str,
-        fields: dict[str, Any],
-        *,
-        past: tuple[int, int] | None = None,
-    ) -> None:
-        """Queue one event that happened ``sec`` seconds into the current local day, or, with
-        ``past`` = (days back, second of that day), on an earlier day and sent at ``sec``."""
-        r = (self.ids.getrandbits(128) & _UUID_MASK) | _UUID_BITS
-        h = f"{r:032x}"
-        prefix, occurred = self.prefix, self.day_epoch + sec
-        clock = self.clock[sec]
-        if past is not None:
-            days_back, second = past
-            prefix = f"{self.start + timedelta(days=self.day_index - days_back)}T"
-            occurred, clock = self.day_epoch - days_back * _DAY + second, self.clock[second]
-        event: dict[str, Any] = {
-            "event_id": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}",
-            "event_type": event_type,
-            "schema_version": 1,
-            "occurred_at": f"{prefix}{clock}{self.offset}",
-            "facility_id": facility_id,
-        }
-        event.update(fields)
-        emit = self.day_epoch + sec
-        if facility_id in self.late:
-            emit = self.day_epoch + _DAY + 12 * _HOUR + sec // 20
-        self.seq += 1
-        self.out.append((emit, occurred, self.seq, event))
-
-    def to_event(self, entry: Entry) -> SimulatedEvent:
-        """Attach the aware send time to a popped heap entry."""
-        return SimulatedEvent(
-            self.origin + timedelta(seconds=entry[0] - self.origin_epoch), entry[3]
-        )
-
-    def secs(self, first_hour: float, last_hour: float) -> int:
-        """A uniform time of day between two local hours."""
-        return self.rng.randrange(int(first_hour * _HOUR), int(last_hour * _HOUR))
-
-    def dose_time(self) -> int:
-        """The morning burst: 90 % in 06:00–10:00 peaking at 07:30, stragglers until 16:00."""
-        rng = self.rng
-        if rng.random() < 0.9:
-            return int(rng.triangular(6 * _HOUR, 10 * _HOUR, 7.5 * _HOUR))
-        return rng.randrange(10 * _HOUR, 16 * _HOUR)
-
-    def rate(self, per_day: float) -> int:
-        """How many times a per-unit daily rate fires today, at this province's scale."""
-        return _poisson(self.rng, per_day * self.scale)
-
-    # ---- the run --------------------------------------------------------------------------
+class _Simulation(Supplies):
+    """One run: ``day(d)`` returns that local day's events as heap entries."""
 
     def day(self, d: int) -> list[Entry]:
         """Simulate local day ``d`` (0-based) and hand back its events, unsorted."""
         today = self.start + timedelta(days=d)
         self.day_index = d
-        self.day_epoch = self.origin_epoch + d * _DAY
+        self.day_epoch = self.origin_epoch + d * DAY
         midnight = datetime(today.year, today.month, today.day, tzinfo=LOCAL_TZ)
         self.prefix = f"{today.isoformat()}T"
         self.offset = midnight.isoformat()[-6:]
@@ -369,11 +140,6 @@ class _Simulation:
         self.supervise(today)
         return self.out
 
-    def stocks(self) -> Iterator[_Stock]:
-        """Every stock line, in a stable order."""
-        for lines in self.stock.values():
-            yield from lines.values()
-
     # ---- baseline ---------------------------------------------------------------------------
 
     def baseline(self) -> None:
@@ -382,7 +148,7 @@ class _Simulation:
         for patient in self.province.patients:
             sec = self.secs(0, 4.75)
             days_back = self.history.randint(*_REGISTER_AGE_DAYS)
-            enrolled = (days_back, self.history.randrange(7 * _HOUR, 16 * _HOUR))
+            enrolled = (days_back, self.history.randrange(7 * HOUR, 16 * HOUR))
             self.emit(
                 patient.enrolled_facility_id,
                 sec,
@@ -412,63 +178,6 @@ class _Simulation:
         self.open_stock()
         self.counts(5, 6, discrepancies=False)
 
-    def admit(self, patient: Patient, start_day: int) -> _Patient:
-        """Put a medication patient on the books of the run."""
-        if patient.dosing_facility_id is None or patient.dose_mg is None:
-            raise ValueError(f"{patient.patient_ref} has no dosing site or dose")
-        item = METHADONE if patient.programme == "methadone" else BUPRENORPHINE
-        state = _Patient(
-            patient.patient_ref,
-            patient.enrolled_facility_id,
-            patient.dosing_facility_id,
-            item,
-            patient.dose_mg,
-            self.mg_per_unit[item],
-            patient.residence_commune,
-            start_day,
-        )
-        self.on_treatment[state.ref] = state
-        self.roster[state.enrolled_at][state.ref] = state
-        return state
-
-    def open_stock(self) -> None:
-        """Stock lines sized from the opening register, each facility with a delivery weekday."""
-        b = self.behaviour
-        use: dict[tuple[str, str], float] = {}
-        for p in self.on_treatment.values():
-            key = (p.dosing_at, p.item)
-            use[key] = use.get(key, 0.0) + p.units
-        for unit in self.province.units:
-            tf = unit.treatment_facility_id
-            monitoring = b.monitoring_share * len(self.roster[tf]) * 5 / 7
-            for item in (METHADONE, BUPRENORPHINE):
-                self.add_line(tf, item, use.get((tf, item), 0.0), _PACK[item])
-            for item, share in _MONITORING_KIT_SHARE.items():
-                self.add_line(tf, item, monitoring * share, _PACK[item])
-            for dp in unit.dispensing_point_ids:
-                for item in (METHADONE, BUPRENORPHINE):
-                    if (dp, item) in use:
-                        self.add_line(dp, item, use[(dp, item)], 0.0)
-            station_rate = (
-                (b.determination_per_station_day + b.screening_per_station_day) * self.scale * 5 / 7
-            )
-            for chs in unit.commune_station_ids:
-                self.add_line(chs, KIT_MULTI, station_rate * 0.6, _PACK[KIT_MULTI])
-                self.add_line(chs, KIT_MORPHINE, station_rate * 0.4, _PACK[KIT_MORPHINE])
-        for fid, lines in self.stock.items():
-            self.delivery_weekday[fid] = self.rng.randrange(5)
-            for stock in lines.values():
-                days = self.rng.uniform(*b.opening_days)
-                if fid == self.starved and stock.item == METHADONE:
-                    days = self.province.plants.starve_opening_days
-                stock.on_hand = float(math.ceil(max(stock.daily_use * days, stock.floor)))
-
-    def add_line(self, facility_id: str, item: str, daily_use: float, floor: float) -> None:
-        """Start tracking an item at a facility (``floor``: least stock worth keeping)."""
-        self.stock.setdefault(facility_id, {})[item] = _Stock(item, daily_use, floor)
-
-    # ---- patients ---------------------------------------------------------------------------
-
     def lifecycle(self, unit: Unit) -> None:
         """Discharges, transfers, violations, take-home changes and new patients of one unit."""
         b = self.behaviour
@@ -495,8 +204,10 @@ class _Simulation:
             self.detox_lifecycle(unit)
 
     def pick(
-        self, candidates: list[_Patient], wanted: Callable[[_Patient], bool] = lambda _: True
-    ) -> _Patient | None:
+        self,
+        candidates: list[TreatedPatient],
+        wanted: Callable[[TreatedPatient], bool] = lambda _: True,
+    ) -> TreatedPatient | None:
         """A random patient that fits and nobody touched today (a few tries, then skip)."""
         for _ in range(8):
             if not candidates:
@@ -508,7 +219,7 @@ class _Simulation:
                 return p
         return None
 
-    def discharge(self, p: _Patient, outcome: str) -> None:
+    def discharge(self, p: TreatedPatient, outcome: str) -> None:
         """Leave treatment; the patient gets no dose on the discharge day."""
         self.emit(
             p.enrolled_at,
@@ -519,7 +230,7 @@ class _Simulation:
         del self.on_treatment[p.ref]
         del self.roster[p.enrolled_at][p.ref]
 
-    def transfer(self, p: _Patient, unit: Unit) -> None:
+    def transfer(self, p: TreatedPatient, unit: Unit) -> None:
         """Move an observed patient to another unit's facility; first dose there tomorrow."""
         others = [u for u in self.province.units if u.unit_id != unit.unit_id]
         target = self.rng.choice(others).treatment_facility_id
@@ -534,7 +245,7 @@ class _Simulation:
         p.start_day = self.day_index + 1
         self.roster[target][p.ref] = p
 
-    def violation(self, p: _Patient, reason: str, sec: int | None = None) -> None:
+    def violation(self, p: TreatedPatient, reason: str, sec: int | None = None) -> None:
         """A rule violation; diversion or missed doses may cost the take-home privilege."""
         sec = self.secs(10, 16) if sec is None else sec
         self.emit(p.enrolled_at, sec, "patient.violation", {"patient_ref": p.ref, "reason": reason})
@@ -543,9 +254,9 @@ class _Simulation:
             and reason in ("diversion", "missed_doses")
             and self.rng.random() < 0.5
         ):
-            self.revoke(p, min(sec + self.rng.randrange(300, 3600), _DAY - 1))
+            self.revoke(p, min(sec + self.rng.randrange(300, 3600), DAY - 1))
 
-    def approve(self, p: _Patient) -> None:
+    def approve(self, p: TreatedPatient) -> None:
         """Stable patient earns take-home doses, first handout tomorrow."""
         max_days = self.rng.randint(2, 7)
         self.emit(
@@ -557,7 +268,7 @@ class _Simulation:
         p.take_home_max = max_days
         p.next_handout = self.day_index + 1
 
-    def revoke(self, p: _Patient, sec: int) -> None:
+    def revoke(self, p: TreatedPatient, sec: int) -> None:
         """Back to observed dosing once the doses already handed out are used up."""
         self.emit(p.enrolled_at, sec, "patient.take_home_revoked", {"patient_ref": p.ref})
         p.take_home_max = None
@@ -660,7 +371,7 @@ class _Simulation:
             )
 
     def dispense(
-        self, p: _Patient, facility_id: str, sec: int, days: int, *, fallback: bool = True
+        self, p: TreatedPatient, facility_id: str, sec: int, days: int, *, fallback: bool = True
     ) -> bool:
         """Dose from the facility's stock; an empty dispensing point sends to its parent."""
         units = p.units * days
@@ -690,9 +401,9 @@ class _Simulation:
         for unit in self.province.units:
             tf = unit.treatment_facility_id
             patients = [p for p in self.roster[tf].values() if p.ref not in self.busy]
-            count = min(_poisson(rng, b.monitoring_share * len(patients)), len(patients))
+            count = min(poisson(rng, b.monitoring_share * len(patients)), len(patients))
             for p in rng.sample(patients, count):
-                kit = _share(rng, _MONITORING_KIT_SHARE)
+                kit = _share(rng, MONITORING_KIT_SHARE)
                 sec = self.secs(7, 11)
                 positive = self.test(tf, kit, "treatment_monitoring", sec, p.ref)
                 if positive and not p.protected and rng.random() < b.positive_test_violation:
@@ -739,89 +450,6 @@ class _Simulation:
             fields["residence_commune"] = commune
         self.emit(facility_id, sec, "test.performed", fields)
         return "positive" in results.values()
-
-    # ---- stock --------------------------------------------------------------------------------
-
-    def adjustments(self) -> None:
-        """Spillage, breakage and expired kits: small, occasional losses."""
-        b = self.behaviour
-        rng = self.rng
-        for fid, lines in self.stock.items():
-            for item, stock in lines.items():
-                delta, reason = 0, ""
-                r = rng.random()
-                if item == METHADONE and r < b.spill_chance:
-                    delta, reason = -rng.randint(5, 50), "spillage"
-                elif item == METHADONE and r < b.spill_chance + b.breakage_chance:
-                    delta, reason = -rng.randint(50, 250), "breakage"
-                elif item == BUPRENORPHINE and r < b.breakage_chance:
-                    delta, reason = -rng.randint(1, 4), "breakage"
-                elif item in (KIT_MORPHINE, KIT_MULTI) and r < b.kit_loss_chance:
-                    delta, reason = -rng.randint(1, 5), "expired"
-                if delta and stock.on_hand + delta >= 0:
-                    stock.on_hand += delta
-                    self.emit(
-                        fid,
-                        self.secs(7, 16),
-                        "stock.adjusted",
-                        {"item": item, "quantity_delta": delta, "reason": reason},
-                    )
-
-    def deliveries(self, today: date) -> None:
-        """Weekly-ish top-up to 30–36 days of use; the starved dispensing point gets nothing."""
-        rng = self.rng
-        b = self.behaviour
-        starved = self.starved if self.day_index >= self.province.plants.starve_from_day else None
-        for fid, lines in self.stock.items():
-            due = fid in self.delayed or today.weekday() == self.delivery_weekday[fid]
-            if not due or fid == starved:
-                continue
-            if fid not in self.delayed and rng.random() < b.delivery_delay_chance:
-                self.delayed.add(fid)
-                continue
-            self.delayed.discard(fid)
-            sec = self.secs(9, 15)
-            for item, stock in lines.items():
-                wanted = max(stock.daily_use * rng.uniform(*b.cover_days), stock.floor)
-                packs = math.ceil((wanted - stock.on_hand) / _PACK[item])
-                if packs <= 0:
-                    continue
-                quantity = packs * _PACK[item]
-                stock.on_hand += quantity
-                low, high = _SHELF_LIFE_DAYS.get(item, _KIT_SHELF_LIFE_DAYS)
-                expiry = today + timedelta(days=rng.randint(low, high))
-                lot = f"{_LOT_PREFIX[item]}-{today:%y%m}-{rng.randrange(100, 1000)}"
-                self.emit(
-                    fid,
-                    sec,
-                    "stock.received",
-                    {
-                        "item": item,
-                        "quantity": quantity,
-                        "lot": lot,
-                        "expiry_date": expiry.isoformat(),
-                    },
-                )
-
-    def counts(self, first_hour: float, last_hour: float, *, discrepancies: bool) -> None:
-        """Physical counts; the monthly one sometimes finds a little less (or more) than booked."""
-        rng = self.rng
-        for fid, lines in self.stock.items():
-            sec = self.secs(first_hour, last_hour)
-            for item, stock in lines.items():
-                counted = stock.on_hand
-                if discrepancies and rng.random() < self.behaviour.count_discrepancy_chance:
-                    if item == METHADONE:
-                        counted -= round(stock.on_hand * rng.uniform(-0.005, 0.03), 1)
-                    else:
-                        counted -= rng.choice((-1, 1, 1, 2))
-                stock.on_hand = max(0.0, round(counted, 1))
-                self.emit(
-                    fid,
-                    sec,
-                    "stock.counted",
-                    {"item": item, "quantity_on_hand": _num(stock.on_hand)},
-                )
 
     # ---- reports and supervision -----------------------------------------------------------
 
@@ -929,7 +557,7 @@ def generate(
     for d in range(days):
         for entry in sim.day(d):
             heapq.heappush(heap, entry)
-        horizon = sim.origin_epoch + (d + 1) * _DAY
+        horizon = sim.origin_epoch + (d + 1) * DAY
         while heap and heap[0][0] < horizon:
             yield sim.to_event(heapq.heappop(heap))
     while heap:

@@ -9,49 +9,58 @@ redelivered, judged again against the unchanged table, and the same changes (sam
 ``alert_id`` and ``sequence``) are published again: notifiers deduplicate on that key.
 Reports read the table (``current``) or judge everything afresh as of T (``as_of``), which
 never writes.
+
+The engine reads the facts and orders the judging; the rest is pure and lives beside it: what
+a batch touched (``scope``), the rules (``rules`` for patients, ``stock_rules``,
+``calendar_rules``) and how found conditions become changes of stored alerts (``reconcile``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from ostwatch.settings import AlertSettings
 from ostwatch.timeutil import LOCAL_TZ, utc_now
-from schemas.alerts import SEVERITY_RANK, AckSelection, Alert, AlertChange
+from schemas.alerts import AckSelection, Alert, AlertChange
 from schemas.models import BaseEvent
 from schemas.reference import RegistrySnapshot
-from sinks.alert_store import EPOCH, STOCK_EVENT_TYPES, AlertStore, PatientFact
+from sinks.alert_store import AlertStore, PatientFact
 from sinks.records import Accepted
 from sinks.reports import Reports, Scope
 from sinks.store import Store
+from streams.alerts.calendar_rules import deadline_conditions, supervision_conditions
+from streams.alerts.condition import Condition
 from streams.alerts.judge import Sweep
+from streams.alerts.reconcile import (
+    CLOCK_KINDS,
+    INCIDENT_KINDS,
+    PATIENT_KINDS,
+    STOCK_KINDS,
+    Stored,
+    alert_for,
+    key_of,
+    only,
+    order_alerts,
+    reconcile,
+    recounted_alerts,
+    stock_identities,
+)
 from streams.alerts.rules import (
     ANONYMOUS_TEST,
-    Condition,
     anonymous_test_conditions,
-    count_conditions,
-    deadline_conditions,
     escalation,
     patient_conditions,
-    stock_conditions,
-    supervision_conditions,
 )
+from streams.alerts.scope import AlertScope, scope_of
+from streams.alerts.stock_rules import count_conditions, stock_conditions
 
 log = logging.getLogger(__name__)
 
-PATIENT_KINDS = (
-    "double_dosing",
-    "take_home_violation",
-    "inactive_patient_dosed",
-    "commune_notification",
-    "commune_unknown",
-)
-STOCK_KINDS = ("stock_low", "stock_out")
 PATIENT_SLICE = 5000
 # The events whose commune must be told (with a positive test's); see rules._trigger.
 NOTIFYING_EVENTS = (
@@ -60,10 +69,6 @@ NOTIFYING_EVENTS = (
     "patient.discharged",
     "test.performed",
 )
-CLOCK_KINDS = ("report_due_soon", "report_overdue", "supervision_behind")
-# Kinds that record something that happened: they stay open until a person acknowledges them
-# (or late events show they did not happen). The others are states that clear by themselves.
-INCIDENT_KINDS = frozenset({*PATIENT_KINDS, "count_discrepancy"})
 
 
 @dataclass(frozen=True)
@@ -80,72 +85,6 @@ class Acknowledged:
             "already_acknowledged": self.already,
             "changes": [change.model_dump(mode="json") for change in self.changes],
         }
-
-
-@dataclass
-class AlertScope:
-    """What a batch touched: patients, tests of no patient (by event_id), and per stock key
-    (facility, item) the earliest movement (counts after the last count before its local
-    day are judged again)."""
-
-    patients: set[str] = field(default_factory=set)
-    tests: set[str] = field(default_factory=set)
-    stock_from: dict[tuple[str, str], datetime] = field(default_factory=dict)
-    clock: bool = False
-
-    @property
-    def stock(self) -> dict[tuple[str, str], date]:
-        """Per stock key, the local day of its earliest movement."""
-        return {key: at.astimezone(LOCAL_TZ).date() for key, at in self.stock_from.items()}
-
-    def add(
-        self,
-        event_type: str,
-        facility: str,
-        item: str,
-        patient: str,
-        at: datetime,
-        event_id: str = "",
-    ) -> None:
-        if patient:
-            self.patients.add(patient)
-        elif event_type == "test.performed" and event_id:
-            self.tests.add(event_id)
-        if event_type in STOCK_EVENT_TYPES and item:
-            key = (facility, item)
-            self.stock_from[key] = min(at, self.stock_from.get(key, at))
-        if event_type in ("report.submitted", "supervision.visited"):
-            self.clock = True
-
-    def __bool__(self) -> bool:
-        return bool(self.patients or self.tests or self.stock_from or self.clock)
-
-
-def scope_of(events: Iterable[BaseEvent]) -> AlertScope:
-    scope = AlertScope()
-    for event in events:
-        scope.add(
-            event.event_type,
-            event.facility_id,
-            str(getattr(event, "item", "") or ""),
-            str(getattr(event, "patient_ref", "") or ""),
-            event.occurred_at_utc,
-            event.event_id,
-        )
-    return scope
-
-
-def order_alerts(alerts: Iterable[Alert]) -> list[Alert]:
-    """Open first, then by severity, newest first."""
-    return sorted(
-        alerts,
-        key=lambda a: (
-            a.status != "open",
-            SEVERITY_RANK[a.severity],
-            -a.raised_at.timestamp(),
-            a.alert_id,
-        ),
-    )
 
 
 class AlertEngine:
@@ -183,12 +122,12 @@ class AlertEngine:
         notices = self.table.stored(kinds=("commune_notification",), open_only=True)
         at = self._reports().moment(None)
         found = self._clock_conditions(registry, now)
-        changes = self._reconcile(found, _only(stored, CLOCK_KINDS), resolve_at=now, now=now)
+        changes = reconcile(found, only(stored, CLOCK_KINDS), resolve_at=now, now=now)
         if at is not None:
             stock = self._stock_conditions(at.at, None)
-            changes += self._reconcile(
-                self._stock_identities(stock, stored, at.at),
-                _only(stored, STOCK_KINDS),
+            changes += reconcile(
+                stock_identities(stock, stored, at.at),
+                only(stored, STOCK_KINDS),
                 resolve_at=at.at,
                 now=now,
             )
@@ -308,7 +247,7 @@ class AlertEngine:
         now = now or utc_now()
         stored = self.table.stored()
         found = self._clock_conditions(self.store.registry(), now)
-        for change in self._reconcile(found, _only(stored, CLOCK_KINDS), resolve_at=now, now=now):
+        for change in reconcile(found, only(stored, CLOCK_KINDS), resolve_at=now, now=now):
             stored[change.alert.alert_id] = (change.sequence, change.alert)
         return order_alerts(alert for _, alert in stored.values())
 
@@ -320,9 +259,9 @@ class AlertEngine:
         found += self._test_conditions(None, at, at, acks)
         found += self._count_conditions(None, at)[0]
         stored = self.table.stored(kinds=STOCK_KINDS)
-        found += self._stock_identities(self._stock_conditions(at, None), stored, at)
+        found += stock_identities(self._stock_conditions(at, None), stored, at)
         found += self._clock_conditions(registry, at)
-        return order_alerts(_alert(c, acks.get(c.alert_id), at) for c in found)
+        return order_alerts(alert_for(c, acks.get(c.alert_id), at) for c in found)
 
     def notices(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
         """Every commune notification for an event in [since, until), as a line of the
@@ -345,66 +284,86 @@ class AlertEngine:
     # -- judging ---------------------------------------------------------------------------
 
     def _judge(self, scope: AlertScope, now: datetime) -> list[AlertChange]:
-        at = self._reports().moment(None)
-        if at is None:
+        """Every change what ``scope`` touched causes: its patients, its tests of no patient,
+        its stock keys (positions, then the counts a movement may judge differently) and, when
+        a report or a visit arrived, the deadlines and supervision. Incidents and stock resolve
+        as of the newest event (T); the clock's kinds as of ``now``."""
+        moment = self._reports().moment(None)
+        if moment is None:
             return []
-        changes: list[AlertChange] = []
+        at = moment.at
         acks = self.table.acknowledgements()
-        patients = sorted(scope.patients)
-        # In slices, so that a first start over a large archive holds few histories at once.
-        for start in range(0, len(patients), PATIENT_SLICE):
-            some = set(patients[start : start + PATIENT_SLICE])
-            mine = self.table.stored(kinds=PATIENT_KINDS, subjects=some)
-            found = self._patient_conditions(some, None, now, acks)
-            changes += self._reconcile(found, mine, resolve_at=at.at, now=now, acks=acks)
+        changes = self._judge_patients(scope.patients, at, now, acks)
         if scope.tests:
-            subjects = {f"{ANONYMOUS_TEST}{event_id}" for event_id in scope.tests}
-            mine = self.table.stored(kinds=PATIENT_KINDS, subjects=subjects)
-            found = self._test_conditions(scope.tests, None, now, acks)
-            changes += self._reconcile(found, mine, resolve_at=at.at, now=now, acks=acks)
+            changes += self._judge_tests(scope.tests, at, now, acks)
         if scope.stock_from:
-            keys = set(scope.stock_from)
-            items = {item for _, item in keys}
-            stored = self.table.stored(kinds=STOCK_KINDS, subjects=items, open_only=True)
-            # Incidents: resolved ones too, so that an acknowledged one is not raised again.
-            stored |= self.table.stored(kinds=("count_discrepancy",), subjects=items)
-            stock = self._stock_conditions(at.at, keys)
-            changes += self._reconcile(
-                self._stock_identities(stock, stored, at.at),
-                {k: v for k, v in _only(stored, STOCK_KINDS).items() if _key(v[1]) in keys},
-                resolve_at=at.at,
-                now=now,
-            )
-            # Only a count on or after a touched day can be judged differently now.
-            counted = self.table.counted_since(scope.stock_from)
-            recounted = {key: day for key, day in scope.stock.items() if key in counted}
-            if recounted:
-                counts, anchors = self._count_conditions(recounted, None)
-                judged, superseded = {}, []
-                for alert_id, (sequence, alert) in _only(stored, ("count_discrepancy",)).items():
-                    key = _key(alert)
-                    if key not in recounted:
-                        continue
-                    anchor_at, recount_at = anchors.get(key, (EPOCH, None))
-                    if alert.raised_at > anchor_at:
-                        judged[alert_id] = (sequence, alert)
-                    elif recount_at is not None and alert.status == "open":
-                        superseded.append(
-                            AlertChange(
-                                change="resolved",
-                                sequence=sequence + 1,
-                                alert=alert.model_copy(
-                                    update={"status": "resolved", "resolved_at": recount_at}
-                                ),
-                            )
-                        )
-                changes += superseded
-                changes += self._reconcile(counts, judged, resolve_at=at.at, now=now, acks=acks)
+            changes += self._judge_stock(scope, at, now, acks)
         if scope.clock:
             stored = self.table.stored(kinds=CLOCK_KINDS, open_only=True)
             found = self._clock_conditions(self.store.registry(), now)
-            changes += self._reconcile(found, stored, resolve_at=now, now=now)
+            changes += reconcile(found, stored, resolve_at=now, now=now)
         return changes
+
+    def _judge_patients(
+        self, patients: set[str], at: datetime, now: datetime, acks: Mapping[str, datetime]
+    ) -> list[AlertChange]:
+        """The patients' histories judged again, in slices, so that a first start over a
+        large archive holds few histories at once."""
+        ordered = sorted(patients)
+        changes: list[AlertChange] = []
+        for start in range(0, len(ordered), PATIENT_SLICE):
+            some = set(ordered[start : start + PATIENT_SLICE])
+            mine = self.table.stored(kinds=PATIENT_KINDS, subjects=some)
+            found = self._patient_conditions(some, None, now, acks)
+            changes += reconcile(found, mine, resolve_at=at, now=now, acks=acks)
+        return changes
+
+    def _judge_tests(
+        self, event_ids: set[str], at: datetime, now: datetime, acks: Mapping[str, datetime]
+    ) -> list[AlertChange]:
+        """Positive tests of no patient, each its own subject."""
+        subjects = {f"{ANONYMOUS_TEST}{event_id}" for event_id in event_ids}
+        mine = self.table.stored(kinds=PATIENT_KINDS, subjects=subjects)
+        found = self._test_conditions(event_ids, None, now, acks)
+        return reconcile(found, mine, resolve_at=at, now=now, acks=acks)
+
+    def _judge_stock(
+        self, scope: AlertScope, at: datetime, now: datetime, acks: Mapping[str, datetime]
+    ) -> list[AlertChange]:
+        """The touched stock keys' positions at T, then their counts (``_judge_counts``)."""
+        keys = set(scope.stock_from)
+        items = {item for _, item in keys}
+        stored = self.table.stored(kinds=STOCK_KINDS, subjects=items, open_only=True)
+        # Incidents: resolved ones too, so that an acknowledged one is not raised again.
+        stored |= self.table.stored(kinds=("count_discrepancy",), subjects=items)
+        stock = self._stock_conditions(at, keys)
+        changes = reconcile(
+            stock_identities(stock, stored, at),
+            {k: v for k, v in only(stored, STOCK_KINDS).items() if key_of(v[1]) in keys},
+            resolve_at=at,
+            now=now,
+        )
+        return changes + self._judge_counts(scope, stored, at, now, acks)
+
+    def _judge_counts(
+        self,
+        scope: AlertScope,
+        stored: Stored,
+        at: datetime,
+        now: datetime,
+        acks: Mapping[str, datetime],
+    ) -> list[AlertChange]:
+        """Only a count on or after a touched day can be judged differently now: those keys'
+        counts are judged again from their anchor, and the discrepancies up to the anchor
+        that a later count superseded are resolved."""
+        counted = self.table.counted_since(scope.stock_from)
+        recounted = {key: day for key, day in scope.stock.items() if key in counted}
+        if not recounted:
+            return []
+        counts, anchors = self._count_conditions(recounted, None)
+        stored_counts = only(stored, ("count_discrepancy",))
+        judged, superseded = recounted_alerts(stored_counts, recounted, anchors)
+        return superseded + reconcile(counts, judged, resolve_at=at, now=now, acks=acks)
 
     def _reports(self) -> Reports:
         return Reports(self.store.db, self.store.registry, "aggregates")
@@ -444,30 +403,6 @@ class AlertEngine:
         if keys is not None:
             rows = [r for r in rows if (r["facility_id"], r["item"]) in keys]
         return stock_conditions(rows, self.settings, at)
-
-    def _stock_identities(
-        self,
-        found: Sequence[Condition],
-        stored: Mapping[str, tuple[int, Alert]],
-        at: datetime,
-    ) -> list[Condition]:
-        """A stock condition keeps the id of the alert open for it at ``at``; a new one is
-        dated by the instant it is first seen."""
-        open_at = {
-            (a.kind, a.facility_id, a.subject): a
-            for _, a in stored.values()
-            if a.raised_at <= at and (a.resolved_at is None or a.resolved_at > at)
-        }
-        named = []
-        for condition in found:
-            existing = open_at.get((condition.kind, condition.facility_id, condition.subject))
-            if existing is not None:
-                occurrence = existing.raised_at.isoformat()
-                raised_at = existing.raised_at
-            else:
-                occurrence, raised_at = at.isoformat(), at
-            named.append(replace(condition, occurrence=occurrence, raised_at=raised_at))
-        return named
 
     def _count_conditions(
         self, since: Mapping[tuple[str, str], date] | None, until: datetime | None
@@ -521,100 +456,6 @@ class AlertEngine:
             escalated = alert.model_copy(update=escalation(alert.message, alert.message_vi, days))
             changes.append(AlertChange(change="updated", sequence=sequence + 1, alert=escalated))
         return changes
-
-    # -- reconciling -------------------------------------------------------------------------
-
-    def _reconcile(
-        self,
-        found: Sequence[Condition],
-        stored: Mapping[str, tuple[int, Alert]],
-        *,
-        resolve_at: datetime,
-        now: datetime,
-        acks: Mapping[str, datetime] | None = None,
-    ) -> list[AlertChange]:
-        """Changes that bring ``stored`` (the alerts in the judged scope) to ``found``."""
-        acks = acks or {}
-        changes: list[AlertChange] = []
-        seen: set[str] = set()
-        for condition in found:
-            alert_id = condition.alert_id
-            if alert_id in seen:
-                continue
-            seen.add(alert_id)
-            previous = stored.get(alert_id)
-            acknowledged = acks.get(alert_id) or (previous[1].acknowledged_at if previous else None)
-            alert = _alert(condition, acknowledged, resolve_at, noticed_at=now)
-            if previous is None:
-                first = "opened" if alert.status == "open" else "resolved"
-                changes.append(AlertChange(change=first, sequence=1, alert=alert))
-                continue
-            sequence, old = previous
-            alert = alert.model_copy(update={"noticed_at": old.noticed_at})
-            if _same(old, alert):
-                continue
-            change = (
-                "resolved" if alert.status == "resolved" and old.status == "open" else "updated"
-            )
-            if alert.status == "open" and old.status == "resolved":
-                change = "opened"
-            changes.append(AlertChange(change=change, sequence=sequence + 1, alert=alert))
-        for alert_id, (sequence, old) in stored.items():
-            if alert_id in seen or old.status == "resolved":
-                continue
-            gone = old.model_copy(update={"status": "resolved", "resolved_at": resolve_at})
-            changes.append(AlertChange(change="resolved", sequence=sequence + 1, alert=gone))
-        return changes
-
-
-def _alert(
-    condition: Condition,
-    acknowledged_at: datetime | None,
-    at: datetime,
-    noticed_at: datetime | None = None,
-) -> Alert:
-    """The alert a condition stands for at ``at``: resolved once it ended, or once a person
-    acknowledged an incident."""
-    status = "open"
-    resolved_at = condition.resolved_at
-    if resolved_at is not None and resolved_at <= at:
-        status = "resolved"
-    elif acknowledged_at is not None and condition.kind in INCIDENT_KINDS:
-        status, resolved_at = "resolved", acknowledged_at
-    else:
-        resolved_at = None
-    return Alert(
-        alert_id=condition.alert_id,
-        kind=condition.kind,
-        severity=condition.severity,
-        facility_id=condition.facility_id,
-        subject=condition.subject,
-        raised_at=condition.raised_at,
-        status=status,
-        message=condition.message,
-        message_vi=condition.message_vi,
-        resolved_at=resolved_at,
-        noticed_at=noticed_at,
-        acknowledged_at=acknowledged_at,
-        escalated=condition.escalated,
-        details=dict(condition.details),
-    )
-
-
-def _same(old: Alert, new: Alert) -> bool:
-    """Whether a change is worth a new version: what a person acts on, not every number."""
-    keys = ("kind", "severity", "facility_id", "status", "escalated", "acknowledged_at")
-    return all(getattr(old, k) == getattr(new, k) for k in keys)
-
-
-def _key(alert: Alert) -> tuple[str, str]:
-    return alert.facility_id, alert.subject
-
-
-def _only(
-    stored: Mapping[str, tuple[int, Alert]], kinds: Sequence[str]
-) -> dict[str, tuple[int, Alert]]:
-    return {k: v for k, v in stored.items() if v[1].kind in kinds}
 
 
 def notice_line(condition: Condition) -> dict[str, Any]:

@@ -1,30 +1,27 @@
-"""The alert rules of CONTRACT §4 as pure functions of facts: no database, no clock.
+"""The patient rules of CONTRACT §4 as pure functions of facts: no database, no clock.
 
-Each rule turns facts (a patient's events, a stock position, the movements around physical
-counts, the deadline calendar and the reports submitted) into ``Condition``s. A condition's
-identity (kind, facility, subject, occurrence) is chosen so that recomputing it from the same
-or later facts gives the same ``alert_id``: that is what keeps alerts stable when a worker
-restarts, a batch is redelivered, or a late event arrives. A condition that late events
-remove simply is not produced any more; the engine then resolves the alert it had raised.
+Each rule turns facts (here a patient's events, or a test of no patient) into ``Condition``s:
+dispensing controls (double dosing, take-home violations, doses while not active) and the
+notices a commune must receive. The stock rules are in ``streams.alerts.stock_rules``, the
+deadline and supervision rules in ``streams.alerts.calendar_rules``. A condition's identity
+(kind, facility, subject, occurrence) is chosen so that recomputing it from the same or later
+facts gives the same ``alert_id``: that is what keeps alerts stable when a worker restarts, a
+batch is redelivered, or a late event arrives. A condition that late events remove simply is
+not produced any more; the engine then resolves the alert it had raised.
 """
 
 from __future__ import annotations
 
 import bisect
-import calendar
-import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from ostwatch.settings import AlertSettings
-from ostwatch.timeutil import LOCAL_TZ
-from schemas.alerts import AlertKind, Severity, alert_id_for
-from schemas.calendar import due_instant, period_bounds, periods_between
-from schemas.reference import RegistrySnapshot
-from sinks.alert_store import Movement, PatientFact
+from sinks.alert_store import PatientFact
+from streams.alerts.condition import Condition, local_day, local_time
 
 NOTIFIED_OUTCOMES = frozenset({"self_terminated", "completed"})
 NOTIFIED_PURPOSES = frozenset({"addiction_determination", "screening"})
@@ -36,38 +33,6 @@ PURPOSE_LABELS = {
 }
 ANONYMOUS_TEST = "test/"  # the subject prefix of a notice for a test of no patient_ref
 CROSS_FACILITY = ""  # the facility part of an id for conditions that span facilities
-
-
-@dataclass(frozen=True)
-class Condition:
-    """An alert condition found in the facts, before it is stored."""
-
-    kind: AlertKind
-    severity: Severity
-    facility_id: str
-    subject: str
-    raised_at: datetime
-    message: str
-    message_vi: str
-    occurrence: str = ""
-    id_facility: str | None = None  # overrides facility_id in the id (cross-facility kinds)
-    resolved_at: datetime | None = None
-    escalated: bool = False
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def alert_id(self) -> str:
-        facility = self.facility_id if self.id_facility is None else self.id_facility
-        return alert_id_for(self.kind, facility, self.subject, self.occurrence)
-
-
-def _when(instant: datetime) -> str:
-    """An instant as staff read it: local time, dd/mm/yyyy HH:MM."""
-    return instant.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
-
-
-def _day(day: date) -> str:
-    return day.strftime("%d/%m/%Y")
 
 
 # -- patients: dispensing controls and commune notifications ------------------------------
@@ -191,22 +156,24 @@ def _double_dosing(doses: Sequence[PatientFact]) -> list[Condition]:
             first = covering[0]
             until = first.local_date + timedelta(days=first.take_home_days - 1)
             why = (
-                f"dosed at {offending.facility_id} on {_day(day)} while a "
+                f"dosed at {offending.facility_id} on {local_day(day)} while a "
                 f"{first.take_home_days}-day take-home from {first.facility_id} "
-                f"on {_day(first.local_date)} covers it"
+                f"on {local_day(first.local_date)} covers it"
             )
             why_vi = (
-                f"được cấp thuốc tại {offending.facility_id} ngày {_day(day)} trong khi còn thuốc "
-                f"mang về {first.take_home_days} ngày cấp tại {first.facility_id} "
-                f"ngày {_day(first.local_date)}"
+                f"được cấp thuốc tại {offending.facility_id} ngày {local_day(day)} "
+                f"trong khi còn thuốc mang về {first.take_home_days} ngày "
+                f"cấp tại {first.facility_id} ngày {local_day(first.local_date)}"
             )
             extra: dict[str, Any] = {
                 "covered_by": first.event_id,
                 "covered_until": until.isoformat(),
             }
         else:
-            why = f"dosed {len(todays)} times on {_day(day)} at {', '.join(where)}"
-            why_vi = f"được cấp thuốc {len(todays)} lần ngày {_day(day)} tại {', '.join(where)}"
+            why = f"dosed {len(todays)} times on {local_day(day)} at {', '.join(where)}"
+            why_vi = (
+                f"được cấp thuốc {len(todays)} lần ngày {local_day(day)} tại {', '.join(where)}"
+            )
             extra = {}
         found.append(
             Condition(
@@ -272,11 +239,11 @@ def _take_home_violations(
                 raised_at=dose.occurred_at,
                 message=(
                     f"Take-home of {days} days for patient {dose.patient_ref} at "
-                    f"{_when(dose.occurred_at)} " + "; ".join(p[1] for p in problems)
+                    f"{local_time(dose.occurred_at)} " + "; ".join(p[1] for p in problems)
                 ),
                 message_vi=(
                     f"Cấp thuốc mang về {days} ngày cho bệnh nhân {dose.patient_ref} lúc "
-                    f"{_when(dose.occurred_at)} " + "; ".join(p[2] for p in problems)
+                    f"{local_time(dose.occurred_at)} " + "; ".join(p[2] for p in problems)
                 ),
                 details={
                     "event_id": dose.event_id,
@@ -314,11 +281,11 @@ def _inactive_dosing(
                 raised_at=first.occurred_at,
                 message=(
                     f"Patient {patient} dosed {len(run)} time(s) at {facility_id} from "
-                    f"{_when(first.occurred_at)} while not active there"
+                    f"{local_time(first.occurred_at)} while not active there"
                 ),
                 message_vi=(
                     f"Bệnh nhân {patient} được cấp thuốc {len(run)} lần tại {facility_id} từ "
-                    f"{_when(first.occurred_at)} khi không đang điều trị tại đây"
+                    f"{local_time(first.occurred_at)} khi không đang điều trị tại đây"
                 ),
                 details={"doses": len(run), "last_dose_at": last.occurred_at.isoformat()},
             )
@@ -410,11 +377,11 @@ def _commune_notifications(
             **_about(fact),
             message=(
                 f"Notify commune {commune}: {who} {trigger_en} at "
-                f"{fact.facility_id} on {_when(fact.occurred_at)}"
+                f"{fact.facility_id} on {local_time(fact.occurred_at)}"
             ),
             message_vi=(
                 f"Thông báo UBND xã {commune}: {who_vi} {trigger_vi} tại "
-                f"{fact.facility_id} lúc {_when(fact.occurred_at)}"
+                f"{fact.facility_id} lúc {local_time(fact.occurred_at)}"
             ),
             details={
                 "commune": commune,
@@ -459,11 +426,12 @@ def _commune_unknown(fact: PatientFact, trigger: tuple[str, str, str]) -> Condit
         **_about(fact),
         message=(
             f"{who.capitalize()} {trigger_en} at {fact.facility_id} on "
-            f"{_when(fact.occurred_at)}: commune of residence unknown, no commune can be notified"
+            f"{local_time(fact.occurred_at)}: commune of residence unknown, "
+            "no commune can be notified"
         ),
         message_vi=(
             f"{who_vi.capitalize()} {trigger_vi} tại {fact.facility_id} lúc "
-            f"{_when(fact.occurred_at)}: không rõ xã cư trú, chưa thể thông báo UBND xã"
+            f"{local_time(fact.occurred_at)}: không rõ xã cư trú, chưa thể thông báo UBND xã"
         ),
         details={"trigger": fact.event_type, "event_id": fact.event_id, **_test_details(fact)},
     )
@@ -499,274 +467,3 @@ def escalation(message: str, message_vi: str, days: float) -> dict[str, Any]:
 def _escalated(condition: Condition) -> Condition:
     days = condition.details["escalate_after_days"]
     return replace(condition, **escalation(condition.message, condition.message_vi, days))
-
-
-# -- stock -----------------------------------------------------------------------------
-
-
-def stock_conditions(
-    rows: Iterable[Mapping[str, Any]], settings: AlertSettings, at: datetime
-) -> list[Condition]:
-    """stock_out / stock_low from stock report rows as of ``at`` (CONTRACT §3 numbers).
-
-    The occurrence is left empty: the engine gives a stock condition the id of the alert
-    already open for it, or a new one dated by the day it was first seen.
-    """
-    found = []
-    for row in rows:
-        facility, item = row["facility_id"], row["item"]
-        on_hand, days = float(row["on_hand"]), row["days_of_supply"]
-        unit = row.get("unit") or ""
-        facts = {
-            "on_hand": on_hand,
-            "unit": unit,
-            "avg_daily_use": row["avg_daily_use"],
-            "days_of_supply": days,
-        }
-        if on_hand <= 0:
-            found.append(
-                Condition(
-                    kind="stock_out",
-                    severity="critical",
-                    facility_id=facility,
-                    subject=item,
-                    raised_at=at,
-                    message=f"{item} at {facility} is out of stock (on hand {on_hand:g} {unit})",
-                    message_vi=f"{item} tại {facility} đã hết (tồn {on_hand:g} {unit})",
-                    details=facts,
-                )
-            )
-        elif days is not None and float(days) < settings.stock_warning_days:
-            critical = float(days) < settings.stock_critical_days
-            found.append(
-                Condition(
-                    kind="stock_low",
-                    severity="critical" if critical else "warning",
-                    facility_id=facility,
-                    subject=item,
-                    raised_at=at,
-                    message=(
-                        f"{item} at {facility}: {float(days):.1f} days of supply left "
-                        f"({on_hand:g} {unit})"
-                    ),
-                    message_vi=(
-                        f"{item} tại {facility}: còn đủ dùng {float(days):.1f} ngày "
-                        f"({on_hand:g} {unit})"
-                    ),
-                    details=facts,
-                )
-            )
-    return found
-
-
-def count_conditions(
-    facility_id: str,
-    item: str,
-    movements: Sequence[Movement],
-    settings: AlertSettings,
-    *,
-    base: float | None = None,
-    unit: str = "",
-) -> list[Condition]:
-    """count_discrepancy for every count in ``movements`` whose value differs from the
-    computed on hand by more than the tolerance. Movements at a count's instant are already
-    counted (CONTRACT §3 tie rule as the stock report applies it). ``base`` is the on hand
-    at the start of ``movements`` (None: no earlier count; a first count before any movement
-    then opens the ledger). A later count supersedes a discrepancy: the alert resolves then."""
-    ordered = sorted(movements, key=lambda m: (m.occurred_at, m.is_count, m.event_id))
-    on_hand = base or 0.0
-    # Whether anything is known before the next count: an earlier count, or any receipt,
-    # dose, test or adjustment (CONTRACT §4: only a count with none opens its ledger).
-    known_before = base is not None
-    found: list[Condition] = []
-    open_index: int | None = None
-    for movement in ordered:
-        if not movement.is_count:
-            on_hand += movement.units
-            known_before = True
-            continue
-        if open_index is not None:
-            found[open_index] = _resolved(found[open_index], movement.occurred_at)
-            open_index = None
-        counted, expected = movement.units, on_hand
-        if not known_before:
-            # A count before anything moved opens the item's ledger: the stock held before
-            # the platform saw it is unknown, so there is nothing to compare with. A first
-            # count after receipts or doses is compared with them like any other.
-            known_before, on_hand = True, counted
-            continue
-        difference = counted - expected
-        tolerance = max(
-            abs(expected) * settings.count_tolerance_percent / 100, settings.count_tolerance_units
-        )
-        if abs(difference) > tolerance + 1e-9:
-            found.append(
-                Condition(
-                    kind="count_discrepancy",
-                    severity="warning",
-                    facility_id=facility_id,
-                    subject=item,
-                    occurrence=movement.event_id,
-                    raised_at=movement.occurred_at,
-                    message=(
-                        f"Count of {item} at {facility_id} on {_when(movement.occurred_at)}: "
-                        f"{counted:g} {unit} counted, {expected:g} expected "
-                        f"({difference:+g})"
-                    ),
-                    message_vi=(
-                        f"Kiểm kê {item} tại {facility_id} lúc {_when(movement.occurred_at)}: "
-                        f"đếm được {counted:g} {unit}, sổ sách {expected:g} ({difference:+g})"
-                    ),
-                    details={
-                        "event_id": movement.event_id,
-                        "counted": counted,
-                        "expected": round(expected, 6),
-                        "difference": round(difference, 6),
-                        "tolerance": round(tolerance, 6),
-                        "unit": unit,
-                    },
-                )
-            )
-            open_index = len(found) - 1
-        on_hand = counted
-    return found
-
-
-def _resolved(condition: Condition, at: datetime) -> Condition:
-    return replace(condition, resolved_at=at)
-
-
-# -- deadlines and supervision -----------------------------------------------------------
-
-
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), LOCAL_TZ).astimezone(UTC)
-
-
-def _ended_before_live(period: str, live_from: date | None) -> bool:
-    """Whether a period ended before its reporter's ``live_from`` (CONTRACT §2)."""
-    return live_from is not None and period_bounds(period)[1] < live_from
-
-
-def deadline_conditions(
-    registry: RegistrySnapshot,
-    submitted: Mapping[tuple[str, str, str], datetime],
-    clock: datetime,
-    since: date,
-    settings: AlertSettings,
-) -> list[Condition]:
-    """report_due_soon / report_overdue for every reporter and period since ``since``.
-
-    ``submitted`` maps (facility, report_type, period) to its earliest submission; only
-    submissions at or before ``clock`` count. A period that ended before the reporter's
-    ``live_from`` is history: nothing was due through the platform.
-    """
-    found = []
-    soon = timedelta(days=settings.report_due_soon_days)
-    today = clock.astimezone(LOCAL_TZ).date()
-    for deadline in registry.deadlines.values():
-        reporters = sorted(
-            f.facility_id for f in registry.facilities.values() if f.type == deadline.reporter_type
-        )
-        for period in periods_between(deadline.frequency, since, today):
-            due = due_instant(period, deadline.due_day)
-            if clock < due - soon:
-                continue
-            subject = f"{deadline.report_type}/{period}"
-            due_day = _day(due.astimezone(LOCAL_TZ).date())
-            recipient = deadline.recipient_id
-            to_en = f" to {recipient}" if recipient else ""
-            to_vi = f" gửi {recipient}" if recipient else ""
-            for facility in reporters:
-                at = submitted.get((facility, deadline.report_type, period))
-                if at is not None and at <= clock:
-                    continue
-                if _ended_before_live(period, registry.facilities[facility].live_from):
-                    continue  # history: the unit was not reporting through the platform yet
-                overdue = clock >= due
-                found.append(
-                    Condition(
-                        kind="report_overdue" if overdue else "report_due_soon",
-                        severity="critical" if overdue else "warning",
-                        facility_id=facility,
-                        subject=subject,
-                        raised_at=due if overdue else due - soon,
-                        message=(
-                            f"{deadline.report_type} for {period} from {facility}{to_en} "
-                            + ("is overdue" if overdue else "is not yet submitted")
-                            + f" (due before {due_day})"
-                        ),
-                        message_vi=(
-                            f"Báo cáo {deadline.report_type} kỳ {period} của {facility}{to_vi} "
-                            + ("đã quá hạn" if overdue else "chưa nộp")
-                            + f" (hạn trước ngày {due_day})"
-                        ),
-                        details={
-                            "report_type": deadline.report_type,
-                            "period": period,
-                            "due_at": due.isoformat(),
-                            "frequency": deadline.frequency,
-                            "recipient_id": recipient,
-                        },
-                    )
-                )
-    return found
-
-
-def supervision_conditions(
-    registry: RegistrySnapshot,
-    visits: Mapping[str, Sequence[datetime]],
-    clock: datetime,
-    settings: AlertSettings,
-) -> list[Condition]:
-    """supervision_behind: fewer visits this year so far than ``visits_per_year`` spread
-    evenly over the year expects by ``clock`` (visits at or before ``clock`` count)."""
-    per_year = settings.supervision_visits_per_year
-    today = clock.astimezone(LOCAL_TZ).date()
-    year_start = date(today.year, 1, 1)
-    days_in_year = 366 if calendar.isleap(today.year) else 365
-    # The k-th visit is expected by the start of day ceil(k × days / per_year) of the year.
-    expected_by = [
-        _local_midnight(year_start + timedelta(days=math.ceil(k * days_in_year / per_year) - 1))
-        for k in range(1, per_year + 1)
-    ]
-    due = [instant for instant in expected_by if instant <= clock]
-    if not due:
-        return []
-    found = []
-    for facility in sorted(registry.facilities.values(), key=lambda f: f.facility_id):
-        if facility.type not in settings.supervised_types:
-            continue
-        done = sorted(
-            v
-            for v in visits.get(facility.facility_id, ())
-            if v <= clock and v.astimezone(LOCAL_TZ).date() >= year_start
-        )
-        if len(done) >= len(due):
-            continue
-        # Behind since the first expectation the facility's visits did not meet in time.
-        behind_since = next(
-            instant
-            for k, instant in enumerate(due, start=1)
-            if sum(1 for v in done if v < instant) < k
-        )
-        found.append(
-            Condition(
-                kind="supervision_behind",
-                severity="warning",
-                facility_id=facility.facility_id,
-                subject=f"supervision/{today.year}",
-                occurrence=behind_since.isoformat(),
-                raised_at=behind_since,
-                message=(
-                    f"{facility.facility_id} had {len(done)} supervision visit(s) in {today.year}; "
-                    f"{len(due)} expected by now ({per_year} a year)"
-                ),
-                message_vi=(
-                    f"{facility.facility_id} mới được giám sát {len(done)} lần năm {today.year}; "
-                    f"cần {len(due)} lần đến nay ({per_year} lần/năm)"
-                ),
-                details={"visits": len(done), "expected": len(due), "year": today.year},
-            )
-        )
-    return found

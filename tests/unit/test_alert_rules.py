@@ -12,17 +12,12 @@ import pytest
 
 from ostwatch.settings import AlertSettings
 from ostwatch.timeutil import LOCAL_TZ
+from schemas.calendar import due_instant
 from schemas.reference import DeadlineRow, FacilityRow, ItemRow, RegistrySnapshot
 from sinks.alert_store import Movement, PatientFact
-from streams.alerts.rules import (
-    anonymous_test_conditions,
-    count_conditions,
-    deadline_conditions,
-    due_instant,
-    patient_conditions,
-    stock_conditions,
-    supervision_conditions,
-)
+from streams.alerts.calendar_rules import deadline_conditions, supervision_conditions
+from streams.alerts.rules import anonymous_test_conditions, patient_conditions
+from streams.alerts.stock_rules import count_conditions, stock_conditions
 
 SETTINGS = AlertSettings()
 PARENTS = {"DP-01": "TF-01"}

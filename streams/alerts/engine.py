@@ -25,7 +25,7 @@ from ostwatch.timeutil import LOCAL_TZ, utc_now
 from schemas.alerts import SEVERITY_RANK, AckSelection, Alert, AlertChange
 from schemas.models import BaseEvent
 from schemas.reference import RegistrySnapshot
-from sinks.alert_store import EPOCH, STOCK_EVENT_TYPES, AlertStore, PatientFact
+from sinks.alert_store import EPOCH, STOCK_EVENT_TYPES, PatientFact
 from sinks.records import Accepted
 from sinks.reports import Reports, Scope
 from sinks.store import Store
@@ -155,7 +155,7 @@ class AlertEngine:
         """``live``: the worker's engine, which keeps the stored alerts in memory."""
         self.store = store
         self.settings = settings
-        self.table = AlertStore(store.db, cached=live)
+        self.table = store.alerts(cached=live)
 
     # -- live --------------------------------------------------------------------------
 
@@ -407,7 +407,7 @@ class AlertEngine:
         return changes
 
     def _reports(self) -> Reports:
-        return Reports(self.store.db, self.store.registry, "aggregates")
+        return self.store.reports("aggregates")
 
     def _patient_conditions(
         self,

@@ -10,96 +10,116 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 
 from ostwatch.timeutil import LOCAL_TZ
+from schemas.models import BaseEvent
 from sinks.queries import Sql, identifiers
-from sinks.records import Accepted
-
-# What a column reads: the accepted event (with its Kafka metadata) and its contract dict.
-Reader = Callable[[Accepted, dict[str, Any]], Any]
+from sinks.records import Accepted, MessageMeta
 
 
 @dataclass(frozen=True)
 class ArchiveColumn:
-    """One archive column. ``chained``: covered by the chain's content hash; the hash is
-    frozen as of chain format 1, so a column added later must say ``chained=False``."""
+    """One archive column: its name, and the Python expression that fills it from an
+    accepted event (``event``, its Kafka ``meta``, its contract dict ``doc`` and its UTC
+    time ``occurred``). ``chained``: covered by the chain's content hash; the hash is frozen
+    as of chain format 1, so a column added later must say ``chained=False``."""
 
     name: str
-    read: Reader
+    value: str
     chained: bool = True
 
 
-def _field(
-    name: str, default: Any, cast: Callable[[Any], Any] = lambda value: value
-) -> ArchiveColumn:
+def _field(name: str, default: Any, cast: str = "") -> ArchiveColumn:
     """A typed column filled from the contract field of the same name, or ``default`` when
     the event type has no such field."""
-    return ArchiveColumn(name, lambda _item, doc: cast(doc.get(name, default)))
+    value = f"doc.get({name!r}, {default!r})"
+    return ArchiveColumn(name, f"{cast}({value})" if cast else value)
 
 
-def _take_home_days(item: Accepted, doc: dict[str, Any]) -> int:
+def _take_home_days(event: BaseEvent, doc: dict[str, Any]) -> int:
     # An observed dose covers its one day.
-    dispensed = item.event.event_type == "dose.dispensed"
+    dispensed = event.event_type == "dose.dispensed"
     return int(doc.get("take_home_days", 0) or (1 if dispensed else 0))
 
 
-def _expiry(_item: Accepted, doc: dict[str, Any]) -> date | None:
+def _expiry(doc: dict[str, Any]) -> date | None:
     expiry = doc.get("expiry_date")
     return date.fromisoformat(expiry) if expiry else None
 
 
 ARCHIVE_SPEC: tuple[ArchiveColumn, ...] = (
-    ArchiveColumn("event_id", lambda item, _: item.event.event_id),
-    ArchiveColumn("event_type", lambda item, _: item.event.event_type),
-    ArchiveColumn("schema_version", lambda item, _: item.event.schema_version),
-    ArchiveColumn("facility_id", lambda item, _: item.event.facility_id),
-    ArchiveColumn("occurred_at", lambda item, _: item.event.occurred_at_utc),
-    ArchiveColumn("occurred_at_text", lambda _, doc: doc["occurred_at"]),
-    ArchiveColumn(
-        "local_date", lambda item, _: item.event.occurred_at_utc.astimezone(LOCAL_TZ).date()
-    ),
-    ArchiveColumn("received_at", lambda item, _: item.meta.received_at),
-    ArchiveColumn("source", lambda item, _: item.meta.source),
-    ArchiveColumn("seq", lambda item, _: item.meta.seq),
+    ArchiveColumn("event_id", "event.event_id"),
+    ArchiveColumn("event_type", "event.event_type"),
+    ArchiveColumn("schema_version", "event.schema_version"),
+    ArchiveColumn("facility_id", "event.facility_id"),
+    ArchiveColumn("occurred_at", "occurred"),
+    ArchiveColumn("occurred_at_text", "doc['occurred_at']"),
+    ArchiveColumn("local_date", "occurred.astimezone(LOCAL_TZ).date()"),
+    ArchiveColumn("received_at", "meta.received_at"),
+    ArchiveColumn("source", "meta.source"),
+    ArchiveColumn("seq", "meta.seq"),
     _field("patient_ref", ""),
     _field("item", ""),
-    _field("dose_mg", 0.0, float),
+    _field("dose_mg", 0.0, "float"),
     _field("mode", ""),
-    ArchiveColumn("take_home_days", _take_home_days),
-    _field("quantity", 0.0, float),
-    _field("quantity_delta", 0.0, float),
-    _field("quantity_on_hand", 0.0, float),
+    ArchiveColumn("take_home_days", "_take_home_days(event, doc)"),
+    _field("quantity", 0.0, "float"),
+    _field("quantity_delta", 0.0, "float"),
+    _field("quantity_on_hand", 0.0, "float"),
     _field("reason", ""),
     _field("lot", ""),
-    ArchiveColumn("expiry_date", _expiry),
+    ArchiveColumn("expiry_date", "_expiry(doc)"),
     _field("programme", ""),
     _field("residence_commune", ""),
     _field("to_facility_id", ""),
-    _field("max_days", 0, int),
+    _field("max_days", 0, "int"),
     _field("outcome", ""),
     _field("purpose", ""),
-    _field("results", {}, dict),
+    _field("results", {}, "dict"),
     _field("report_type", ""),
     _field("period", ""),
     _field("supervisor_id", ""),
-    ArchiveColumn("payload", lambda _, doc: orjson.dumps(doc).decode()),
-    ArchiveColumn("kafka_topic", lambda item, _: item.meta.topic),
-    ArchiveColumn("kafka_partition", lambda item, _: item.meta.partition),
-    ArchiveColumn("kafka_offset", lambda item, _: item.meta.offset),
+    ArchiveColumn("payload", "orjson.dumps(doc).decode()"),
+    ArchiveColumn("kafka_topic", "meta.topic"),
+    ArchiveColumn("kafka_partition", "meta.partition"),
+    ArchiveColumn("kafka_offset", "meta.offset"),
 )
 
 ARCHIVE_COLUMNS: tuple[str, ...] = tuple(column.name for column in ARCHIVE_SPEC)
 CHAINED_COLUMNS: tuple[str, ...] = tuple(column.name for column in ARCHIVE_SPEC if column.chained)
 
 
-def archive_row(item: Accepted) -> tuple[Any, ...]:
+RowFunction = Callable[[BaseEvent, MessageMeta, dict[str, Any], datetime], list[Any]]
+
+
+def _compile_row() -> RowFunction:
+    """The row builder, compiled once from the specification (as ``dataclasses`` compiles
+    ``__init__``): one list display. A call per column cost 42 µs a row against 29–36 µs
+    for the hand-written row it replaced; compiled, 20–27 µs (7/12/2026, a shared 2-core box)."""
+    values = ",\n        ".join(column.value for column in ARCHIVE_SPEC)
+    source = f"def row(event, meta, doc, occurred):\n    return [\n        {values},\n    ]\n"
+    namespace: dict[str, Any] = {
+        "LOCAL_TZ": LOCAL_TZ,
+        "orjson": orjson,
+        "_take_home_days": _take_home_days,
+        "_expiry": _expiry,
+    }
+    exec(compile(source, "<archive row>", "exec"), namespace)  # noqa: S102 - our own spec
+    row: RowFunction = namespace["row"]
+    return row
+
+
+_ROW = _compile_row()
+
+
+def archive_row(item: Accepted) -> list[Any]:
     """The archive row of an accepted event, in ``ARCHIVE_COLUMNS`` order."""
-    doc = item.event.to_contract_dict()
-    return tuple(column.read(item, doc) for column in ARCHIVE_SPEC)
+    event = item.event
+    return _ROW(event, item.meta, event.to_contract_dict(), event.occurred_at_utc)
 
 
 def column_list(names: Iterable[str] = ARCHIVE_COLUMNS) -> Sql:

@@ -16,7 +16,7 @@ from schemas.models import parse_event_dict
 from sinks.archive_columns import ARCHIVE_COLUMNS, ARCHIVE_SPEC, archive_row, column_list
 from sinks.queries import Sql, all_of, fill, identifier, sql, sql_text
 from sinks.records import Accepted, MessageMeta
-from tests.support.alert_events import dose
+from tests.support.alert_events import dose, ev
 
 ROOT = Path(__file__).resolve().parents[2]
 # Another helper's module (the monthly report), and the renderer that rewrites our own
@@ -131,6 +131,18 @@ def test_the_archive_row_follows_the_specification() -> None:
     )  # fmt: skip
     assert row["expiry_date"] is None and row["quantity"] == 0.0 and row["results"] == {}
     assert orjson.loads(row["payload"])["event_id"] == event.event_id
+    home = parse_event_dict(dose("05 09:00", days=3))
+    assert (
+        dict(zip(ARCHIVE_COLUMNS, archive_row(Accepted(home, meta)), strict=True))["take_home_days"]
+        == 3
+    )
+    received = ev("stock.received", "05 10:00", item="MET10", quantity=5, lot="L1",
+                  expiry_date="2025-01-01")  # fmt: skip
+    stock = dict(
+        zip(ARCHIVE_COLUMNS, archive_row(Accepted(parse_event_dict(received), meta)), strict=True)
+    )
+    assert stock["expiry_date"] == date(2025, 1, 1) and stock["take_home_days"] == 0
+    assert stock["quantity"] == 5.0 and isinstance(stock["quantity"], float)
     with pytest.raises(ValueError, match="not archive columns"):
         column_list(["event_id", "name"])
 

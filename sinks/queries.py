@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 # ``{name}`` with no ``:Type`` (that form is clickhouse-connect's server-side binding).
@@ -65,11 +65,13 @@ def sql_text(name: str) -> str:
     return _without_comments(_file(name))
 
 
+@lru_cache(maxsize=1024, typed=True)  # typed: a str equal to a cached Sql part is refused
 def sql(name: str, /, **parts: Sql) -> Sql:
     """The named statement with its ``{placeholders}`` filled by ``parts`` (SQL only).
 
     A part the file has no placeholder for is a mistake and raises; placeholders not given
-    stay for a later ``fill`` (a fragment filled in two steps).
+    stay for a later ``fill`` (a fragment filled in two steps). Cached: the intake asks
+    for the same few statements with every batch.
     """
     return fill(Sql(sql_text(name)), name, **parts)
 

@@ -76,6 +76,9 @@ def test_a_value_cannot_fill_a_placeholder() -> None:
     with pytest.raises(TypeError, match="takes SQL"):
         sql("truncate", table="alerts; DROP TABLE alerts")  # type: ignore[arg-type]
     assert sql("truncate", table=identifier("alerts")) == "TRUNCATE TABLE `alerts`"
+    # Not even a text equal to a part the cache has seen.
+    with pytest.raises(TypeError, match="takes SQL"):
+        sql("truncate", table="`alerts`")  # type: ignore[arg-type]
 
 
 def test_an_identifier_is_a_name_and_nothing_more() -> None:

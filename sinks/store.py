@@ -36,6 +36,7 @@ from sinks.submissions import SubmissionRepository
 if TYPE_CHECKING:
     from sinks.monthly import MonthlyReport
 
+# Re-exported under their old names (sinks/monthly.py reads ``as_utc`` from here).
 __all__ = ["ARCHIVE_COLUMNS", "RegistryLoad", "Store", "archive_row", "as_utc"]
 
 

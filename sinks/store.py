@@ -161,17 +161,3 @@ class Store:
 
     def load_registry(self, texts: Mapping[str, str], source: str) -> RegistryLoad:
         return self.registry_versions.load(texts, source)
-
-    def registry_history(self) -> list[dict[str, Any]]:
-        return self.registry_versions.history()
-
-    def restore_registry_version(
-        self,
-        version: int,
-        loaded_at: datetime,
-        source: str,
-        sha256: str,
-        files: Mapping[str, str],
-        warnings: Sequence[str],
-    ) -> None:
-        self.registry_versions.restore(version, loaded_at, source, sha256, files, warnings)

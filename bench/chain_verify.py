@@ -28,8 +28,8 @@ from bench.report_latency import (
     year_store,
 )
 from sinks.chain import CONTENT_HASH_SQL
-from sinks.clickhouse import ClickHouse
-from sinks.store import Store, as_utc
+from sinks.clickhouse import ClickHouse, as_utc
+from sinks.store import Store
 
 RESULTS = Path(__file__).parent / "results" / "chain_verify.json"
 BATCH = 5_000

@@ -138,7 +138,7 @@ def bench_direct_insert(lines: list[bytes], batch: int) -> float:
             )
             store.write_intake(chunk)
         elapsed = time.perf_counter() - started
-        store.db.close()
+        store.close()
     return len(lines) / elapsed
 
 

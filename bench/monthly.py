@@ -35,7 +35,6 @@ from bench.report_latency import (
 )
 from infra.exports import monthly_workbook
 from ostwatch.settings import ClickHouseSettings
-from sinks.clickhouse import ClickHouse
 from sinks.monthly import MonthlyReport
 from sinks.store import Store
 
@@ -83,20 +82,16 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.reuse and args.data_dir:
-        store = Store(ClickHouse.connect(ClickHouseSettings(database=DATABASE), args.data_dir))
-        db = store.db
-        counts = dict(
-            db.query_rows("SELECT toString(event_type), count() FROM events_archive GROUP BY 1")
-        )
+        store = Store.open(ClickHouseSettings(database=DATABASE), args.data_dir)
+        counts = store.archive.counts_by_type()
         generation_s = rebuild_s = 0.0
         print(f"reusing {sum(counts.values()):,} events in {args.data_dir}")
     else:
         store = year_store(args, DATABASE)
-        db = store.db
         counts, generation_s, rebuild_s, _ = generate_year(store, args)
 
-    live = MonthlyReport(db, store.registry, "aggregates")
-    baseline = MonthlyReport(db, store.registry, "archive")
+    live = store.monthly("aggregates")
+    baseline = store.monthly("archive")
     workbook = Path(tempfile.mkdtemp(prefix="ostwatch-bench-monthly-")) / "monthly.xlsx"
     scenarios: list[tuple[str, Callable[[MonthlyReport], Any]]] = [
         ("country, json", functools.partial(_json, unit=None)),
@@ -148,7 +143,7 @@ def main() -> None:
             "scenarios": results,
         },
     )
-    db.close()
+    store.close()
 
 
 if __name__ == "__main__":

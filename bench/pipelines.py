@@ -55,7 +55,7 @@ from ostwatch.settings import AlertSettings, ClickHouseSettings, StreamSettings,
 from schemas.reference import REGISTRY_FILES
 from sinks.clickhouse import ClickHouse
 from sinks.records import IntakeBatch
-from sinks.store import ARCHIVE_COLUMNS, Store, archive_row
+from sinks.store import Store
 from streams.intake.classify import RawMessage
 from streams.intake.service import IntakeService
 from streams.kafka_compat import EMBEDDED_GROUP_TIMINGS
@@ -109,8 +109,8 @@ def open_store(data_dir: Path, clickhouse: ClickHouseSettings) -> Store:
 
 def stored_counts(store: Store) -> dict[str, int]:
     """What ClickHouse holds at the end: archive rows and submission rows."""
-    archived = store.db.query_rows("SELECT count() FROM events_archive")[0][0]
-    submissions = store.db.query_rows("SELECT count() FROM submissions FINAL")[0][0]
+    archived = store.archive.count()
+    submissions = store.submissions.count()
     return {"archived": int(archived), "submissions": int(submissions)}
 
 
@@ -158,10 +158,7 @@ def run_plain(
                     )  # fmt: skip
                     batch = service.decide([message])
                     for item in batch.accepted:
-                        row = archive_row(item)
-                        store.db.insert_columns(
-                            "events_archive", [[value] for value in row], ARCHIVE_COLUMNS
-                        )
+                        store.archive.insert([item])
                     status.freshness.record(time.time() - record.timestamp / 1000)
                     consumer.commit(
                         {
@@ -292,7 +289,7 @@ def main() -> None:
         (run_quix if args.pipeline == "quix" else run_plain)(args, stream, store, service, status)
     finally:
         status.write(final=True, stored=stored_counts(store))
-        store.db.close()
+        store.close()
 
 
 if __name__ == "__main__":

@@ -38,9 +38,10 @@ import fastavro
 from bench.report_latency import fill_payloads, generate, registry_files, settle, year_arguments
 from ostwatch.settings import ClickHouseSettings
 from sinks.archive import Filters, event_files, export, import_archive
+from sinks.archive_columns import ARCHIVE_COLUMNS
 from sinks.clickhouse import ClickHouse
 from sinks.replay import verify
-from sinks.store import ARCHIVE_COLUMNS, Store
+from sinks.store import Store
 
 RESULTS = Path(__file__).parent / "results" / "replay.json"
 BATCH = 50_000

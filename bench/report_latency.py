@@ -26,7 +26,7 @@ from typing import Any
 from ostwatch.settings import ClickHouseSettings
 from ostwatch.timeutil import LOCAL_TZ
 from sinks.clickhouse import ClickHouse
-from sinks.reports import Reports, Scope
+from sinks.reports import Scope
 from sinks.store import Store
 
 YEAR = 2024
@@ -285,12 +285,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     store = year_store(args, "bench_reports")
-    db = store.db
 
     counts, generation_s, rebuild_s, settle_s = generate_year(store, args)
 
-    live = Reports(db, store.registry, "aggregates")
-    baseline = Reports(db, store.registry, "archive")
+    live = store.reports("aggregates")
+    baseline = store.reports("archive")
     results = []
     header = (
         f"{'scenario':28} {'rows':>7} {'aggr p50':>9} {'p95':>7} {'archive p50':>12} {'p95':>7}"
@@ -328,7 +327,7 @@ def main() -> None:
             "reports": results,
         },
     )
-    db.close()
+    store.close()
 
 
 if __name__ == "__main__":

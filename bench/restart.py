@@ -67,8 +67,9 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     step("chain_archive", store.chain.repair)
     engine = AlertEngine(store, AlertSettings())
     step("index_patient_events", engine.table.reindex_missing)
-    newest = db.query_rows("SELECT max(received_at) FROM events_archive")[0][0]
-    engine.table.advance(newest.replace(tzinfo=UTC) if newest.tzinfo is None else newest)
+    newest = store.archive.latest_received()
+    if newest is not None:
+        engine.table.advance(newest)
     # The alerts of the latest events, as the judge of a live system stored them: else the
     # first judgement after the start would raise them all (an artefact of generated data).
     margin = timedelta(seconds=engine.settings.sweep_margin_s)

@@ -24,7 +24,7 @@ from dashboards.formatting import vi_date, vi_number
 from dashboards.model import STATUS_COLOURS, STATUS_LABELS, VARIABLES, Panel, colour_of
 from dashboards.render import TimeRange, render
 from ostwatch.timeutil import LOCAL_TZ
-from sinks.clickhouse import ClickHouse
+from sinks.panels import PanelQueries
 
 LIVE_PANELS: tuple[Panel, ...] = (TARGETS, DOSING_PROGRESS, ALERTS_BY_SEVERITY, STOCK, TIMELINESS)
 WINDOW = timedelta(days=30)
@@ -65,17 +65,17 @@ def _colour(panel: Panel, row: dict[str, Any]) -> str | None:
     return None
 
 
-def panel_data(db: ClickHouse, now: datetime | None = None) -> dict[str, Any]:
+def panel_data(source: PanelQueries, now: datetime | None = None) -> dict[str, Any]:
     """Every live panel's rows (raw for charts, formatted for tables) and its colours."""
     end = now or datetime.now(LOCAL_TZ)
     time_range = TimeRange(end - WINDOW, end)
     chosen: dict[str, list[str]] = {}
     for variable in VARIABLES:
-        rows = db.query_rows(render(variable.sql(), chosen, time_range))
-        chosen[variable.name] = [str(r[0]) for r in rows] or [""]
+        values = source.variable_values(render(variable.sql(), chosen, time_range))
+        chosen[variable.name] = values or [""]
     panels = []
     for panel in LIVE_PANELS:
-        records = db.query_dicts(render(panel.sql(), chosen, time_range))
+        records = source.panel_rows(render(panel.sql(), chosen, time_range))
         panels.append(
             {
                 "key": panel.key,

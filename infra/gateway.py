@@ -24,7 +24,6 @@ import orjson
 from ostwatch.files import private_dir, private_umask, write_private
 from ostwatch.settings import ClickHouseSettings
 from sinks import api
-from sinks.clickhouse import ClickHouse
 from sinks.store import Store
 
 STACK_FILE = "stack.json"
@@ -214,7 +213,7 @@ class LocalGateway:
         if clickhouse.url is None:  # the embedded engine writes into the data directory
             private_umask()
             private_dir(data_dir)
-        store = Store(ClickHouse.connect(clickhouse, data_dir))
+        store = Store.open(clickhouse, data_dir)
         store.migrate()
         if reconcile:
             store.aggregates.reconcile()  # the last worker may have died mid-batch
@@ -229,7 +228,7 @@ class LocalGateway:
         return orjson.loads(orjson.dumps(result, default=str))
 
     def close(self) -> None:
-        self.store.db.close()
+        self.store.close()
 
 
 def open_gateway(

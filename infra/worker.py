@@ -23,7 +23,6 @@ from ostwatch.settings import (
     StackSettings,
     StreamSettings,
 )
-from sinks.clickhouse import ClickHouse
 from sinks.store import Store
 from streams.alerts.agent import alert_publisher
 from streams.alerts.engine import AlertEngine
@@ -113,8 +112,7 @@ def run_worker(
     if notify_settings.enabled:
         notify = build_notify(notify_settings, data_dir, signer=signer)
         log.info("alert delivery on", extra={"notifiers": sorted(notify.dispatcher.notifiers)})
-    db = ClickHouse.connect(clickhouse, data_dir)
-    store = Store(db)
+    store = Store.open(clickhouse, data_dir)
     applied = store.migrate()
     if applied:
         log.info("migrations applied: %s", ", ".join(applied))
@@ -152,4 +150,4 @@ def run_worker(
     finally:
         if notify is not None:
             notify.close()
-        db.close()
+        store.close()

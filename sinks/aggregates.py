@@ -16,13 +16,13 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from ostwatch.timeutil import LOCAL_TZ
 from schemas.models import BaseEvent
 from sinks.clickhouse import ClickHouse
+from sinks.queries import Sql, identifier, identifiers, sql
+from sinks.queries import sql_text as sql_text  # read by reports and the monthly report
 
 log = logging.getLogger(__name__)
 
@@ -100,17 +100,14 @@ TIMELINE_COLUMNS = (
 )
 
 
-@cache
-def sql_text(name: str) -> str:
-    """``sinks/sql/<name>.sql`` without its comment lines (they are for readers, and
-    client-side parameter binding must not see quotes inside them)."""
-    text = resources.files("sinks").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
-    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+def select_of(table: str, where: Sql) -> Sql:
+    """An aggregate's SELECT (its own file) over the archive rows matching ``where``."""
+    return sql(table, where=where)
 
 
 def aggregate_select(name: str, where: str) -> str:
-    """An aggregate's SELECT over the archive rows matching ``where`` (SQL, may bind params)."""
-    return sql_text(name).replace("{where}", where)
+    """``select_of`` for callers that assemble their SQL as text (the monthly report)."""
+    return select_of(name, Sql(where))
 
 
 @dataclass
@@ -146,16 +143,15 @@ def touched_by(events: Iterable[BaseEvent]) -> Touched:
     return touched
 
 
-def _key_filter(keys: set[tuple[str, date]]) -> tuple[str, dict[str, Any]]:
-    """A WHERE clause selecting exactly these facility-days, shaped so that ClickHouse can
-    prune partitions (local_date) and use the primary key (facility_id) first."""
+def _key_filter(keys: set[tuple[str, date]]) -> tuple[Sql, dict[str, Any]]:
+    """Exactly these facility-days (``aggregate_keys.sql``), with their parameters."""
     facilities = sorted({facility for facility, _ in keys})
     days = sorted({day for _, day in keys})
-    where = (
-        "facility_id IN %(facilities)s AND local_date IN %(days)s "
-        "AND (facility_id, local_date) IN %(keys)s"
-    )
-    return where, {"facilities": facilities, "days": days, "keys": sorted(keys)}
+    return sql("aggregate_filters.keys"), {
+        "facilities": facilities,
+        "days": days,
+        "keys": sorted(keys),
+    }
 
 
 class Aggregates:
@@ -171,7 +167,7 @@ class Aggregates:
             self._insert_select(table, where, parameters)
         if touched.lifecycle:
             self._insert_timeline(
-                "event_id IN %(ids)s AND facility_id IN %(facilities)s",
+                sql("aggregate_filters.timeline_at"),
                 {
                     "ids": sorted(touched.lifecycle),
                     "facilities": sorted(set(touched.lifecycle.values())),
@@ -179,43 +175,43 @@ class Aggregates:
             )
         if touched.latest is not None and touched.earliest is not None:
             self.db.command(
-                "INSERT INTO archive_bounds VALUES (0, %(latest)s, %(earliest)s)",
+                sql("archive_bounds_add"),
                 {"latest": touched.latest, "earliest": touched.earliest},
             )
 
-    def _insert_select(self, table: str, where: str, parameters: Mapping[str, Any]) -> None:
-        columns = ", ".join(AGGREGATE_BY_TABLE[table].columns)
-        self.db.command(
-            f"INSERT INTO {table} ({columns}) {aggregate_select(table, where)}", dict(parameters)
-        )
+    def _insert_select(self, table: str, where: Sql, parameters: Mapping[str, Any]) -> None:
+        self._insert(table, AGGREGATE_BY_TABLE[table].columns, where, parameters)
 
-    def _insert_timeline(self, where: str, parameters: Mapping[str, Any]) -> None:
-        columns = ", ".join(TIMELINE_COLUMNS)
-        self.db.command(
-            f"INSERT INTO patient_timeline ({columns}) "
-            f"{aggregate_select('patient_timeline', where)}",
-            dict(parameters),
+    def _insert_timeline(self, where: Sql, parameters: Mapping[str, Any]) -> None:
+        self._insert("patient_timeline", TIMELINE_COLUMNS, where, parameters)
+
+    def _insert(
+        self, table: str, columns: Iterable[str], where: Sql, parameters: Mapping[str, Any]
+    ) -> None:
+        statement = sql(
+            "aggregate_insert",
+            table=identifier(table),
+            columns=identifiers(columns),
+            select=select_of(table, where),
         )
+        self.db.command(statement, dict(parameters))
 
     def rebuild(self) -> None:
         """Empty every aggregate and recompute it from the whole archive."""
         started = time.monotonic()
         for table in (*AGGREGATE_BY_TABLE, "patient_timeline", "archive_bounds"):
-            self.db.command(f"TRUNCATE TABLE {table}")
+            self.db.command(sql("truncate", table=identifier(table)))
         for table in AGGREGATE_BY_TABLE:
-            self._insert_select(table, "1", {})
-        self._insert_timeline("1", {})
+            self._insert_select(table, sql("aggregate_filters.everything"), {})
+        self._insert_timeline(sql("aggregate_filters.everything"), {})
         self._insert_bounds()
         for table in (*AGGREGATE_BY_TABLE, "patient_timeline"):
             # Small tables: one part each makes every FINAL read cheap from the start.
-            self.db.command(f"OPTIMIZE TABLE {table} FINAL")
+            self.db.command(sql("optimize_final", table=identifier(table)))
         log.info("aggregates rebuilt from the archive in %.1f s", time.monotonic() - started)
 
     def _insert_bounds(self) -> None:
-        self.db.command(
-            "INSERT INTO archive_bounds SELECT 0, max(occurred_at), min(occurred_at) "
-            "FROM events_archive HAVING count() > 0"
-        )
+        self.db.command(sql("archive_bounds_rebuild"))
 
     def reconcile(self) -> int:
         """Refresh every key whose row disagrees with the archive; return how many keys.
@@ -229,15 +225,11 @@ class Aggregates:
                 where, parameters = _key_filter(stale)
                 self._insert_select(aggregate.table, where, parameters)
                 repaired += len(stale)
-        missing = self.db.query_rows(
-            "SELECT toString(event_id), facility_id FROM events_archive "
-            "WHERE event_type IN %(types)s "
-            "AND event_id NOT IN (SELECT event_id FROM patient_timeline)",
-            {"types": list(LIFECYCLE_TYPES)},
-        )
+        missing = self.db.query_rows(sql("timeline_missing"), {"types": list(LIFECYCLE_TYPES)})
         if missing:
             self._insert_timeline(
-                "event_id IN %(ids)s", {"ids": sorted(event_id for event_id, _ in missing)}
+                sql("aggregate_filters.timeline"),
+                {"ids": sorted(event_id for event_id, _ in missing)},
             )
             repaired += len(missing)
         self._insert_bounds()
@@ -247,27 +239,10 @@ class Aggregates:
 
     def _stale_keys(self, aggregate: DailyAggregate) -> set[tuple[str, date]]:
         types = {"types": list(aggregate.event_types)}
-        archived = self.db.query_rows(
-            "SELECT count() FROM events_archive WHERE event_type IN %(types)s", types
-        )[0][0]
-        aggregated = self.db.query_rows(
-            f"SELECT sum(events) FROM {aggregate.table} FINAL"  # noqa: S608 - a fixed name
-        )[0][0]
+        table = identifier(aggregate.table)
+        archived = self.db.query_rows(sql("aggregate_archived_events"), types)[0][0]
+        aggregated = self.db.query_rows(sql("aggregate_counted_events", table=table))[0][0]
         if int(archived) == int(aggregated or 0):
             return set()
-        rows = self.db.query_rows(
-            f"""
-            SELECT a.facility_id, a.local_date
-            FROM (
-                SELECT facility_id, local_date, count() AS events FROM events_archive
-                WHERE event_type IN %(types)s GROUP BY facility_id, local_date
-            ) AS a
-            LEFT JOIN (
-                SELECT facility_id, local_date, sum(events) AS events
-                FROM {aggregate.table} FINAL GROUP BY facility_id, local_date
-            ) AS g ON a.facility_id = g.facility_id AND a.local_date = g.local_date
-            WHERE a.events != g.events
-            """,  # noqa: S608 - a fixed table name
-            types,
-        )
+        rows = self.db.query_rows(sql("aggregate_stale_keys", table=table), types)
         return {(facility, day) for facility, day in rows}

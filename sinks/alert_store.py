@@ -13,9 +13,10 @@ import orjson
 
 from ostwatch.timeutil import LOCAL_TZ
 from schemas.alerts import Alert
-from sinks.clickhouse import ClickHouse
+from sinks.archive_columns import ARCHIVE_COLUMNS, archive_row, column_list
+from sinks.clickhouse import ClickHouse, as_utc
+from sinks.queries import Sql, all_of, identifier, identifiers, sql
 from sinks.records import Accepted
-from sinks.store import ARCHIVE_COLUMNS, archive_row, as_utc
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -142,38 +143,31 @@ class AlertStore:
         columns = [[row[p] for row in rows] for p in positions]
         self.db.insert_columns("patient_events", columns, PATIENT_EVENT_COLUMNS)
 
-    def index_patient_events(self, where: str, parameters: Mapping[str, Any]) -> None:
+    def index_patient_events(self, where: Sql, parameters: Mapping[str, Any]) -> None:
         """Copy the archived patient events matching ``where`` into ``patient_events``."""
-        columns = ", ".join(PATIENT_EVENT_COLUMNS)
-        self.db.command(
-            f"INSERT INTO patient_events ({columns}) SELECT {columns} FROM events_archive "  # noqa: S608
-            f"WHERE patient_ref != '' AND ({where})",
-            dict(parameters),
-        )
+        columns = column_list(PATIENT_EVENT_COLUMNS)
+        self.db.command(sql("patient_events_index", columns=columns, where=where), dict(parameters))
 
     def reindex_missing(self) -> int:
         """Index archived patient events the index lacks (a crash between the two writes)."""
-        counts = self.db.query_rows(
-            "SELECT (SELECT count() FROM events_archive WHERE patient_ref != ''), "
-            "(SELECT uniqExact(event_id) FROM patient_events)"
-        )[0]
+        counts = self.db.query_rows(sql("patient_events_counts"))[0]
         if int(counts[0]) == int(counts[1]):
             return 0
         before = int(counts[1])
-        self.index_patient_events("event_id NOT IN (SELECT event_id FROM patient_events)", {})
+        self.index_patient_events(sql("alert_filters.unindexed"), {})
         return int(counts[0]) - before
 
     def patient_facts(
         self, patients: Iterable[str] | None, until: datetime | None
     ) -> dict[str, list[PatientFact]]:
         """Every indexed event of these patients (all patients: None) up to ``until``."""
-        clauses: list[str] = ["1"]
+        clauses: list[Sql] = []
         parameters: dict[str, Any] = {}
         if patients is not None:
-            clauses.append("patient_ref IN %(patients)s")
+            clauses.append(sql("alert_filters.patients"))
             parameters["patients"] = sorted(patients) or [""]
         if until is not None:
-            clauses.append("occurred_at <= %(until)s")
+            clauses.append(sql("alert_filters.until"))
             parameters["until"] = until
         found: dict[str, list[PatientFact]] = {}
         for fact in self._facts("patient_events", clauses, parameters):
@@ -181,15 +175,17 @@ class AlertStore:
         return found
 
     def _facts(
-        self, table: str, clauses: Sequence[str], parameters: Mapping[str, Any]
+        self, table: str, clauses: Sequence[Sql], parameters: Mapping[str, Any]
     ) -> list[PatientFact]:
         """Rows of ``table`` as facts, each event once (a redelivered batch may have indexed
         the same event twice)."""
-        rows = self.db.query_rows(
-            f"SELECT {', '.join(PATIENT_EVENT_COLUMNS)} FROM {table} "  # noqa: S608
-            f"WHERE {' AND '.join(clauses)}",
-            dict(parameters),
+        query = sql(
+            "patient_facts",
+            columns=column_list(PATIENT_EVENT_COLUMNS),
+            table=identifier(table),
+            where=all_of(clauses),
         )
+        rows = self.db.query_rows(query, dict(parameters))
         facts: list[PatientFact] = []
         seen: set[str] = set()
         for row in rows:
@@ -205,26 +201,22 @@ class AlertStore:
 
     # -- tests of no patient_ref ---------------------------------------------------------------
 
-    _ANONYMOUS_TESTS = (
-        "event_type = 'test.performed' AND patient_ref = '' AND has(mapValues(results), 'positive')"
-    )
-
     def anonymous_tests(
         self, event_ids: Iterable[str] | None, until: datetime | None, since: datetime | None = None
     ) -> list[PatientFact]:
         """Positive tests with no patient_ref (these event_ids; all: None) from ``since`` up to
         ``until``, read from the archive: they belong to no patient's history, so each is
         judged alone."""
-        clauses = [self._ANONYMOUS_TESTS]
+        clauses = [sql("alert_filters.anonymous_tests")]
         parameters: dict[str, Any] = {}
         if since is not None:
-            clauses.append("occurred_at >= %(since)s")
+            clauses.append(sql("alert_filters.since"))
             parameters["since"] = since
         if event_ids is not None:
-            clauses.append("event_id IN %(ids)s")
+            clauses.append(sql("alert_filters.event_ids"))
             parameters["ids"] = sorted(event_ids) or [str(uuid.UUID(int=0))]
         if until is not None:
-            clauses.append("occurred_at <= %(until)s")
+            clauses.append(sql("alert_filters.until"))
             parameters["until"] = until
         return self._facts("events_archive", clauses, parameters)
 
@@ -234,9 +226,7 @@ class AlertStore:
         """The patients with an event of these types in [since, until) (the archive is
         partitioned by local month, so a month's question reads that month)."""
         rows = self.db.query_rows(
-            "SELECT DISTINCT patient_ref FROM events_archive WHERE patient_ref != '' "
-            "AND event_type IN %(types)s AND local_date >= %(first)s AND local_date <= %(last)s "
-            "AND occurred_at >= %(since)s AND occurred_at < %(until)s",
+            sql("patients_with"),
             {
                 "types": list(event_types),
                 "first": since.astimezone(LOCAL_TZ).date(),
@@ -249,11 +239,8 @@ class AlertStore:
 
     def anonymous_test_ids(self, received_after: datetime | None) -> set[str]:
         """The positive tests of no patient_ref archived after an instant (all: None)."""
-        rows = self.db.query_rows(
-            f"SELECT toString(event_id) FROM events_archive WHERE {self._ANONYMOUS_TESTS} "  # noqa: S608
-            "AND received_at > %(since)s",
-            {"since": received_after or EPOCH},
-        )
+        query = sql("anonymous_test_ids", anonymous=sql("alert_filters.anonymous_tests"))
+        rows = self.db.query_rows(query, {"since": received_after or EPOCH})
         return {str(event_id) for (event_id,) in rows}
 
     # -- stock movements around counts -------------------------------------------------------
@@ -267,7 +254,7 @@ class AlertStore:
     ) -> dict[tuple[str, str], tuple[datetime | None, float | None, list[Movement]]]:
         """Per facility and item: the anchor (the last count before ``since_day``: its time
         and value, or None), and every movement after it up to ``until``, in item units."""
-        clauses = ["event_type IN %(types)s", "item != ''"]
+        clauses = [sql("alert_filters.stock_events")]
         parameters: dict[str, Any] = {
             "types": list(STOCK_EVENT_TYPES),
             "items": sorted(mg_per_unit) or [""],
@@ -275,42 +262,19 @@ class AlertStore:
         }
         if keys is not None:
             keys = sorted(set(keys))
-            clauses.append("(facility_id, item) IN %(keys)s")
-            clauses.append("facility_id IN %(facilities)s")
+            clauses.append(sql("alert_filters.stock_keys"))
             parameters["keys"] = keys or [("", "")]
             parameters["facilities"] = sorted({f for f, _ in keys}) or [""]
         if until is not None:
-            clauses.append("occurred_at <= %(until)s")
+            clauses.append(sql("alert_filters.until"))
             parameters["until"] = until
+        where = all_of(clauses)
         anchors: dict[tuple[str, str], tuple[datetime, float]] = {}
         if since_day is not None:
             parameters["since_day"] = since_day
-            rows = self.db.query_rows(
-                "SELECT facility_id, item, argMax(tuple(occurred_at, quantity_on_hand), "  # noqa: S608
-                "tuple(occurred_at, toString(event_id))) FROM events_archive "
-                f"WHERE {' AND '.join(clauses)} AND event_type = 'stock.counted' "
-                "AND local_date < %(since_day)s GROUP BY facility_id, item",
-                parameters,
-            )
+            rows = self.db.query_rows(sql("stock_count_anchors", where=where), parameters)
             anchors = {(f, i): (as_utc(last[0]), float(last[1])) for f, i, last in rows}
-        rows = self.db.query_rows(
-            f"""
-            SELECT facility_id, item, occurred_at, toString(event_id), event_type,
-                multiIf(
-                    event_type = 'stock.counted', quantity_on_hand,
-                    event_type = 'stock.received', quantity,
-                    event_type = 'stock.adjusted', quantity_delta,
-                    event_type = 'test.performed', -1,
-                    -dose_mg * greatest(take_home_days, 1)
-                        / transform(item, %(items)s, %(mg)s, 0)
-                ) AS units
-            FROM events_archive
-            WHERE {" AND ".join(clauses)}
-                AND NOT (event_type = 'dose.dispensed' AND NOT has(%(items)s, item))
-            ORDER BY facility_id, item, occurred_at
-            """,  # noqa: S608 - clauses are fixed text, values are bound
-            parameters,
-        )
+        rows = self.db.query_rows(sql("stock_movements", where=where), parameters)
         windows: dict[tuple[str, str], tuple[datetime | None, float | None, list[Movement]]] = {}
         for facility, item, occurred, event_id, event_type, units in rows:
             at = as_utc(occurred)
@@ -332,9 +296,7 @@ class AlertStore:
             return set()
         since = min(earliest.values())
         rows = self.db.query_rows(
-            "SELECT facility_id, item, max(count_at) FROM stock_daily "
-            "WHERE counted = 1 AND facility_id IN %(facilities)s AND local_date >= %(since)s "
-            "GROUP BY facility_id, item",
+            sql("stock_counted_since"),
             {
                 "facilities": sorted({f for f, _ in earliest}),
                 "since": since.astimezone(LOCAL_TZ).date(),
@@ -350,26 +312,19 @@ class AlertStore:
 
     def submissions(self) -> dict[tuple[str, str, str], datetime]:
         """(reporter, report_type, period) → its earliest report.submitted."""
-        rows = self.db.query_rows(
-            "SELECT facility_id, report_type, period, min(occurred_at) FROM events_archive "
-            "WHERE event_type = 'report.submitted' GROUP BY facility_id, report_type, period"
-        )
+        rows = self.db.query_rows(sql("reports_submitted"))
         return {(f, t, p): as_utc(at) for f, t, p, at in rows}
 
     def visits(self, since: date) -> dict[str, list[datetime]]:
         """Supervision visits per visited facility since a local day."""
-        rows = self.db.query_rows(
-            "SELECT facility_id, occurred_at FROM events_archive "
-            "WHERE event_type = 'supervision.visited' AND local_date >= %(since)s",
-            {"since": since},
-        )
+        rows = self.db.query_rows(sql("supervision_visits"), {"since": since})
         found: dict[str, list[datetime]] = {}
         for facility, at in rows:
             found.setdefault(facility, []).append(as_utc(at))
         return found
 
     def earliest_day(self) -> date | None:
-        rows = self.db.query_rows("SELECT min(earliest_occurred_at), count() FROM archive_bounds")
+        rows = self.db.query_rows(sql("archive_earliest"))
         earliest, count = rows[0]
         return as_utc(earliest).astimezone(LOCAL_TZ).date() if count else None
 
@@ -379,14 +334,12 @@ class AlertStore:
         """alert_id → when a person first acknowledged it. The cache takes in the versions an
         acknowledgement wrote elsewhere (``ostwatch alerts ack`` goes through any worker's
         API), so that the judge's next version of such an alert follows them."""
-        rows = self.db.query_rows(
-            "SELECT alert_id, min(acknowledged_at) FROM alert_acks GROUP BY alert_id"
-        )
+        rows = self.db.query_rows(sql("alert_acks"))
         acks = {alert_id: as_utc(at) for alert_id, at in rows}
         if self._cache is not None:
             behind = [i for i in acks if i in self._cache and not self._cache[i][1].acknowledged_at]
             if behind:
-                fresh = self._read("FROM alerts FINAL WHERE alert_id IN %(ids)s", {"ids": behind})
+                fresh = self._read(sql("alert_filters.alert_ids"), {"ids": behind})
                 self._remember(fresh.values())
         return acks
 
@@ -426,20 +379,20 @@ class AlertStore:
                 ):
                     found[alert_id] = (sequence, alert)
             return found
-        clauses: list[str] = ["1"]
+        clauses: list[Sql] = []
         parameters: dict[str, Any] = {}
         if kinds is not None:
-            clauses.append("kind IN %(kinds)s")
+            clauses.append(sql("alert_filters.kinds"))
             parameters["kinds"] = list(kinds) or [""]
         if alert_ids is not None:
-            clauses.append("alert_id IN %(ids)s")
+            clauses.append(sql("alert_filters.alert_ids"))
             parameters["ids"] = list(alert_ids) or [""]
         if subjects is not None:
-            clauses.append("subject IN %(subjects)s")
+            clauses.append(sql("alert_filters.subjects"))
             parameters["subjects"] = sorted(subjects) or [""]
         if open_only:
-            clauses.append("status = 'open'")
-        return self._read(f"FROM alerts FINAL WHERE {' AND '.join(clauses)}", parameters)
+            clauses.append(sql("alert_filters.open"))
+        return self._read(all_of(clauses), parameters)
 
     def forget(self) -> None:
         """Drop the cache: another worker may have written alerts since it was read (this
@@ -451,13 +404,15 @@ class AlertStore:
         """The cache: read whole once, then kept by ``write``. Acknowledgements made by the
         CLI reach the engine through ``acknowledgements``, which it reads for every batch."""
         if self._cache is None:
-            self._cache = self._read("FROM alerts FINAL", {})
+            self._cache = self._read(all_of(()), {})
             for alert_id, (_, alert) in self._cache.items():
                 self._by_subject.setdefault(alert.subject, set()).add(alert_id)
         return self._cache
 
-    def _read(self, source: str, parameters: dict[str, Any]) -> dict[str, tuple[int, Alert]]:
-        rows = self.db.query_dicts(f"SELECT {', '.join(ALERT_COLUMNS)} {source}", parameters)
+    def _read(self, where: Sql, parameters: dict[str, Any]) -> dict[str, tuple[int, Alert]]:
+        """The stored alerts matching ``where``, newest version of each."""
+        query = sql("alerts_stored", columns=identifiers(ALERT_COLUMNS), where=where)
+        rows = self.db.query_dicts(query, parameters)
         found: dict[str, tuple[int, Alert]] = {}
         for row in rows:
             sequence = int(row.pop("sequence"))
@@ -497,8 +452,7 @@ class AlertStore:
             )
             for sequence, alert in versions
         ]
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        self.db.insert_columns("alerts", columns, ALERT_COLUMNS)
+        self.db.insert_rows("alerts", rows, ALERT_COLUMNS)
         self._remember(versions)
 
     def _remember(self, versions: Iterable[tuple[int, Alert]]) -> None:
@@ -514,14 +468,12 @@ class AlertStore:
     # -- progress --------------------------------------------------------------------------
 
     def progress(self) -> datetime | None:
-        rows = self.db.query_rows("SELECT max(received_at), count() FROM alert_progress")
+        rows = self.db.query_rows(sql("alert_progress"))
         at, count = rows[0]
         return as_utc(at) if count else None
 
     def advance(self, received_at: datetime) -> None:
-        self.db.command(
-            "INSERT INTO alert_progress VALUES (0, %(at)s)", {"at": received_at.astimezone(UTC)}
-        )
+        self.db.command(sql("alert_progress_advance"), {"at": received_at.astimezone(UTC)})
 
     def received_since(
         self, since: datetime | None
@@ -529,21 +481,12 @@ class AlertStore:
         """(event_type, facility_id, item, patient_ref, earliest occurred_at, latest
         received_at) of the events archived after ``since`` (all: None): what no judge may
         have judged yet, grouped so that a whole archive stays a short list."""
-        rows = self.db.query_rows(
-            "SELECT event_type, facility_id, item, patient_ref, min(occurred_at), "
-            "max(received_at) FROM events_archive WHERE received_at > %(since)s "
-            "GROUP BY event_type, facility_id, item, patient_ref",
-            {"since": since or EPOCH},
-        )
+        rows = self.db.query_rows(sql("received_since"), {"since": since or EPOCH})
         return [(str(a), str(b), str(c), str(d), as_utc(e), as_utc(f)) for a, b, c, d, e, f in rows]
 
     def received_events(self, since: datetime) -> list[ReceivedEvent]:
         """Each event archived after ``since``: the judge's sweep, a minute at a time."""
-        rows = self.db.query_rows(
-            "SELECT toString(event_id), received_at, event_type, facility_id, item, patient_ref, "
-            "occurred_at FROM events_archive WHERE received_at > %(since)s",
-            {"since": since},
-        )
+        rows = self.db.query_rows(sql("received_events"), {"since": since})
         return [
             ReceivedEvent(str(a), as_utc(b), str(c), str(d), str(e), str(f), as_utc(g))
             for a, b, c, d, e, f, g in rows

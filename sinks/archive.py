@@ -36,7 +36,10 @@ from typing import Any
 import fastavro
 
 from ostwatch.timeutil import utc_now
-from sinks.store import ARCHIVE_COLUMNS, Store, as_utc
+from sinks.archive_columns import ARCHIVE_COLUMNS, column_list
+from sinks.clickhouse import as_utc
+from sinks.queries import Sql, all_of, identifier, sql
+from sinks.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +48,7 @@ ARCHIVE_VERSION = 1
 MANIFEST = "manifest.json"
 REGISTRY_FILE = "registry.avro"
 EVENTS_DIR = "events"
-AVRO_SETTINGS = (
-    "output_format_avro_string_column_pattern = '.*', output_format_avro_codec = 'deflate'"
-)
-_UNSAFE = r"[^A-Za-z0-9_-]"
+_UNSAFE = r"[^A-Za-z0-9_-]"  # as in sql/archive_export.sql
 _GLOB_CHARACTERS = set("*?{}[]'\\")
 
 
@@ -63,7 +63,7 @@ def registry_schema() -> Any:
 
 
 def facility_dir(facility_id: str) -> str:
-    """The directory name of a facility's files (same rule as the SQL below)."""
+    """The directory name of a facility's files (the rule of ``sql/archive_export.sql``)."""
     return re.sub(_UNSAFE, "_", facility_id)
 
 
@@ -76,22 +76,22 @@ class Filters:
     date_from: date | None = None
     date_to: date | None = None
 
-    def where(self) -> tuple[str, dict[str, Any]]:
-        clauses: list[str] = ["1"]
+    def where(self) -> tuple[Sql, dict[str, Any]]:
+        clauses: list[Sql] = []
         parameters: dict[str, Any] = {}
         if self.as_of is not None:
-            clauses.append("occurred_at <= %(as_of)s")
+            clauses.append(sql("archive_filters.as_of"))
             parameters["as_of"] = self.as_of
         if self.facilities:
-            clauses.append("facility_id IN %(facilities)s")
+            clauses.append(sql("archive_filters.facilities"))
             parameters["facilities"] = list(self.facilities)
         if self.date_from is not None:
-            clauses.append("local_date >= %(date_from)s")
+            clauses.append(sql("archive_filters.date_from"))
             parameters["date_from"] = self.date_from
         if self.date_to is not None:
-            clauses.append("local_date <= %(date_to)s")
+            clauses.append(sql("archive_filters.date_to"))
             parameters["date_to"] = self.date_to
-        return " AND ".join(clauses), parameters
+        return all_of(clauses), parameters
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -112,12 +112,7 @@ def _plain_path(path: Path) -> str:
 
 def _structure(store: Store) -> str:
     """The archive columns with their ClickHouse types, as file()'s structure argument."""
-    types = dict(
-        store.db.query_rows(
-            "SELECT name, type FROM system.columns "
-            "WHERE database = currentDatabase() AND table = 'events_archive'"
-        )
-    )
+    types = dict(store.db.query_rows(sql("archive_structure")))
     return ", ".join(f"{name} {types[name]}" for name in ARCHIVE_COLUMNS)
 
 
@@ -128,24 +123,14 @@ def export(store: Store, out: Path, filters: Filters) -> dict[str, Any]:
     root = _plain_path(out)
     started = time.monotonic()
     where, parameters = filters.where()
-    groups = store.db.query_rows(
-        "SELECT facility_id, substring(toString(local_date), 1, 7) AS month, count() "  # noqa: S608
-        f"FROM events_archive WHERE {where} GROUP BY facility_id, month "
-        "ORDER BY facility_id, month",
-        parameters,
-    )
+    groups = store.db.query_rows(sql("archive_export_files", where=where), parameters)
     out.mkdir(parents=True, exist_ok=True)
     if groups:
-        columns = ", ".join(ARCHIVE_COLUMNS)
         store.db.command(
-            "INSERT INTO FUNCTION file(%(path)s, 'Avro') "  # noqa: S608 - fixed names, bound values
-            f"PARTITION BY concat(replaceRegexpAll(facility_id, '{_UNSAFE}', '_'), '/', "
-            f"substring(toString(local_date), 1, 7)) "
-            f"SELECT {columns} FROM events_archive WHERE {where} "
-            f"ORDER BY facility_id, occurred_at, event_id SETTINGS {AVRO_SETTINGS}",
+            sql("archive_export", columns=column_list(), where=where),
             {**parameters, "path": f"{root}/{EVENTS_DIR}/{{_partition_id}}.avro"},
         )
-    history = store.registry_history()
+    history = store.registry_versions.history()
     with (out / REGISTRY_FILE).open("wb") as handle:
         fastavro.writer(
             handle,
@@ -204,12 +189,12 @@ def _restore_registry(store: Store, directory: Path) -> dict[str, Any]:
     path = directory / REGISTRY_FILE
     if not path.is_file():
         return {"registry_versions": 0, "registry": "none in the archive"}
-    current = store.registry_version()
+    current = store.registry_versions.version()
     if current:
         return {"registry_versions": 0, "registry": f"kept this store's (version {current})"}
     versions = _read_registry(path)
     for row in versions:
-        store.restore_registry_version(
+        store.registry_versions.restore(
             row["version"],
             row["loaded_at"],
             row["source"],
@@ -236,17 +221,12 @@ def _expected_events(directory: Path, files: Sequence[Path]) -> int | None:
 def _insert_files(store: Store, source: str, *, deduplicate: bool) -> None:
     """One INSERT … SELECT of every event file; ``deduplicate`` skips event_ids already
     archived and repeated ones (costs about a quarter of the import's speed)."""
-    columns = ", ".join(ARCHIVE_COLUMNS)
-    dedup = (
-        "WHERE event_id NOT IN (SELECT event_id FROM events_archive) LIMIT 1 BY event_id"
-        if deduplicate
-        else ""
+    statement = sql(
+        "archive_import",
+        columns=column_list(),
+        not_archived=sql("archive_filters.not_archived") if deduplicate else Sql(""),
     )
-    store.db.command(
-        f"INSERT INTO events_archive ({columns}) "  # noqa: S608 - fixed names, bound values
-        f"SELECT {columns} FROM file(%(source)s, 'Avro', %(structure)s) {dedup}",
-        {"source": source, "structure": _structure(store)},
-    )
+    store.db.command(statement, {"source": source, "structure": _structure(store)})
 
 
 def _keep_one_per_event_id(store: Store) -> int:
@@ -255,24 +235,16 @@ def _keep_one_per_event_id(store: Store) -> int:
 
     Checking afterwards is nearly free (one uniqExact); the repair is rare and small.
     """
-    rows, unique = store.db.query_rows("SELECT count(), uniqExact(event_id) FROM events_archive")[0]
+    rows, unique = store.db.query_rows(sql("archive_repeats"))[0]
     if rows == unique:
         return 0
-    repeated = "(SELECT event_id FROM events_archive GROUP BY event_id HAVING count() > 1)"
-    keep = f"archive_keep_{uuid.uuid4().hex[:10]}"
-    store.db.command(f"CREATE TABLE {keep} AS events_archive ENGINE = Memory")
+    keep = identifier(f"archive_keep_{uuid.uuid4().hex[:10]}")
+    store.db.command(sql("archive_keep_one.create", keep=keep))
     try:
-        store.db.command(
-            f"INSERT INTO {keep} SELECT * FROM events_archive "  # noqa: S608 - fixed names
-            f"WHERE event_id IN {repeated} LIMIT 1 BY event_id"
-        )
-        store.db.command(
-            "ALTER TABLE events_archive DELETE WHERE event_id IN "  # noqa: S608 - fixed names
-            f"(SELECT event_id FROM {keep}) SETTINGS mutations_sync = 2"
-        )
-        store.db.command(f"INSERT INTO events_archive SELECT * FROM {keep}")  # noqa: S608
+        for step in ("copy", "delete", "restore"):
+            store.db.command(sql(f"archive_keep_one.{step}", keep=keep))
     finally:
-        store.db.command(f"DROP TABLE IF EXISTS {keep}")
+        store.db.command(sql("archive_keep_one.drop", keep=keep))
     log.warning(
         "archive import: %d rows repeated an event_id; kept one of each",
         int(rows) - int(unique),
@@ -290,14 +262,14 @@ def import_archive(store: Store, directory: Path) -> dict[str, Any]:
         raise ArchiveError(f"{directory}: no {EVENTS_DIR}/*/*.avro files and no {REGISTRY_FILE}")
     started = time.monotonic()
     registry = _restore_registry(store, directory)
-    before = int(store.db.query_rows("SELECT count() FROM events_archive")[0][0])
+    before = store.archive.count()
     repeated: int | None = None
     if files:
         source = f"{_plain_path(directory)}/{EVENTS_DIR}/*/*.avro"
         _insert_files(store, source, deduplicate=before > 0)
         if before == 0:
             repeated = _keep_one_per_event_id(store)
-    after = int(store.db.query_rows("SELECT count() FROM events_archive")[0][0])
+    after = store.archive.count()
     imported_s = time.monotonic() - started
     if after > before:
         if before == 0:

@@ -26,56 +26,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ostwatch.timeutil import utc_now
+from sinks.archive_columns import content_hash_sql
 from sinks.clickhouse import ClickHouse
+from sinks.queries import Sql, identifier, sql
 
 log = logging.getLogger(__name__)
 
 ZERO_HASH = bytes(32)
 # An archived event as the chain looks it up: facility_id, event_id, occurred_at.
 ChainKey = tuple[str, str, datetime]
-INSTANT = "DateTime64(3, 'UTC')"
-ZERO_SQL = "toFixedString(unhex(repeat('00', 32)), 32)"
 
-# The archive columns a link covers, frozen as of chain format 1: a later column added to
-# events_archive must not change the hash of rows chained before it.
-CHAINED_COLUMNS = (
-    "event_id",
-    "event_type",
-    "schema_version",
-    "facility_id",
-    "occurred_at",
-    "occurred_at_text",
-    "local_date",
-    "received_at",
-    "source",
-    "seq",
-    "patient_ref",
-    "item",
-    "dose_mg",
-    "mode",
-    "take_home_days",
-    "quantity",
-    "quantity_delta",
-    "quantity_on_hand",
-    "reason",
-    "lot",
-    "expiry_date",
-    "programme",
-    "residence_commune",
-    "to_facility_id",
-    "max_days",
-    "outcome",
-    "purpose",
-    "results",
-    "report_type",
-    "period",
-    "supervisor_id",
-    "payload",
-    "kafka_topic",
-    "kafka_partition",
-    "kafka_offset",
-)
-CONTENT_HASH_SQL = f"SHA256(toString(tuple({', '.join(CHAINED_COLUMNS)})))"
+# The content hash of an archived row as ClickHouse computes it, over the columns the
+# specification marks as chained (frozen as of chain format 1).
+CONTENT_HASH_SQL = content_hash_sql()
 CHAIN_COLUMNS = (
     "facility_id",
     "position",
@@ -86,12 +49,8 @@ CHAIN_COLUMNS = (
     "chained_at",
     "repaired",
 )
-# The order events of one facility are chained in: archive order (a batch shares its
-# received_at; Kafka offset, then the submission's seq, order it).
-ARCHIVE_ORDER = "received_at, kafka_topic, kafka_partition, kafka_offset, seq, event_id"
 VERIFY_CHUNK_EVENTS = 2_000_000
 REPAIR_CHUNK_EVENTS = 500_000
-BOUND_KEYS = "facility_id IN {facilities:Array(String)} AND event_id IN {ids:Array(UUID)}"
 IN_FLIGHT_MAX = 50_000
 
 PROBLEMS = {
@@ -183,12 +142,8 @@ class ArchiveChain:
 
         Only facilities whose archive and chain counts differ are searched.
         """
-        archived = dict(
-            self.db.query_rows("SELECT facility_id, count() FROM events_archive GROUP BY 1")
-        )
-        chained = dict(
-            self.db.query_rows("SELECT facility_id, count() FROM archive_chain GROUP BY 1")
-        )
+        archived = dict(self.db.query_rows(sql("chain_archived_per_facility")))
+        chained = dict(self.db.query_rows(sql("chain_links_per_facility")))
         stale = {
             facility: int(count)
             for facility, count in sorted(archived.items())
@@ -197,7 +152,7 @@ class ArchiveChain:
         repaired = 0
         for chunk in _chunks(stale, REPAIR_CHUNK_EVENTS):
             repaired += self._chain_unchained(
-                "facility_id IN {facilities:Array(String)}",
+                sql("chain_filters.of_facilities"),
                 {"facilities": chunk},
                 True,
                 repaired=True,
@@ -207,23 +162,18 @@ class ArchiveChain:
         return repaired
 
     def _chain_unchained(
-        self, where: str, parameters: dict[str, Any], check: bool, *, repaired: bool
+        self, where: Sql, parameters: dict[str, Any], check: bool, *, repaired: bool
     ) -> int:
         """Chain the archived events matching ``where`` (server-side parameters), skipping
         those already in the chain when ``check`` (a lookup that scans the facilities'
         chains, so only for redeliveries and the start-up repair)."""
-        unchained = (
-            "AND (facility_id, event_id) NOT IN (SELECT facility_id, event_id FROM archive_chain "
-            "WHERE facility_id IN {facilities:Array(String)}) "
-            if check
-            else ""
+        query = sql(
+            "chain_unchained",
+            content_hash=CONTENT_HASH_SQL,
+            where=where,
+            unchained=sql("chain_filters.not_chained") if check else Sql(""),
         )
-        rows = self.db.query_rows(
-            f"SELECT facility_id, toString(event_id), {CONTENT_HASH_SQL} "  # noqa: S608
-            f"FROM events_archive WHERE {where} {unchained}"
-            f"ORDER BY facility_id, {ARCHIVE_ORDER} LIMIT 1 BY facility_id, event_id",
-            parameters,
-        )
+        rows = self.db.query_rows(query, parameters)
         if not rows:
             return 0
         heads = self.heads(sorted({row[0] for row in rows}))
@@ -240,9 +190,7 @@ class ArchiveChain:
         # No deduplication token: a batch retried after this insert landed comes back as
         # redelivered and is checked against the chain, and a token would also swallow a
         # legitimate re-chaining of links that were lost.
-        self.db.insert_columns(
-            "archive_chain", [list(column) for column in zip(*links, strict=True)], CHAIN_COLUMNS
-        )
+        self.db.insert_rows("archive_chain", links, CHAIN_COLUMNS)
         if repaired:
             by_facility: dict[str, list[str]] = {}
             for row in links:
@@ -262,11 +210,7 @@ class ArchiveChain:
         Read from ClickHouse every time, never cached: after a rebalance another worker may
         have extended the chain. The ``heads`` projection answers from a few rows.
         """
-        rows = self.db.query_rows(
-            "SELECT facility_id, max(position), argMax(link_hash, position) FROM archive_chain "
-            "WHERE facility_id IN {facilities:Array(String)} GROUP BY facility_id",
-            {"facilities": list(facilities)},
-        )
+        rows = self.db.query_rows(sql("chain_heads"), {"facilities": list(facilities)})
         return {facility: (int(position), bytes(head)) for facility, position, head in rows}
 
     # -- verifying -------------------------------------------------------------------------
@@ -308,14 +252,9 @@ class ArchiveChain:
 
     def _facility_sizes(self, facilities: Collection[str] | None) -> dict[str, int]:
         """Events per facility in archive or chain (whichever is larger), for chunking."""
-        where = "facility_id IN %(facilities)s" if facilities is not None else "1"
-        parameters = {"facilities": sorted(facilities) or [""]} if facilities is not None else {}
         rows = self.db.query_rows(
-            f"SELECT facility_id, max(n) FROM ("  # noqa: S608 - fixed SQL, bound values
-            f"SELECT facility_id, count() AS n FROM events_archive WHERE {where} GROUP BY 1 "
-            f"UNION ALL SELECT facility_id, count() AS n FROM archive_chain WHERE {where} "
-            f"GROUP BY 1) GROUP BY facility_id ORDER BY facility_id",
-            parameters,
+            sql("chain_facility_sizes"),
+            {"all": facilities is None, "facilities": sorted(facilities or ()) or [""]},
         )
         return {facility: int(n) for facility, n in rows}
 
@@ -327,21 +266,16 @@ class ArchiveChain:
         digest would be cheaper but can be forged by a generalised birthday attack). Only
         the facilities that differ are compared event by event.
         """
-        digest = (
-            "SHA256(arrayStringConcat(arrayMap(x -> x.2, arraySort(x -> x.1, "
-            "groupArray((event_id, {hash}))))))"
-        )
         sides = [
             dict(
                 self.db.query_rows(
-                    f"SELECT facility_id, tuple(count(), {digest.format(hash=content)}) "  # noqa: S608
-                    f"FROM {table} WHERE facility_id IN %(chunk)s GROUP BY facility_id",
+                    sql("chain_digests", table=identifier(table), content=content),
                     {"chunk": list(chunk)},
                 )
             )
             for table, content in (
                 ("events_archive", CONTENT_HASH_SQL),
-                ("archive_chain", "content_hash"),
+                ("archive_chain", identifier("content_hash")),
             )
         ]
         return [facility for facility in chunk if sides[0].get(facility) != sides[1].get(facility)]
@@ -349,46 +283,13 @@ class ArchiveChain:
     def _compare(self, chunk: Sequence[str]) -> list[Finding]:
         """Archive rows against chain rows, event by event."""
         rows = self.db.query_rows(
-            f"""
-            SELECT facility_id, toString(event_id), copies, hashes, chained, positions, chain_hash
-            FROM (
-                SELECT facility_id, event_id, count() AS copies,
-                       groupUniqArray({CONTENT_HASH_SQL}) AS hashes
-                FROM events_archive WHERE facility_id IN %(chunk)s
-                GROUP BY facility_id, event_id
-            ) AS a
-            FULL OUTER JOIN (
-                SELECT facility_id, event_id, count() AS chained,
-                       groupArray(position) AS positions, any(content_hash) AS chain_hash
-                FROM archive_chain WHERE facility_id IN %(chunk)s
-                GROUP BY facility_id, event_id
-            ) AS c USING (facility_id, event_id)
-            WHERE copies != 1 OR chained != 1 OR hashes != [chain_hash]
-            SETTINGS join_use_nulls = 0
-            """,  # noqa: S608 - fixed SQL, bound values
-            {"chunk": list(chunk)},
+            sql("chain_compare", content_hash=CONTENT_HASH_SQL), {"chunk": list(chunk)}
         )
         return [finding for row in rows for finding in compare_findings(*row)]
 
     def _check_links(self, chunk: Sequence[str]) -> list[Finding]:
         """Each link against its own content and the link before it; positions 0, 1, 2 …"""
-        rows = self.db.query_rows(
-            f"""
-            SELECT facility_id, position, toString(event_id), altered, broken, step
-            FROM (
-                SELECT facility_id, position, event_id,
-                       link_hash != SHA256(concat(prev_hash, content_hash)) AS altered,
-                       prev_hash != lagInFrame(link_hash, 1, {ZERO_SQL}) OVER w AS broken,
-                       toInt64(position) - lagInFrame(toInt64(position), 1, -1) OVER w AS step
-                FROM archive_chain WHERE facility_id IN %(chunk)s
-                WINDOW w AS (PARTITION BY facility_id ORDER BY position
-                             ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
-            )
-            WHERE altered OR broken OR step != 1
-            ORDER BY facility_id, position
-            """,  # noqa: S608 - fixed SQL, bound values
-            {"chunk": list(chunk)},
-        )
+        rows = self.db.query_rows(sql("chain_links"), {"chunk": list(chunk)})
         findings = []
         for facility, position, event_id, altered, broken, step in rows:
             problems = []
@@ -423,7 +324,7 @@ class ArchiveChain:
             return findings
         time.sleep(settle_s)
         rows = self.db.query_rows(
-            f"SELECT toString(event_id) FROM archive_chain WHERE {BOUND_KEYS}",  # noqa: S608
+            sql("chain_now_chained"),
             {
                 "facilities": sorted({f.facility_id for f in pending}),
                 "ids": sorted({str(f.event_id) for f in pending}),
@@ -437,15 +338,8 @@ class ArchiveChain:
         later: a chain rewritten from scratch would end in another head)."""
         if not facilities:
             return 0, 0, []
-        archived = self.db.query_rows(
-            "SELECT count() FROM events_archive WHERE facility_id IN %(f)s", {"f": facilities}
-        )[0][0]
-        rows = self.db.query_rows(
-            "SELECT facility_id, count(), max(position), argMax(link_hash, position), "
-            "sum(repaired) FROM archive_chain WHERE facility_id IN %(f)s "
-            "GROUP BY facility_id ORDER BY facility_id",
-            {"f": facilities},
-        )
+        archived = self.db.query_rows(sql("chain_archived_at"), {"f": facilities})[0][0]
+        rows = self.db.query_rows(sql("chain_summary"), {"f": facilities})
         heads = [
             {
                 "facility_id": facility,
@@ -459,7 +353,7 @@ class ArchiveChain:
         return int(archived), sum(h["length"] for h in heads), heads
 
 
-def _located(keys: Collection[ChainKey]) -> tuple[str, dict[str, Any]]:
+def _located(keys: Collection[ChainKey]) -> tuple[Sql, dict[str, Any]]:
     """A WHERE clause for these events that the archive's primary key (facility_id,
     occurred_at) can use: their facilities and the span of their occurred_at (a second
     wider on each side), then their ids — bound server-side: a 5,000-event batch's ids as
@@ -471,12 +365,7 @@ def _located(keys: Collection[ChainKey]) -> tuple[str, dict[str, Any]]:
         "from": _instant(min(instants) - timedelta(seconds=1)),
         "to": _instant(max(instants) + timedelta(seconds=1)),
     }
-    where = (
-        "facility_id IN {facilities:Array(String)} "
-        f"AND occurred_at >= {{from:{INSTANT}}} AND occurred_at <= {{to:{INSTANT}}} "
-        "AND event_id IN {ids:Array(UUID)}"
-    )
-    return where, parameters
+    return sql("chain_filters.located"), parameters
 
 
 def _instant(at: datetime) -> str:

@@ -22,6 +22,7 @@ from clickhouse_connect.driver.binding import DT64Param
 from ostwatch.settings import ClickHouseSettings
 from ostwatch.timeutil import utc_now
 from sinks.cluster import render_statement, render_statements
+from sinks.queries import identifier, sql
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ def resolve_dsn(settings: ClickHouseSettings, data_dir: Path) -> str:
     if settings.url:
         return settings.url
     return f"chdb://{(data_dir / 'clickhouse').resolve()}"
+
+
+def as_utc(instant: datetime) -> datetime:
+    """ClickHouse returns DateTime64(…, 'UTC') values naive; mark them as the UTC they are."""
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
 
 
 def exact_times(parameters: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -120,11 +126,8 @@ class ClickHouse:
             )
         try:
             bootstrap = clickhouse_connect.get_client(**options)
-            for statement in render_statement(
-                f"CREATE DATABASE IF NOT EXISTS `{settings.database}`",
-                settings.cluster,
-                settings.database,
-            ):
+            create = sql("schema.create_database", database=identifier(settings.database))
+            for statement in render_statement(create, settings.cluster, settings.database):
                 bootstrap.command(statement)
             client = clickhouse_connect.get_client(**options, database=settings.database)
         except Exception as exc:  # clickhouse-connect and chDB raise many unrelated types
@@ -147,7 +150,7 @@ class ClickHouse:
         store needs no replicas), so it is opened without the cluster.
         """
         with self._guard() as client:
-            client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+            client.command(sql("schema.create_database", database=identifier(database)))
         client = clickhouse_connect.get_client(**self._options, database=database)
         return ClickHouse(client, database, self.dsn, self._options)
 
@@ -213,6 +216,18 @@ class ClickHouse:
                 settings=settings,
             )
 
+    def insert_rows(
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        dedup_token: str | None = None,
+    ) -> None:
+        """``insert_columns`` for rows (transposed here: the insert is column-oriented)."""
+        if rows:
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            self.insert_columns(table, columns, column_names, dedup_token)
+
     def close(self) -> None:
         with self._lock:
             self._client.close()
@@ -270,11 +285,7 @@ def split_statements(sql: str) -> list[str]:
     return statements
 
 
-SCHEMA_MIGRATIONS = (
-    "CREATE TABLE IF NOT EXISTS schema_migrations "
-    "(version UInt32, name String, applied_at DateTime64(3, 'UTC')) "
-    "ENGINE = MergeTree ORDER BY version"
-)
+SCHEMA_MIGRATIONS = sql("schema.migrations_table")
 
 
 def schema_statements(cluster: str, database: str) -> list[tuple[str, list[str]]]:
@@ -284,8 +295,8 @@ def schema_statements(cluster: str, database: str) -> list[tuple[str, list[str]]
     each is rendered by sinks/cluster.py (``ostwatch schema --cluster NAME`` prints these).
     """
     rendered = [("schema_migrations", render_statement(SCHEMA_MIGRATIONS, cluster, database))]
-    for _, name, sql in migration_files():
-        rendered.append((name, render_statements(split_statements(sql), cluster, database)))
+    for _, name, text in migration_files():
+        rendered.append((name, render_statements(split_statements(text), cluster, database)))
     return rendered
 
 
@@ -293,12 +304,12 @@ def migrate(db: ClickHouse) -> list[str]:
     """Apply every migration not yet recorded; return the names applied now."""
     for statement in render_statement(SCHEMA_MIGRATIONS, db.cluster, db.database):
         db.command(statement)
-    done = {row[0] for row in db.query_rows("SELECT version FROM schema_migrations")}
+    done = {row[0] for row in db.query_rows(sql("schema.migrations_applied"))}
     applied = []
-    for version, name, sql in migration_files():
+    for version, name, text in migration_files():
         if version in done:
             continue
-        for statement in render_statements(split_statements(sql), db.cluster, db.database):
+        for statement in render_statements(split_statements(text), db.cluster, db.database):
             db.command(statement)
         db.insert_columns(
             "schema_migrations", [[version], [name], [utc_now()]], ["version", "name", "applied_at"]

@@ -23,11 +23,10 @@ from typing import Any
 
 from ostwatch.timeutil import LOCAL_TZ, utc_now
 from schemas.reference import RegistrySnapshot
-from sinks.aggregates import sql_text
 from sinks.chain import ArchiveChain
-from sinks.clickhouse import ClickHouse
+from sinks.clickhouse import ClickHouse, as_utc
+from sinks.queries import sql
 from sinks.reports import Reports, Scope
-from sinks.store import as_utc
 
 ADJUSTMENT_REASONS = (
     "spillage",
@@ -223,9 +222,7 @@ class Ledger:
     def _items_of(self, facility_id: str, month: Month) -> list[str]:
         """Every item with a stock event at the facility up to the month's end."""
         rows = self.db.query_rows(
-            "SELECT DISTINCT item FROM stock_daily "
-            "WHERE facility_id = %(facility)s AND local_date <= %(last_day)s ORDER BY item",
-            {"facility": facility_id, "last_day": month.last_day},
+            sql("ledger_items"), {"facility": facility_id, "last_day": month.last_day}
         )
         return [row[0] for row in rows]
 
@@ -249,7 +246,7 @@ class Ledger:
             per_unit = decimal(known.mg_per_unit) if known and known.mg_per_unit else Decimal(0)
             cards[code] = ItemCard(code, per_unit, decimal(opening.get(code, 0.0)))
         rows = self.db.query_dicts(
-            sql_text("ledger_movements"),
+            sql("ledger_movements"),
             {
                 "facility": facility_id,
                 "items": items,

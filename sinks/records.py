@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -91,3 +93,12 @@ class IntakeBatch:
             + len(self.redelivered)
             + len(self.conflicts)
         )
+
+
+def batch_token(kind: str, metas: Iterable[MessageMeta]) -> str:
+    """A deduplication token naming exactly the submissions in a batch: a retried batch
+    carries the same one, so ClickHouse drops the repeated insert."""
+    digest = hashlib.sha256(kind.encode())
+    for meta in metas:
+        digest.update(f"\x00{meta.source}\x00{meta.seq}".encode())
+    return f"{kind}-{digest.hexdigest()}"

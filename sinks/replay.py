@@ -21,9 +21,9 @@ from typing import Any
 
 import orjson
 
-from sinks.aggregates import AGGREGATE_BY_TABLE, Aggregates
 from sinks.clickhouse import ClickHouse
-from sinks.reports import Reports, Scope
+from sinks.queries import Sql, identifier, identifiers, join, label, sql
+from sinks.reports import Scope
 from sinks.store import Store
 
 log = logging.getLogger(__name__)
@@ -37,15 +37,6 @@ AGGREGATE_KEYS: dict[str, tuple[str, ...]] = {
     "tests_daily": ("facility_id", "local_date"),
     "patient_timeline": ("patient_ref", "occurred_at", "event_id", "facility_id"),
     "archive_bounds": ("key",),
-}
-# How each table is read as one row per key (FINAL collapses ReplacingMergeTree versions).
-_TABLE_ROWS: dict[str, str] = {
-    **{table: f"SELECT * FROM {{db}}.{table} FINAL" for table in AGGREGATE_BY_TABLE},  # noqa: S608
-    "patient_timeline": "SELECT * FROM {db}.patient_timeline FINAL",
-    "archive_bounds": (
-        "SELECT key, max(latest_occurred_at) AS latest_occurred_at, "
-        "min(earliest_occurred_at) AS earliest_occurred_at FROM {db}.archive_bounds GROUP BY key"
-    ),
 }
 # Each report's rows are identified by these fields.
 REPORT_KEYS: dict[str, tuple[str, ...]] = {
@@ -94,8 +85,12 @@ class Verification:
         }
 
 
-def _q(name: str) -> str:
-    return f"`{name}`"
+def _table_rows(table: str, database: str) -> Sql:
+    """How a table of a database is read as one row per key."""
+    db = identifier(database)
+    if table == "archive_bounds":
+        return sql("replay_rows.archive_bounds", db=db)
+    return sql("replay_rows.final", db=db, table=identifier(table))
 
 
 @contextmanager
@@ -104,63 +99,40 @@ def scratch_store(live: ClickHouse, purpose: str = "replay") -> Iterator[Store]:
     archive and its registry a copy; dropped afterwards whatever happens."""
     database = f"{live.database}_{purpose}_{uuid.uuid4().hex[:10]}"
     db = live.sibling(database)
+    source = identifier(live.database)
     try:
         store = Store(db)
         store.migrate()
-        # Later migrations may hang views on the archive table; the view replacing it keeps
-        # the same name and columns.
-        db.command("DROP TABLE events_archive SETTINGS check_table_dependencies = 0")
-        db.command(
-            f"CREATE VIEW events_archive AS SELECT * FROM {_q(live.database)}.events_archive"  # noqa: S608
-        )
+        db.command(sql("replay_scratch.drop_archive"))
+        db.command(sql("replay_scratch.archive_view", live=source))
         for (table,) in live.query_rows(
-            "SELECT name FROM system.tables WHERE database = %(db)s "
-            "AND startsWith(name, 'registry') AND engine NOT IN ('View', 'MaterializedView')",
-            {"db": live.database},
+            sql("replay_scratch.registry_tables"), {"db": live.database}
         ):
-            copy = f"INSERT INTO {_q(table)} SELECT * FROM {_q(live.database)}.{_q(table)}"  # noqa: S608
-            db.command(copy)
+            db.command(sql("replay_scratch.copy_table", table=identifier(table), live=source))
         yield store
     finally:
-        db.command(f"DROP DATABASE IF EXISTS {_q(database)}")
+        db.command(sql("replay_scratch.drop", database=identifier(database)))
         db.close()
 
 
 def _compare_sql(
     table: str, live_db: str, replay_db: str, columns: Sequence[tuple[str, str]]
-) -> str:
+) -> Sql:
     """One query listing every (key, column) whose live and replayed values differ."""
     keys = AGGREGATE_KEYS[table]
-    checks = [
-        "tuple('(row)', if(l._in = 1, 'present', 'missing'), "
-        "if(r._in = 1, 'present', 'missing'), l._in != r._in)"
-    ]
+    checks = [sql("replay_checks.row")]
     for name, type_name in columns:
-        if name in keys:
-            continue
-        left, right = f"l.{_q(name)}", f"r.{_q(name)}"
-        if "Float" in type_name:
-            largest = f"greatest(1., abs({left}), abs({right}))"
-            same = f"abs({left} - {right}) <= {REL_TOLERANCE} * {largest}"
-        else:
-            same = f"toJSONString({left}) = toJSONString({right})"
-        checks.append(
-            f"tuple('{name}', toJSONString({left}), toJSONString({right}), "
-            f"l._in = 1 AND r._in = 1 AND NOT ({same}))"
-        )
-    key_json = ", ".join(f"toJSONString({_q(k)})" for k in keys)
-    rows = _TABLE_ROWS[table]
-    return f"""
-        SELECT [{key_json}] AS key, d.1 AS column, d.2 AS live, d.3 AS replayed,
-               count() OVER () AS total
-        FROM (SELECT *, toUInt8(1) AS _in FROM ({rows.format(db=_q(live_db))})) AS l
-        FULL OUTER JOIN (SELECT *, toUInt8(1) AS _in FROM ({rows.format(db=_q(replay_db))})) AS r
-            USING ({", ".join(_q(k) for k in keys)})
-        ARRAY JOIN arrayFilter(x -> x.4, [{", ".join(checks)}]) AS d
-        ORDER BY key, column
-        LIMIT %(limit)s
-        SETTINGS join_use_nulls = 0, output_format_json_quote_64bit_integers = 0
-    """  # noqa: S608 - table and column names come from our own schema
+        if name not in keys:
+            kind = "float" if "Float" in type_name else "exact"
+            checks.append(sql(f"replay_checks.{kind}", label=label(name), name=identifier(name)))
+    return sql(
+        "replay_compare",
+        key_json=join(sql("replay_checks.key_json", name=identifier(k)) for k in keys),
+        live=_table_rows(table, live_db),
+        replayed=_table_rows(table, replay_db),
+        keys=identifiers(keys),
+        checks=join(checks),
+    )
 
 
 def _json(text: str) -> Any:
@@ -175,16 +147,9 @@ def compare_tables(
     total = 0
     checked: dict[str, int] = {}
     for table, keys in AGGREGATE_KEYS.items():
-        columns = live.query_rows(
-            "SELECT name, type FROM system.columns WHERE database = %(db)s AND table = %(t)s "
-            "ORDER BY position",
-            {"db": live.database, "t": table},
-        )
-        checked[table] = int(
-            live.query_rows(
-                f"SELECT count() FROM ({_TABLE_ROWS[table].format(db=_q(live.database))})"  # noqa: S608
-            )[0][0]
-        )
+        columns = live.query_rows(sql("replay_rows.columns"), {"db": live.database, "t": table})
+        rows_sql = _table_rows(table, live.database)
+        checked[table] = int(live.query_rows(sql("replay_rows.count", rows=rows_sql))[0][0])
         rows = live.query_rows(
             _compare_sql(table, live.database, replay.database, columns), {"limit": max(limit, 1)}
         )
@@ -249,15 +214,13 @@ def verify(live: Store, limit: int = DEFAULT_LIMIT) -> Verification:
     Meant for a quiet moment: events archived while it runs may be in one side only.
     """
     started = time.monotonic()
-    events = int(live.db.query_rows("SELECT count() FROM events_archive")[0][0])
+    events = live.archive.count()
     with scratch_store(live.db) as replayed:
-        Aggregates(replayed.db).rebuild()
+        replayed.aggregates.rebuild()
         differences, total, checked = compare_tables(live.db, replayed.db, limit)
         for name in REPORT_KEYS:
-            live_rows = getattr(Reports(live.db, live.registry, "aggregates"), name)(None, Scope())
-            replayed_rows = getattr(Reports(replayed.db, replayed.registry, "aggregates"), name)(
-                None, Scope()
-            )
+            live_rows = getattr(live.reports(), name)(None, Scope())
+            replayed_rows = getattr(replayed.reports(), name)(None, Scope())
             checked[f"report {name}"] = len(live_rows)
             found = compare_reports(name, live_rows, replayed_rows)
             total += len(found)

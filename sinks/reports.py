@@ -19,9 +19,9 @@ from typing import Any, Literal
 
 from ostwatch.timeutil import LOCAL_TZ
 from schemas.reference import RegistrySnapshot
-from sinks.aggregates import AGGREGATE_BY_TABLE, aggregate_select, sql_text
-from sinks.clickhouse import ClickHouse
-from sinks.store import as_utc
+from sinks.aggregates import AGGREGATE_BY_TABLE, select_of
+from sinks.clickhouse import ClickHouse, as_utc
+from sinks.queries import Sql, all_of, identifier, identifiers, sql
 
 log = logging.getLogger(__name__)
 
@@ -103,42 +103,44 @@ def number(value: float) -> float:
     return 0.0 if rounded == 0 else rounded
 
 
-def _scope_where(scope: Scope, *, dates: bool, item: bool = False) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = []
+def _scope_where(scope: Scope, *, dates: bool, item: bool = False) -> tuple[Sql, dict[str, Any]]:
+    clauses: list[Sql] = []
     parameters: dict[str, Any] = {}
     if scope.facilities is not None:
-        clauses.append("facility_id IN %(scope_facilities)s")
+        clauses.append(sql("report_filters.facilities"))
         parameters["scope_facilities"] = sorted(scope.facilities) or [""]
     if dates and scope.date_from:
-        clauses.append("local_date >= %(scope_from)s")
+        clauses.append(sql("report_filters.date_from"))
         parameters["scope_from"] = scope.date_from
     if dates and scope.date_to:
-        clauses.append("local_date <= %(scope_to)s")
+        clauses.append(sql("report_filters.date_to"))
         parameters["scope_to"] = scope.date_to
     if item and scope.item:
-        clauses.append("item = %(scope_item)s")
+        clauses.append(sql("report_filters.item"))
         parameters["scope_item"] = scope.item
-    return " AND ".join(clauses) or "1", parameters
+    return all_of(clauses), parameters
 
 
-def day_rows(table: str, source: Source, where: str, *, tail: bool = True) -> str:
+def day_rows(table: str, source: Source, where: str, *, tail: bool = True) -> Sql:
     """SQL for the day rows of aggregate ``table`` matching ``where``, as of T (bound as
     ``%(t)s``, its local day as ``%(t_day)s``): the complete days before T's day from the live
     table (or recomputed from the archive), then T's own day up to T from the archive. Without
     ``tail`` T is the end of its day, and T's day is taken as complete like the others."""
-    tail_sql = aggregate_select(
-        table, f"local_date = %(t_day)s AND occurred_at <= %(t)s AND {where}"
-    )
-    before = "<" if tail else "<="
+    scope = Sql(where)
+    days = sql("report_filters.before_t_day" if tail else "report_filters.through_t_day")
     if source == "archive":
-        older = aggregate_select(table, f"local_date {before} %(t_day)s AND {where}")
+        older = select_of(table, all_of([days, scope]))
     else:
-        columns = ", ".join(AGGREGATE_BY_TABLE[table].columns)
-        older = (
-            f"SELECT {columns} FROM {table} FINAL "  # noqa: S608 - fixed names
-            f"WHERE local_date {before} %(t_day)s AND {where}"
+        older = sql(
+            "report_day_rows.live",
+            columns=identifiers(AGGREGATE_BY_TABLE[table].columns),
+            table=identifier(table),
+            where=all_of([days, scope]),
         )
-    return f"{older}\nUNION ALL\n{tail_sql}" if tail else older
+    if not tail:
+        return older
+    today = select_of(table, all_of([sql("report_filters.t_day_until_t"), scope]))
+    return sql("report_day_rows.with_tail", older=older, tail=today)
 
 
 class Reports:
@@ -157,15 +159,11 @@ class Reports:
         """T: the given time, or the latest occurred_at accepted so far; None if no events."""
         if as_of is not None:
             return Moment.of(as_of)
-        rows = self.db.query_rows(
-            "SELECT max(latest_occurred_at), count() FROM archive_bounds"
-            if self.source == "aggregates"
-            else "SELECT max(occurred_at), count() FROM events_archive"
-        )
+        rows = self.db.query_rows(sql(f"report_moment.{self.source}"))
         latest, count = rows[0]
         return Moment.of(as_utc(latest)) if count else None
 
-    def _days(self, table: str, moment: Moment, where: str) -> str:
+    def _days(self, table: str, moment: Moment, where: Sql) -> Sql:
         """Day rows of an aggregate: complete days before T's day, then T's day up to T."""
         return day_rows(table, self.source, where)
 
@@ -181,9 +179,7 @@ class Reports:
         if moment is None:
             return []
         where, parameters = _scope_where(scope, dates=True)
-        sql = sql_text("report_dispensing").replace(
-            "{days}", self._days("dispensing_daily", moment, where)
-        )
+        query = sql("report_dispensing", days=self._days("dispensing_daily", moment, where))
         return [
             {
                 "facility_id": row["facility_id"],
@@ -194,7 +190,7 @@ class Reports:
                 "mg_observed": number(row["mg_observed"]),
                 "mg_take_home": number(row["mg_take_home"]),
             }
-            for row in self._run(_Query(sql, parameters), moment)
+            for row in self._run(_Query(query, parameters), moment)
         ]
 
     def tests(
@@ -209,10 +205,9 @@ class Reports:
             return []
         where, parameters = _scope_where(scope, dates=True)
         if by == "purpose":
-            sql = sql_text("report_tests_by_purpose").replace("{where}", where)
+            query = sql("report_tests_by_purpose", where=where)
         else:
-            days = self._days("tests_daily", moment, where)
-            sql = sql_text("report_tests").replace("{days}", days)
+            query = sql("report_tests", days=self._days("tests_daily", moment, where))
         return [
             {
                 "facility_id": row["facility_id"],
@@ -221,7 +216,7 @@ class Reports:
                 "tests": int(row["tests"]),
                 "positive": {k: int(v) for k, v in sorted(row["positive"].items())},
             }
-            for row in self._run(_Query(sql, parameters), moment)
+            for row in self._run(_Query(query, parameters), moment)
         ]
 
     def stock(self, as_of: datetime | None, scope: Scope) -> list[dict[str, Any]]:
@@ -234,7 +229,7 @@ class Reports:
         medications = {code: row for code, row in items.items() if row.mg_per_unit}
         where, parameters = _scope_where(scope, dates=False, item=True)
         window_start = moment.day - timedelta(days=USE_WINDOW_DAYS - 1)
-        sql = sql_text("report_stock").replace("{days}", self._days("stock_daily", moment, where))
+        query = sql("report_stock", days=self._days("stock_daily", moment, where))
         parameters |= {
             "items": sorted(medications) or [""],
             "mg_per_unit": [float(medications[c].mg_per_unit or 0) for c in sorted(medications)]
@@ -242,7 +237,7 @@ class Reports:
             "window_start": window_start,
         }
         rows = []
-        for row in self._run(_Query(sql, parameters), moment):
+        for row in self._run(_Query(query, parameters), moment):
             on_hand = float(row["on_hand"])
             first_use: date | None = row["first_use"]
             average = 0.0
@@ -265,12 +260,12 @@ class Reports:
     def _standing(self, at: datetime, scope: Scope) -> list[dict[str, Any]]:
         """Active patients per facility and programme at ``at`` (with take-home approvals)."""
         if self.source == "archive":
-            timeline = aggregate_select("patient_timeline", "occurred_at <= %(t)s")
+            timeline = select_of("patient_timeline", sql("report_filters.until_t"))
         else:
-            timeline = "SELECT * FROM patient_timeline WHERE occurred_at <= %(t)s"
+            timeline = sql("report_moment.live_timeline")
         where, parameters = _scope_where(scope, dates=False)
-        sql = sql_text("report_patients").replace("{timeline}", timeline).replace("{where}", where)
-        return self._run(_Query(sql, parameters), Moment.of(at))
+        query = sql("report_patients", timeline=timeline, where=where)
+        return self._run(_Query(query, parameters), Moment.of(at))
 
     def patients(self, as_of: datetime | None, scope: Scope) -> list[dict[str, Any]]:
         """Per facility and programme: active patients (and those with take-home approval)."""

@@ -46,7 +46,7 @@ def register(app: faust.App, context: WorkerContext) -> None:
         async def get(self, request: Request) -> Response:
             loop = asyncio.get_running_loop()
             try:
-                doc = await loop.run_in_executor(None, live.panel_data, service.store.db)
+                doc = await loop.run_in_executor(None, live.panel_data, service.store.panels)
             except StoreUnavailable as exc:
                 return self.json({"error": f"ClickHouse unavailable: {exc}"}, status=503)
             return self.json(doc)

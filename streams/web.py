@@ -44,7 +44,7 @@ def register(app: faust.App, context: WorkerContext) -> None:
             body: dict[str, Any] = {
                 "ready": ready,
                 "intake_assigned": assigned,
-                "store": {"healthy": service.stats.store_healthy, "dsn": service.store.db.dsn},
+                "store": {"healthy": service.stats.store_healthy, "dsn": service.store.dsn},
                 "registry_version": service.registry_version,
                 "intake": service.stats.as_dict(),
                 "duplicate_filter": service.duplicate_filter.summary(),

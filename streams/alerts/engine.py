@@ -29,7 +29,7 @@ from ostwatch.timeutil import LOCAL_TZ, utc_now
 from schemas.alerts import AckSelection, Alert, AlertChange
 from schemas.models import BaseEvent
 from schemas.reference import RegistrySnapshot
-from sinks.alert_store import AlertStore, PatientFact
+from sinks.alert_store import PatientFact
 from sinks.records import Accepted
 from sinks.reports import Reports, Scope
 from sinks.store import Store
@@ -94,7 +94,7 @@ class AlertEngine:
         """``live``: the worker's engine, which keeps the stored alerts in memory."""
         self.store = store
         self.settings = settings
-        self.table = AlertStore(store.db, cached=live)
+        self.table = store.alerts(cached=live)
 
     # -- live --------------------------------------------------------------------------
 
@@ -366,7 +366,7 @@ class AlertEngine:
         return superseded + reconcile(counts, judged, resolve_at=at, now=now, acks=acks)
 
     def _reports(self) -> Reports:
-        return Reports(self.store.db, self.store.registry, "aggregates")
+        return self.store.reports("aggregates")
 
     def _patient_conditions(
         self,

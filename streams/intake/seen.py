@@ -8,7 +8,7 @@ the archive (``Store.archived_submission_of``), so a false positive costs one lo
 never a wrong decision.
 
 The filter holds a 64-bit key per event_id (``filter_key``: the halves of its UUID xor-ed),
-which ClickHouse computes too (``sinks.store.EVENT_KEY_SQL``): the warm-up streams numbers
+which ClickHouse computes too (``sinks/sql/archive_event_keys.sql``): the warm-up streams numbers
 from one scan instead of building millions of strings (a national year, 18 million ids: 8.8 s
 of queries and strings became 0.2 s; filling the filter itself takes 6 s, bench.restart).
 """

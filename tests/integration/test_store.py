@@ -141,3 +141,33 @@ def test_a_second_process_gets_a_clear_lock_error(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_recorded_digests_across_sources_take_each_source_its_own_range(store: Store) -> None:
+    """One query for several sources: each name answers with its own fingerprint, and a
+    seq inside another source's range but outside its own is not found."""
+    now = datetime.now(UTC)
+    rejected = [
+        Rejected(MessageMeta(source, seq, "t", 0, offset, now, f"{source}#{seq}"), "bad", b"", b"")
+        for offset, (source, seq) in enumerate([("a", 1), ("a", 2), ("b", 50), ("b", 51)])
+    ]
+    store.submissions.write(IntakeBatch(rejected=rejected))
+    names = [("a", 1), ("a", 2), ("b", 51), ("b", 2), ("a", 50), ("c", 1)]
+    assert store.submissions.recorded_digests(names) == {
+        ("a", 1): "a#1",
+        ("a", 2): "a#2",
+        ("b", 51): "b#51",
+    }
+
+
+def test_repositories_answer_what_callers_asked_the_client(store: Store) -> None:
+    store.write_intake(batch_of("ingest:repo", VALID_EVENTS))
+    assert store.archive.count() == len(VALID_EVENTS)
+    assert store.submissions.count() == len(VALID_EVENTS)
+    by_type = store.archive.counts_by_type()
+    assert sum(by_type.values()) == len(VALID_EVENTS)
+    latest = store.archive.latest_received()
+    assert latest is not None and latest.tzinfo is not None
+    totals = store.intake_totals()
+    assert totals["accepted"] == len(VALID_EVENTS)
+    assert sum(f["events"] for f in totals["facilities"]) == len(VALID_EVENTS)

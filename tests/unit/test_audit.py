@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from infra.cli import main
 from infra.ledger_doc import ledger_csv, ledger_html
-from sinks.chain import CHAINED_COLUMNS, ZERO_HASH, compare_findings, link
+from sinks.archive_columns import ARCHIVE_COLUMNS, CHAINED_COLUMNS
+from sinks.chain import ZERO_HASH, compare_findings, link
 from sinks.ledger import ItemCard, LedgerError, Month
-from sinks.store import ARCHIVE_COLUMNS
 
 
 def test_month_bounds_are_local_and_to_the_millisecond() -> None:

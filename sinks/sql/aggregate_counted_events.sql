@@ -1,0 +1,2 @@
+-- Events an aggregate table ({table}) counted.
+SELECT sum(events) FROM {table} FINAL

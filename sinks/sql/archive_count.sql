@@ -1,0 +1,2 @@
+-- How many events the archive holds.
+SELECT count() FROM events_archive

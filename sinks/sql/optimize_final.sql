@@ -1,0 +1,2 @@
+-- Merge a table into one part: every FINAL read is cheap from the start.
+OPTIMIZE TABLE {table} FINAL

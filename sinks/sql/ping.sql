@@ -1,0 +1,2 @@
+-- A trivial query: does ClickHouse answer?
+SELECT 1

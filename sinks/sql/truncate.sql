@@ -1,0 +1,2 @@
+-- Empty a table (an aggregate before its rebuild).
+TRUNCATE TABLE {table}

@@ -154,3 +154,22 @@ def test_the_clock_does_not_escalate_a_notice_acknowledged_through_another_proce
     engine.settings = AlertSettings(commune_escalation_days=7)  # the notice is now 7 days old
     asyncio.run(worker_a.service.judge_clock())
     assert alerts_by_kind(worker_a)["commune_notification"] == [(1, "open"), (2, "resolved")]
+
+
+def test_a_start_indexes_exactly_the_patient_events_a_crash_left_out(
+    worker_a: IntakeHarness,
+) -> None:
+    """Copies of one indexed event (a redelivered batch) are not mistaken for missing ones,
+    and an archived event the index lacks is indexed again, once."""
+    worker_a.feed([enrol("03 07:00"), dose("03 08:00"), dose("03 09:00")])
+    table = worker_a.store.alerts(cached=False)
+    assert table.reindex_missing() == 0
+    indexed = worker_a.db.query_rows("SELECT count() FROM patient_events")[0][0]
+
+    worker_a.db.command("INSERT INTO patient_events SELECT * FROM patient_events")  # copies
+    assert table.reindex_missing() == 0
+    lost = worker_a.db.query_rows("SELECT event_id FROM patient_events LIMIT 1")[0][0]
+    worker_a.db.command("DELETE FROM patient_events WHERE event_id = {e:String}", {"e": lost})
+    assert table.reindex_missing() == 1
+    assert worker_a.db.query_rows("SELECT count() FROM patient_events FINAL")[0][0] == indexed
+    assert table.reindex_missing() == 0

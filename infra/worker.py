@@ -12,6 +12,8 @@ from pathlib import Path
 
 import faust
 
+from infra import http
+from infra.http.guard import web_options
 from ostwatch import logs
 from ostwatch.files import private_dir, private_umask, write_private
 from ostwatch.settings import (
@@ -32,7 +34,6 @@ from streams.intake.limits import IntakeLimits
 from streams.intake.offsets import OffsetLedger
 from streams.intake.service import IntakeService
 from streams.notify.service import NotifyService, build_notify
-from streams.web_guard import web_options
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def run_worker(
         data_dir=data_dir,
         web_options=web_options(stack, api_token(stack, data_dir)),
     )
+    offsets = OffsetLedger(broker.events_topic)
     register_domains(
         app,
         {
@@ -115,9 +117,10 @@ def run_worker(
             "events_topic": broker.events_topic,
             "notify": notify,
             "alert_signer": signer,
-            "offsets": OffsetLedger(broker.events_topic),
+            "offsets": offsets,
         },
     )
+    http.register(app, service, broker.events_topic, offsets)
     worker = faust.Worker(
         app,
         loglevel=stack.log_level.lower(),

@@ -15,12 +15,11 @@ import faust
 
 from ostwatch.settings import BrokerSettings, StreamSettings
 
-# Each module has ``register(app, context)``; order does not matter.
+# Each module has ``register(app, context)``; order does not matter. The web pages (the API,
+# the live view) are entry points, registered by the worker's assembly (infra/http/).
 DOMAIN_MODULES: tuple[str, ...] = (
     "streams.intake.agent",
     "streams.alerts.agent",
-    "streams.web",
-    "streams.live_view",
     "streams.notify.agent",
 )
 
@@ -99,7 +98,7 @@ def create_app(
     """Configure the Faust app: at-least-once, acks=all, earliest offsets, memory tables.
 
     ``web_options`` put the API's guard and TLS in front of the web server
-    (``streams.web_guard.web_options``)."""
+    (``infra.http.guard.web_options``)."""
     limit_fetch_wait(stream.fetch_max_wait_ms)
     options: dict[str, Any] = {
         "broker": [f"kafka://{server.strip()}" for server in bootstrap.split(",")],

@@ -15,7 +15,6 @@ from streams.intake.service import IntakeService
 
 log = logging.getLogger(__name__)
 
-REGISTER_NEEDS = ("service",)
 STATIC = {
     "": ("live.html", "text/html"),
     "live.js": ("live.js", "text/javascript"),

@@ -1,5 +1,6 @@
-"""The worker's local HTTP API, served by Faust's web server inside the process that owns
-ClickHouse (the embedded engine allows only one process per data directory).
+"""The worker's local API: readiness, and the typed operations (infra/application/) the CLI's
+``RemoteOperations`` calls, run here on the store this process owns (the embedded engine
+allows only one process per data directory).
 """
 
 from __future__ import annotations
@@ -11,17 +12,21 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
+from infra.application.common import OperationError
+from infra.application.operations import LocalOperations, run_named
+from infra.http.guard import authenticated
 from ostwatch.metrics import resident_memory_mb
-from schemas.alerts import AlertChange
-from sinks import api
+from schemas.alerts import AckSelection
 from sinks.clickhouse import StoreUnavailable
+from streams.alerts.engine import Acknowledged
 from streams.intake.offsets import OffsetLedger
 from streams.intake.service import IntakeService
-from streams.web_guard import authenticated
 
 log = logging.getLogger(__name__)
 
-REGISTER_NEEDS = ("service", "events_topic", "offsets")
+# Operations after which the worker must re-read the archive (its duplicate filter) and
+# the registry: they change both behind the intake's back.
+RELOADS_INTAKE = frozenset({"archive_import"})
 
 
 def intake_assigned(app: faust.App, topic: str) -> bool:
@@ -32,10 +37,27 @@ def intake_assigned(app: faust.App, topic: str) -> bool:
     return any(tp.topic == topic for tp in consumer.assignment())
 
 
+def worker_operations(service: IntakeService, loop: asyncio.AbstractEventLoop) -> LocalOperations:
+    """The operations on the worker's store; acknowledgements go through its live alert
+    engine (``IntakeService.acknowledge_alerts``: published, then stored, between two
+    judgements), the one writer of alerts. The operations run in an executor thread, so the
+    acknowledgement is handed to the event loop and waited for."""
+
+    def acknowledge(selection: AckSelection, note: str) -> Acknowledged:
+        future = asyncio.run_coroutine_threadsafe(service.acknowledge_alerts(selection, note), loop)
+        return future.result()
+
+    settings = service.alerts.settings if service.alerts is not None else None
+    return LocalOperations(
+        service.store, settings, acknowledge if service.alerts is not None else None
+    )
+
+
 def register(
     app: faust.App, service: IntakeService, events_topic: str, offsets: OffsetLedger
 ) -> None:
-    """Declare the API views: readiness and the operations table of ``sinks.api``."""
+    """Declare the API views: readiness and the operations of ``infra.application``."""
+    operations: list[LocalOperations] = []  # built on the first request, on the app's loop
 
     @app.page("/api/status")
     class Status(View):
@@ -69,27 +91,20 @@ def register(
     class Operation(View):
         async def post(self, request: Request, name: str) -> Response:
             try:
-                kwargs = await request.json()
+                body = await request.json()
             except ValueError:
                 return self.json({"error": "request body is not JSON"}, status=400)
             loop = asyncio.get_running_loop()
-            # The judge acknowledges through its live engine (alerts/judge.py: one writer);
-            # any other worker writes through the operations table and publishes here.
-            live_ack = name == "alerts_ack" and service.judges_alerts
+            if not operations:
+                operations.append(worker_operations(service, loop))
             try:
-                if live_ack:
-                    result = await service.acknowledge_alerts(kwargs)
-                else:
-                    result = await loop.run_in_executor(None, api.run, service.store, name, kwargs)
-            except (api.OperationError, ValueError) as exc:
+                result = await loop.run_in_executor(None, run_named, operations[0], name, body)
+            except (OperationError, ValueError) as exc:
                 return self.json({"error": str(exc)}, status=400)
             except StoreUnavailable as exc:
                 return self.json({"error": f"ClickHouse unavailable: {exc}"}, status=503)
             if name == "registry_load":
                 await loop.run_in_executor(None, service.refresh_registry, True)
-            if name == "alerts_ack" and not live_ack and service.publish_alerts is not None:
-                changes = [AlertChange.model_validate(c) for c in result["changes"]]
-                await service.publish_alerts(changes)
-            if name in api.RELOADS_INTAKE:
+            if name in RELOADS_INTAKE:
                 await loop.run_in_executor(None, service.warm_up)
-            return self.json({"result": result})
+            return self.json({"result": result.model_dump(mode="json")})

@@ -59,6 +59,15 @@ class AckRequest(Request):
     before: Before = None
     note: str = ""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_id(cls, data: Any) -> Any:
+        """``alert_id``: one id, as the API has always taken it."""
+        if isinstance(data, dict) and "alert_id" in data and "alert_ids" not in data:
+            data = {**data, "alert_ids": [data["alert_id"]]}
+            del data["alert_id"]
+        return data
+
     @model_validator(mode="after")
     def _checked(self) -> AckRequest:
         problem = note_problem(self.note)

@@ -89,19 +89,14 @@ def audit_ledger(
 
 def _print_ledger(document: dict[str, Any]) -> None:
     """One small table per item: the card's lines top to bottom, as on paper."""
-    from infra.ledger_doc import LINE_LABELS
     from infra.tables import print_table
+    from schemas.labels import LEDGER_LINES
     from sinks.ledger import LINES, SUBTRACTED
 
-    labels = {
-        "opening_balance": ("Tồn đầu kỳ", "Opening balance"),
-        **LINE_LABELS,
-        "closing_balance": ("Tồn cuối kỳ", "Closing balance"),
-    }
     for card in document["items"]:
         rows = [
             {
-                "line": f"{labels[name][0]} / {labels[name][1]}",
+                "line": LEDGER_LINES[name].text(),
                 "quantity": 0.0 - card[name] if name in SUBTRACTED else card[name],  # never -0
             }
             for name in ("opening_balance", *LINES, "closing_balance")

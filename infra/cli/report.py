@@ -28,6 +28,7 @@ from infra.cli.common import (
     request,
     write_output,
 )
+from schemas.labels import ALERT_KINDS, ALERT_STATUSES, PROGRAMMES, SEVERITIES, label_of
 
 if TYPE_CHECKING:
     from infra.application.operations import Operations
@@ -62,12 +63,6 @@ def report_rejected(
 
 
 FACILITY_COLUMNS = [("facility_id", "Mã cơ sở / Facility"), ("facility_name", "Tên / Name")]
-PROGRAMME_LABELS = {
-    "methadone": "Methadone",
-    "buprenorphine": "Buprenorphine",
-    "community_detox": "Cai tại cộng đồng / community detox",
-    "centre_detox": "Cai tại cơ sở / centre detox",
-}
 
 
 @dataclass(frozen=True)
@@ -177,12 +172,6 @@ ALERTS_VIEW = ReportView(
     "Cảnh báo / Alerts",
     ALERT_COLUMNS,
 )
-SEVERITY_LABELS = {
-    "critical": "Nghiêm trọng / critical",
-    "warning": "Cảnh báo / warning",
-    "info": "Thông tin / info",
-}
-STATUS_LABELS = {"open": "Đang mở / open", "resolved": "Đã xử lý / resolved"}
 
 
 def scope_options(view: ReportView) -> Callable[[F], F]:
@@ -249,7 +238,9 @@ def with_names(rows: list[dict[str, Any]], names: dict[str, Any]) -> list[dict[s
     for row in rows:
         extra = {
             "facility_name": facilities.get(row.get("facility_id"), ""),
-            "programme_label": PROGRAMME_LABELS.get(row.get("programme", ""), row.get("programme")),
+            "programme_label": (
+                label_of(PROGRAMMES, row["programme"]).text() if "programme" in row else None
+            ),
         }
         if "alert_id" in row:
             extra |= alert_labels(row)
@@ -265,17 +256,15 @@ def with_names(rows: list[dict[str, Any]], names: dict[str, Any]) -> list[dict[s
 def alert_labels(row: dict[str, Any]) -> dict[str, str]:
     """Bilingual labels and a local time for one alert row."""
     from ostwatch.timeutil import LOCAL_TZ
-    from schemas.alerts import KIND_LABELS
 
-    english, vietnamese = KIND_LABELS.get(row["kind"], (row["kind"], row["kind"]))
     raised = datetime.fromisoformat(row["raised_at"]).astimezone(LOCAL_TZ)
-    status = STATUS_LABELS.get(row["status"], row["status"])
+    status = label_of(ALERT_STATUSES, row["status"]).text()
     if row.get("escalated"):
         status += " ↑"
     return {
-        "severity_label": SEVERITY_LABELS.get(row["severity"], row["severity"]),
+        "severity_label": label_of(SEVERITIES, row["severity"]).text(),
         "status_label": status,
-        "kind_label": f"{vietnamese} / {english}",
+        "kind_label": label_of(ALERT_KINDS, row["kind"]).text(),
         "raised_local": raised.strftime("%d/%m/%Y %H:%M"),
     }
 
@@ -393,9 +382,9 @@ def report_monthly(
 
 def _print_monthly(document: dict[str, Any]) -> None:
     """One bilingual table per list, unit names indented under their parents."""
-    from infra.labels import LIST_TITLES
     from infra.monthly_doc import COLUMNS
     from infra.tables import print_table
+    from schemas.labels import LIST_TITLES
 
     names = {u["facility_id"]: "· " * u["depth"] + u["name"] for u in document["units"]}
     for name, fields in COLUMNS.items():

@@ -1,8 +1,8 @@
 """Letters to communes as documents people send: printable HTML, CSV, JSON — and read back.
 
 ``ostwatch notices`` answers one letter per commune of residence and month (the ``notices``
-operation, ``sinks.api``): every event the commune's People's Committee must be told of
-(seed 001; CONTRACT §4), with the facility, the local date and the patient's pseudonymous
+operation, infra/application/alerts.py): every event the commune's People's Committee must be
+told of (seed 001; CONTRACT §4), with the facility, the local date and the patient's pseudonymous
 reference. The CSV and JSON forms are self-describing, so the facility's ``notices resolve``
 reads them back and adds the names from its own register (``producers.commune_letters``);
 the HTML is what is printed, signed and sent. Vietnamese first, English beside.

@@ -199,7 +199,7 @@ def _conflict_row(item: Rejected, decided_at: datetime) -> list[Any]:
     return [value for name, value in zip(SUBMISSION_COLUMNS, row, strict=True) if name != "outcome"]
 
 
-# The duplicate filter's key of an event_id (streams/intake/seen.py ``filter_key``): the two
+# The duplicate filter's key of an event_id (the intake's ``filter_key``): the two
 # 64-bit halves of its UUID, big-endian as written, xor-ed.
 EVENT_KEY_SQL = (
     "bitXor(reinterpretAsUInt64(reverse(substring(UUIDToNum(event_id), 1, 8))), "

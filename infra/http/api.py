@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
@@ -58,6 +59,9 @@ def register(
 ) -> None:
     """Declare the API views: readiness and the operations of ``infra.application``."""
     operations: list[LocalOperations] = []  # built on the first request, on the app's loop
+    # The operations' own threads: an acknowledgement waits in one for the event loop, which
+    # runs the engine in the default executor, so the two pools must not be the same.
+    threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="api-operation")
 
     @app.page("/api/status")
     class Status(View):
@@ -98,7 +102,7 @@ def register(
             if not operations:
                 operations.append(worker_operations(service, loop))
             try:
-                result = await loop.run_in_executor(None, run_named, operations[0], name, body)
+                result = await loop.run_in_executor(threads, run_named, operations[0], name, body)
             except (OperationError, ValueError) as exc:
                 return self.json({"error": str(exc)}, status=400)
             except StoreUnavailable as exc:

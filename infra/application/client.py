@@ -14,38 +14,9 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from infra.application.alerts import AckOutcome, AckRequest, AlertsRequest, NoticesRequest
-from infra.application.archive import (
-    ArchiveExportRequest,
-    ArchiveImportRequest,
-    ReplayVerifyRequest,
-)
-from infra.application.audit import ChainVerifyRequest, LedgerRequest
+from infra.application import alerts, archive, audit, registry, reports, status
 from infra.application.common import Document, Request, Rows
 from infra.application.operations import LONG_OPERATIONS, LocalOperations, Operations
-from infra.application.registry import (
-    RegistryLoaded,
-    RegistryLoadRequest,
-    RegistryVersion,
-    RegistryVersionRequest,
-)
-from infra.application.reports import (
-    MonthlyRequest,
-    Names,
-    NamesRequest,
-    RejectedRequest,
-    ReportRequest,
-)
-from infra.application.status import (
-    IntakeTotals,
-    IntakeTotalsRequest,
-    SubmissionCounts,
-    SubmissionCountsRequest,
-    UndecidedOffsets,
-    UndecidedOffsetsRequest,
-    UndecidedSubmissions,
-    UndecidedSubmissionsRequest,
-)
 from infra.gateway import LONG_TIMEOUT_S, HttpGateway, StackInfo
 from ostwatch.files import private_dir, private_umask
 from ostwatch.settings import ClickHouseSettings
@@ -70,71 +41,75 @@ class RemoteOperations:
         body = request.model_dump(mode="json", exclude_defaults=True)
         return response.model_validate(self.gateway.post(name, body, timeout))
 
-    def report_stock(self, request: ReportRequest) -> Rows:
+    def report_stock(self, request: reports.ReportRequest) -> Rows:
         return self._call("report_stock", request, Rows)
 
-    def report_dispensing(self, request: ReportRequest) -> Rows:
+    def report_dispensing(self, request: reports.ReportRequest) -> Rows:
         return self._call("report_dispensing", request, Rows)
 
-    def report_patients(self, request: ReportRequest) -> Rows:
+    def report_patients(self, request: reports.ReportRequest) -> Rows:
         return self._call("report_patients", request, Rows)
 
-    def report_tests(self, request: ReportRequest) -> Rows:
+    def report_tests(self, request: reports.ReportRequest) -> Rows:
         return self._call("report_tests", request, Rows)
 
-    def report_targets(self, request: ReportRequest) -> Rows:
+    def report_targets(self, request: reports.ReportRequest) -> Rows:
         return self._call("report_targets", request, Rows)
 
-    def report_monthly(self, request: MonthlyRequest) -> Document:
+    def report_monthly(self, request: reports.MonthlyRequest) -> Document:
         return self._call("report_monthly", request, Document)
 
-    def rejected(self, request: RejectedRequest) -> Rows:
+    def rejected(self, request: reports.RejectedRequest) -> Rows:
         return self._call("rejected", request, Rows)
 
-    def names(self, request: NamesRequest) -> Names:
-        return self._call("names", request, Names)
+    def names(self, request: reports.NamesRequest) -> reports.Names:
+        return self._call("names", request, reports.Names)
 
-    def report_alerts(self, request: AlertsRequest) -> Rows:
+    def report_alerts(self, request: alerts.AlertsRequest) -> Rows:
         return self._call("report_alerts", request, Rows)
 
-    def alerts_ack(self, request: AckRequest) -> AckOutcome:
-        return self._call("alerts_ack", request, AckOutcome)
+    def alerts_ack(self, request: alerts.AckRequest) -> alerts.AckOutcome:
+        return self._call("alerts_ack", request, alerts.AckOutcome)
 
-    def notices(self, request: NoticesRequest) -> Document:
+    def notices(self, request: alerts.NoticesRequest) -> Document:
         return self._call("notices", request, Document)
 
-    def registry_load(self, request: RegistryLoadRequest) -> RegistryLoaded:
-        return self._call("registry_load", request, RegistryLoaded)
+    def registry_load(self, request: registry.RegistryLoadRequest) -> registry.RegistryLoaded:
+        return self._call("registry_load", request, registry.RegistryLoaded)
 
-    def registry_version(self, request: RegistryVersionRequest) -> RegistryVersion:
-        return self._call("registry_version", request, RegistryVersion)
+    def registry_version(
+        self, request: registry.RegistryVersionRequest
+    ) -> registry.RegistryVersion:
+        return self._call("registry_version", request, registry.RegistryVersion)
 
-    def archive_export(self, request: ArchiveExportRequest) -> Document:
+    def archive_export(self, request: archive.ArchiveExportRequest) -> Document:
         return self._call("archive_export", request, Document)
 
-    def archive_import(self, request: ArchiveImportRequest) -> Document:
+    def archive_import(self, request: archive.ArchiveImportRequest) -> Document:
         return self._call("archive_import", request, Document)
 
-    def replay_verify(self, request: ReplayVerifyRequest) -> Document:
+    def replay_verify(self, request: archive.ReplayVerifyRequest) -> Document:
         return self._call("replay_verify", request, Document)
 
-    def audit_ledger(self, request: LedgerRequest) -> Document:
+    def audit_ledger(self, request: audit.LedgerRequest) -> Document:
         return self._call("audit_ledger", request, Document)
 
-    def audit_verify(self, request: ChainVerifyRequest) -> Document:
+    def audit_verify(self, request: audit.ChainVerifyRequest) -> Document:
         return self._call("audit_verify", request, Document)
 
-    def submission_counts(self, request: SubmissionCountsRequest) -> SubmissionCounts:
-        return self._call("submission_counts", request, SubmissionCounts)
+    def submission_counts(self, request: status.SubmissionCountsRequest) -> status.SubmissionCounts:
+        return self._call("submission_counts", request, status.SubmissionCounts)
 
-    def intake_totals(self, request: IntakeTotalsRequest) -> IntakeTotals:
-        return self._call("intake_totals", request, IntakeTotals)
+    def intake_totals(self, request: status.IntakeTotalsRequest) -> status.IntakeTotals:
+        return self._call("intake_totals", request, status.IntakeTotals)
 
-    def undecided_offsets(self, request: UndecidedOffsetsRequest) -> UndecidedOffsets:
-        return self._call("undecided_offsets", request, UndecidedOffsets)
+    def undecided_offsets(self, request: status.UndecidedOffsetsRequest) -> status.UndecidedOffsets:
+        return self._call("undecided_offsets", request, status.UndecidedOffsets)
 
-    def undecided_submissions(self, request: UndecidedSubmissionsRequest) -> UndecidedSubmissions:
-        return self._call("undecided_submissions", request, UndecidedSubmissions)
+    def undecided_submissions(
+        self, request: status.UndecidedSubmissionsRequest
+    ) -> status.UndecidedSubmissions:
+        return self._call("undecided_submissions", request, status.UndecidedSubmissions)
 
     def close(self) -> None:
         self.gateway.close()

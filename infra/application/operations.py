@@ -24,7 +24,7 @@ from infra.application.archive import (
     ReplayVerifyRequest,
 )
 from infra.application.audit import ChainVerifyRequest, LedgerRequest
-from infra.application.common import Document, OperationError, Request, Rows
+from infra.application.common import Document, OperationError, Request, Rows, checked
 from infra.application.registry import (
     RegistryLoaded,
     RegistryLoadRequest,
@@ -262,8 +262,6 @@ class LocalOperations:
 
 def run_named(operations: Operations, name: str, body: Any) -> BaseModel:
     """The API's dispatch: operation ``name`` with ``body`` (JSON) validated as its request."""
-    from infra.application.common import checked
-
     spec = SPECS.get(name)
     if spec is None:
         raise OperationError(f"unknown operation {name!r}")

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
-
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
 from infra.application.common import Request
 from schemas.reference import REGISTRY_FILES
-from sinks.store import Store
+from sinks.store import RegistryLoad, Store
 
 __all__ = ["REGISTRY_FILES", "RegistryLoadRequest", "RegistryLoaded", "load", "version"]
 
@@ -22,17 +19,9 @@ class RegistryLoadRequest(Request):
     source: str = ""
 
 
-class RegistryLoaded(BaseModel):
-    """What a load did; ``warnings`` are printed totals that differ from their rows."""
-
-    version: int
-    unchanged: bool
-    facilities: int
-    items: int
-    targets: int
-    deadlines: int
-    total_mismatches: list[dict[str, Any]] = []
-    warnings: list[str] = []
+class RegistryLoaded(RootModel[RegistryLoad]):
+    """What a load did (``sinks.store.RegistryLoad``); ``warnings`` are printed totals that
+    differ from their rows."""
 
 
 class RegistryVersionRequest(Request):
@@ -44,7 +33,7 @@ class RegistryVersion(BaseModel):
 
 
 def load(store: Store, request: RegistryLoadRequest) -> RegistryLoaded:
-    return RegistryLoaded.model_validate(asdict(store.load_registry(request.files, request.source)))
+    return RegistryLoaded(store.load_registry(request.files, request.source))
 
 
 def version(store: Store, request: RegistryVersionRequest) -> RegistryVersion:

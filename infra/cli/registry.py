@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -36,9 +37,9 @@ def registry_load(directory: Path, data_dir: Path, output_format: str) -> None:
     }
     asked = request(RegistryLoadRequest, files=files, source=str(directory.resolve()))
     with operations(data_dir) as ops:
-        result = ops.registry_load(asked)
+        result = ops.registry_load(asked).root
     if output_format == "json":
-        emit_json(result.model_dump(mode="json"))
+        emit_json(asdict(result))
     else:
         state = "unchanged" if result.unchanged else "loaded"
         click.echo(

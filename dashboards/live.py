@@ -1,6 +1,6 @@
 """The live view's data: the province overview's panels and the stock table, from the very
 panel definitions and queries Grafana gets, rendered here (``dashboards.render``) with every
-facility selected and the last 30 days up to now. Served by the stack (``streams/live_view.py``)
+facility selected and the last 30 days up to now. Served by the stack (``infra/http/live_view.py``)
 to a page drawn with plotly.js, shipped inside the ``plotly`` wheel and served locally.
 """
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from dashboards.queries import Scope, build_sql
+from schemas.labels import STATES
 
 PanelKind = Literal["table", "stat", "barchart", "bargauge", "timeseries", "piechart"]
 Format = Literal["table", "time_series"]
@@ -22,17 +23,7 @@ STATUS_COLOURS: dict[str, str] = {
     "ok": "#37872D",  # green
     "info": "#1F60C4",  # blue: informational, neither good nor bad
 }
-STATUS_LABELS: dict[str, str] = {
-    "critical": "Nguy cấp · critical",
-    "warning": "Cảnh báo · warning",
-    "ok": "Ổn · ok",
-    "info": "Thông tin · info",
-    "submitted": "Đã nộp · submitted",
-    "submitted_late": "Nộp muộn · late",
-    "pending": "Chưa đến hạn · pending",
-    "due_soon": "Sắp đến hạn · due soon",
-    "overdue": "Quá hạn · overdue",
-}
+STATUS_LABELS: dict[str, str] = {code: label.text(" · ") for code, label in STATES.items()}
 # Report states coloured by what they mean for the reader.
 STATUS_MEANING: dict[str, str] = {
     "critical": "critical",

@@ -22,8 +22,9 @@ from typing import Any
 import orjson
 import xlsxwriter
 
-from infra.labels import FIELD_LABELS, LIST_TITLES, MONTHLY_COLUMNS, NESTED_KEYS, NESTED_LABELS
+from infra.labels import MONTHLY_COLUMNS, NESTED_KEYS
 from ostwatch import csv_safe
+from schemas.labels import FIELD_LABELS, LIST_TITLES, NESTED_LABELS
 
 __all__ = [
     "Sheet",

@@ -1,9 +1,9 @@
-"""How the CLI reaches the store: through the running stack's API, or by opening it itself.
+"""How the CLI reaches the running stack: its ``stack.json``, and JSON over its local API.
 
 The embedded ClickHouse allows one process per data directory, so while ``ostwatch up``
-runs, every command asks its worker over loopback HTTP; with no stack running (or with a
-ClickHouse server configured) the command opens the store directly. Both run the same
-operations table (``sinks.api``).
+runs, every command asks its worker over loopback HTTP. This module is the transport (the
+token, TLS, waiting through a worker restart); the typed operations on top of it are
+``infra.application.client.RemoteOperations``.
 """
 
 from __future__ import annotations
@@ -17,14 +17,11 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
-from ostwatch.files import private_dir, private_umask, write_private
-from ostwatch.settings import ClickHouseSettings
-from sinks import api
-from sinks.store import Store
+from ostwatch.files import write_private
 
 STACK_FILE = "stack.json"
 LONG_TIMEOUT_S = 3600.0
@@ -36,12 +33,6 @@ class GatewayError(RuntimeError):
 
 class WorkerAway(GatewayError):
     """Nothing listens on the worker's port: it is down, or restarting."""
-
-
-class Gateway(Protocol):
-    def call(self, operation: str, **kwargs: Any) -> Any: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -165,13 +156,18 @@ class HttpGateway:
         return cls(info.api_url, info.supervisor_pid, token=info.token, cafile=info.tls_cafile)
 
     def call(self, operation: str, **kwargs: Any) -> Any:
-        timeout = LONG_TIMEOUT_S if operation in api.LONG_OPERATIONS else 60.0
+        """Operation ``operation`` with ``kwargs`` as its JSON body; its JSON result."""
+        return self.post(operation, kwargs)
+
+    def post(self, operation: str, body: dict[str, Any], timeout: float = 60.0) -> Any:
+        """``POST /api/op/<operation>`` with ``body``; the JSON result, or GatewayError with
+        the worker's one-line reason."""
         url = f"{self.api_url}/api/op/{operation}"
         deadline = time.monotonic() + self.restart_wait_s
         waiting = False
         while True:
             try:
-                status, doc = http_json(url, kwargs, timeout, token=self.token, cafile=self.cafile)
+                status, doc = http_json(url, body, timeout, token=self.token, cafile=self.cafile)
                 break
             except WorkerAway:
                 if self.supervisor_pid is None or not _alive(self.supervisor_pid):
@@ -196,46 +192,3 @@ class HttpGateway:
 
     def close(self) -> None:
         return None
-
-
-class LocalGateway:
-    """Operations run in this process on a store it opens itself."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    @classmethod
-    def open(
-        cls, clickhouse: ClickHouseSettings, data_dir: Path, *, reconcile: bool = True
-    ) -> LocalGateway:
-        """Open the store; ``reconcile`` first repairs aggregate keys the last worker may
-        have left behind (off for `replay --verify`, which must see the rows as they are)."""
-        if clickhouse.url is None:  # the embedded engine writes into the data directory
-            private_umask()
-            private_dir(data_dir)
-        store = Store.open(clickhouse, data_dir)
-        store.migrate()
-        if reconcile:
-            store.aggregates.reconcile()  # the last worker may have died mid-batch
-        return cls(store)
-
-    def call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            result = api.run(self.store, operation, kwargs)
-        except ValueError as exc:
-            raise GatewayError(str(exc)) from exc
-        # Same JSON shapes as over HTTP.
-        return orjson.loads(orjson.dumps(result, default=str))
-
-    def close(self) -> None:
-        self.store.close()
-
-
-def open_gateway(
-    data_dir: Path, clickhouse: ClickHouseSettings, *, reconcile: bool = True
-) -> Gateway:
-    """The running stack's API if there is one for this data directory, else the store."""
-    info = StackInfo.read(data_dir)
-    if info is not None:
-        return HttpGateway.of(info)
-    return LocalGateway.open(clickhouse, data_dir, reconcile=reconcile)

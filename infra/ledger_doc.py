@@ -15,21 +15,9 @@ from typing import Any
 
 from ostwatch import csv_safe
 from ostwatch.timeutil import LOCAL_TZ
+from schemas.labels import LEDGER_LINES
 from sinks.ledger import LINES, SUBTRACTED
 
-LINE_LABELS = {
-    "received": ("Nhập trong kỳ", "Received"),
-    "used_doses": ("Cấp phát cho người bệnh", "Used by doses"),
-    "used_tests": ("Dùng cho xét nghiệm", "Used by tests"),
-    "loss_spillage": ("Hao hụt: rơi vãi", "Loss: spillage"),
-    "loss_breakage": ("Hao hụt: đổ vỡ", "Loss: breakage"),
-    "loss_expired": ("Hao hụt: hết hạn", "Loss: expired"),
-    "loss_other": ("Hao hụt: lý do khác", "Loss: other"),
-    "transfer_in": ("Nhận điều chuyển", "Transfers in"),
-    "transfer_out": ("Điều chuyển đi", "Transfers out"),
-    "count_corrections": ("Điều chỉnh theo kiểm kê", "Count corrections"),
-    "count_differences": ("Chênh lệch kiểm kê", "Count differences"),
-}
 UNIT_LABELS = {"ml": "ml", "tablet": "viên / tablet", "kit": "test / kit"}
 CSV_COLUMNS = (
     "facility_id",
@@ -121,7 +109,7 @@ def _card_html(document: dict[str, Any], card: dict[str, Any]) -> str:
         "count_differences": f"{len(card['counts'])} lần kiểm kê / counts",
     }
     lines = "\n".join(
-        f"<tr><td>{escape(LINE_LABELS[name][0])}<br><small>{escape(LINE_LABELS[name][1])}</small>"
+        f"<tr><td>{escape(LEDGER_LINES[name].vi)}<br><small>{escape(LEDGER_LINES[name].en)}</small>"
         f"</td><td class=num>{_signed(name, card[name])}</td>"
         f"<td><small>{escape(details.get(name, ''))}</small></td></tr>"
         for name in LINES

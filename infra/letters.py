@@ -1,8 +1,8 @@
 """Letters to communes as documents people send: printable HTML, CSV, JSON — and read back.
 
 ``ostwatch notices`` answers one letter per commune of residence and month (the ``notices``
-operation, ``sinks.api``): every event the commune's People's Committee must be told of
-(seed 001; CONTRACT §4), with the facility, the local date and the patient's pseudonymous
+operation, infra/application/alerts.py): every event the commune's People's Committee must be
+told of (seed 001; CONTRACT §4), with the facility, the local date and the patient's pseudonymous
 reference. The CSV and JSON forms are self-describing, so the facility's ``notices resolve``
 reads them back and adds the names from its own register (``producers.commune_letters``);
 the HTML is what is printed, signed and sent. Vietnamese first, English beside.
@@ -22,6 +22,7 @@ import orjson
 from infra.ledger_doc import STYLE as LEDGER_STYLE
 from ostwatch import csv_safe
 from schemas.alerts import LETTER_DOCUMENT, LETTER_VERSION
+from schemas.labels import PURPOSES, label_of
 
 NOTICE_LABELS: dict[str, tuple[str, str]] = {
     "enrolled": ("Bắt đầu điều trị", "Started treatment"),
@@ -36,10 +37,6 @@ REASON_LABELS: dict[str, tuple[str, str]] = {
     "diversion": ("Chuyển thuốc cho người khác", "diversion"),
     "behaviour": ("Hành vi", "behaviour"),
     "other": ("Lý do khác", "other"),
-}
-PURPOSE_LABELS: dict[str, tuple[str, str]] = {
-    "addiction_determination": ("Xác định tình trạng nghiện", "addiction determination"),
-    "screening": ("Sàng lọc", "screening"),
 }
 # One row per line of a letter; a resolved letter adds the register's columns after these.
 CSV_COLUMNS = (
@@ -90,7 +87,8 @@ def detail(line: Mapping[str, Any]) -> tuple[str, str]:
         return REASON_LABELS.get(reason, (reason, reason))
     if line.get("notice") == "positive_test":
         purpose = str(line.get("purpose") or "")
-        vi, en = PURPOSE_LABELS.get(purpose, (purpose, purpose))
+        vi, en = label_of(PURPOSES, purpose)
+        en = en.lower()  # inside a sentence
         found = ", ".join(line.get("positive") or ())
         return f"{vi}: {found}", f"{en}: {found}"
     return "", ""

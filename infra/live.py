@@ -17,7 +17,9 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from infra.gateway import GatewayError, HttpGateway, StackInfo
+from infra.application.client import RemoteOperations
+from infra.application.status import IntakeTotalsRequest
+from infra.gateway import GatewayError, StackInfo
 from infra.tables import format_number
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ class LiveView:
         self.data_dir = data_dir
         self.feeder = feeder
         self.interactive = interactive
-        self.gateway = HttpGateway.of(info)
+        self.operations = RemoteOperations.of(info)
         self._live: Live | None = None
         self._last: tuple[float, int] | None = None
 
@@ -51,7 +53,7 @@ class LiveView:
     def refresh(self) -> None:
         try:
             _, status = self.info.api("/api/status", timeout=5)
-            totals = self.gateway.call("intake_totals")
+            totals = self.operations.intake_totals(IntakeTotalsRequest()).root
         except GatewayError as exc:
             status, totals = {"ready": False, "reason": str(exc)}, {}
         if self._live is not None:

@@ -15,10 +15,10 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from infra.labels import LIST_TITLES, OUTCOME_LABELS, PROGRAMME_LABELS, PURPOSE_LABELS
 from infra.ledger_doc import STYLE as LEDGER_STYLE
 from infra.ledger_doc import figure, signature_block
 from ostwatch.timeutil import LOCAL_TZ
+from schemas.labels import LIST_TITLES, OUTCOMES, PROGRAMMES, PURPOSES
 
 SIGNATURES = (
     ("Người lập biểu", "Prepared by"),
@@ -109,11 +109,11 @@ def _cell(name: str, row: Mapping[str, Any]) -> str:
     """One table cell's HTML (escaped), numbers right-aligned."""
     value = row.get(name)
     if name == "programme":
-        return f"<td>{_labelled(PROGRAMME_LABELS, str(value))}</td>"
+        return f"<td>{_labelled(PROGRAMMES, str(value))}</td>"
     if name == "purpose":
-        return f"<td>{_labelled(PURPOSE_LABELS, str(value))}</td>"
+        return f"<td>{_labelled(PURPOSES, str(value))}</td>"
     if name == "discharged":
-        return f"<td class=num>{_counts(value or {}, OUTCOME_LABELS)}</td>"
+        return f"<td class=num>{_counts(value or {}, OUTCOMES)}</td>"
     if name == "positive":
         return f"<td>{_counts(value or {}, {})}</td>"
     if name == "item" and row.get("unit"):

@@ -6,9 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ostwatch.settings import NotifySettings, load
-from schemas.alerts import KIND_LABELS
-
-STATUS_LABELS = {"pending": "chờ gửi / pending", "sent": "đã gửi / sent", "failed": "lỗi / failed"}
+from schemas.labels import ALERT_KINDS, DELIVERY_STATUSES
 
 
 def ledger_path(data_dir: Path) -> Path:
@@ -27,7 +25,7 @@ def delivery_lines(report: dict[str, Any]) -> list[str]:
         f" ({report['ledger']})"
     ]
     for alert in report["alerts"]:
-        en, vi = KIND_LABELS[alert["kind"]]
+        vi, en = ALERT_KINDS[alert["kind"]]
         lines += [
             "",
             f"{alert['alert_id']}  {alert['severity']}  {vi} / {en}  {alert['facility_id']}",
@@ -45,7 +43,7 @@ def delivery_lines(report: dict[str, Any]) -> list[str]:
                 when = d["sent_at"] if d["status"] == "sent" else d["next_attempt_at"] or ""
                 line = (
                     f"{label:<14} {d['notifier']:<8} {recipient:<36} "
-                    f"{STATUS_LABELS[d['status']]:<18} {d['attempts']:>2}×  {when}"
+                    f"{DELIVERY_STATUSES[d['status']].text():<18} {d['attempts']:>2}×  {when}"
                 )
                 if d["last_error"] and d["status"] != "sent":
                     line += f"  {d['last_error']}"

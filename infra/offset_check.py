@@ -24,6 +24,8 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+from infra.application.operations import Operations
+from infra.application.status import UndecidedOffsetsRequest, UndecidedSubmissionsRequest
 from infra.broker import admin_config
 from streams.intake.classify import RawMessage, expand, message_meta
 from streams.kafka_compat import end_offsets
@@ -167,7 +169,9 @@ def submission_keys(messages: Iterable[RawMessage]) -> list[tuple[str, int]]:
     return keys
 
 
-def check_offsets(probe: GroupProbe, gateway: Any, since: datetime | None = None) -> dict[str, Any]:
+def check_offsets(
+    probe: GroupProbe, operations: Operations, since: datetime | None = None
+) -> dict[str, Any]:
     """Every partition's committed offset against the decisions below it.
 
     ``ok`` is false when some message below a committed offset has no decision: the group
@@ -176,21 +180,19 @@ def check_offsets(probe: GroupProbe, gateway: Any, since: datetime | None = None
     """
     position = probe.position()
     spans = {
-        str(partition): [position.start[partition], committed]
+        partition: (position.start[partition], committed)
         for partition, committed in position.committed.items()
         if committed is not None and committed > position.start[partition]
     }
     found: dict[str, Any] = {}
     if spans:
-        found = gateway.call(
-            "undecided_offsets",
-            topic=probe.topic,
-            spans=spans,
-            since=since.isoformat() if since else None,
-        )
+        request = UndecidedOffsetsRequest(topic=probe.topic, spans=spans, since=since)
+        found = operations.undecided_offsets(request).root
     partitions: dict[str, Any] = {}
     for partition, committed in sorted(position.committed.items()):
-        first, unconfirmed = _first_undecided(probe, gateway, partition, found.get(str(partition)))
+        first, unconfirmed = _first_undecided(
+            probe, operations, partition, found.get(str(partition))
+        )
         partitions[str(partition)] = {
             "committed": committed,
             "end": position.end[partition],
@@ -220,7 +222,7 @@ def check_offsets(probe: GroupProbe, gateway: Any, since: datetime | None = None
 
 
 def _first_undecided(
-    probe: GroupProbe, gateway: Any, partition: int, found: Mapping[str, Any] | None
+    probe: GroupProbe, operations: Operations, partition: int, found: Mapping[str, Any] | None
 ) -> tuple[int | None, int]:
     """The first offset without a decision, after confirming by (source, seq); and how many
     offsets without a row were left unconfirmed (beyond ``CONFIRM_LIMIT``)."""
@@ -229,13 +231,9 @@ def _first_undecided(
     candidates = [int(offset) for offset in found["first"][:CONFIRM_LIMIT]]
     messages = {m.offset: m for m in probe.messages(partition, candidates)}
     keys_at = {offset: submission_keys([messages[offset]]) for offset in messages}
-    every_key = [list(key) for keys in keys_at.values() for key in keys]
-    undecided = {
-        (str(source), int(seq))
-        for source, seq in (
-            gateway.call("undecided_submissions", keys=every_key) if every_key else []
-        )
-    }
+    every_key = [key for keys in keys_at.values() for key in keys]
+    asked = UndecidedSubmissionsRequest(keys=every_key)
+    undecided = set(operations.undecided_submissions(asked).root) if every_key else set()
     for offset in candidates:
         if offset not in keys_at:
             return offset, 0  # gone from the topic, and never decided

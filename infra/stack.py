@@ -6,11 +6,11 @@ first (it commits what ClickHouse already has), then the broker. A child that di
 restarted; because the embedded broker forgets everything when it stops, ClickHouse is the
 system of record and the worker rebuilds its state from it.
 
-Two limits keep the restarting honest (README "Reliability", ``SupervisorSettings``): a
-worker that keeps dying before the stack was ever ready makes ``ostwatch up`` give up with
-the worker's last error (fail fast), and a worker that has lag and decides nothing is
-replaced (the watchdog, ``infra.watchdog``). What the supervisor sees is written to
-``supervisor.json`` in the data directory for ``ostwatch status``.
+Two limits keep the restarting honest (docs/operations.md "Reliability",
+``SupervisorSettings``): a worker that keeps dying before the stack was ever ready makes
+``ostwatch up`` give up with the worker's last error (fail fast), and a worker that has lag
+and decides nothing is replaced (the watchdog, ``infra.watchdog``). What the supervisor sees
+is written to ``supervisor.json`` in the data directory for ``ostwatch status``.
 """
 
 from __future__ import annotations

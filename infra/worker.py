@@ -13,6 +13,8 @@ from pathlib import Path
 
 import faust
 
+from infra import http
+from infra.http.guard import web_options
 from ostwatch import logs
 from ostwatch.files import private_dir, private_umask, write_private
 from ostwatch.settings import (
@@ -33,7 +35,6 @@ from streams.intake.offsets import OffsetLedger
 from streams.intake.pipeline import IntakeConfig, IntakeContext
 from streams.intake.service import IntakeService
 from streams.notify.service import NotifyService, build_notify
-from streams.web_guard import web_options
 
 log = logging.getLogger(__name__)
 
@@ -127,17 +128,16 @@ def run_worker(
     )
     service = intake_service(store, stream, clickhouse, alerts, app, broker=broker, signer=signer)
     service.warm_up()
-    register_domains(
-        app,
-        WorkerContext(
-            broker=broker,
-            stream=stream,
-            service=service,
-            offsets=OffsetLedger(broker.events_topic),
-            alert_signer=signer,
-            notify=notify,
-        ),
+    context = WorkerContext(
+        broker=broker,
+        stream=stream,
+        service=service,
+        offsets=OffsetLedger(broker.events_topic),
+        alert_signer=signer,
+        notify=notify,
     )
+    register_domains(app, context)
+    http.register(app, context)
     worker = faust.Worker(
         app,
         loglevel=stack.log_level.lower(),

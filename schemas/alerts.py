@@ -23,7 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = [
     "ALERT_KINDS",
     "ALERT_NAMESPACE",
-    "KIND_LABELS",
     "LETTER_DOCUMENT",
     "LETTER_VERSION",
     "SEVERITY_RANK",
@@ -55,21 +54,6 @@ Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}
 
 ChangeKind = Literal["opened", "updated", "resolved"]
-
-# English and Vietnamese names of each kind, for tables, messages and dashboards.
-KIND_LABELS: dict[str, tuple[str, str]] = {
-    "stock_low": ("Stock low", "Tồn kho thấp"),
-    "stock_out": ("Stock out", "Hết thuốc"),
-    "count_discrepancy": ("Count discrepancy", "Chênh lệch kiểm kê"),
-    "double_dosing": ("Double dosing", "Cấp thuốc trùng"),
-    "take_home_violation": ("Take-home violation", "Vi phạm cấp thuốc nhiều ngày"),
-    "inactive_patient_dosed": ("Inactive patient dosed", "Cấp thuốc cho người không điều trị"),
-    "report_due_soon": ("Report due soon", "Sắp đến hạn báo cáo"),
-    "report_overdue": ("Report overdue", "Quá hạn báo cáo"),
-    "supervision_behind": ("Supervision behind", "Chưa đủ số lần giám sát"),
-    "commune_notification": ("Commune notification", "Thông báo UBND xã"),
-    "commune_unknown": ("Commune unknown", "Không rõ xã cư trú"),
-}
 
 # What a month's letters to communes (``ostwatch notices``) say they are, so that the
 # facility's ``notices resolve`` knows a letter when it reads one.

@@ -396,7 +396,7 @@ class AlertStore:
 
     def forget(self) -> None:
         """Drop the cache: another worker may have written alerts since it was read (this
-        worker has just become the judge, see ``streams.alerts.judge``)."""
+        worker has just become the judge: the alert role, docs/operations.md "Scale-out")."""
         self._cache = None
         self._by_subject = {}
 

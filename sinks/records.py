@@ -16,7 +16,7 @@ class MessageMeta:
     """Where a message came from. (source, seq) names a submission; redelivery keeps it.
 
     ``digest`` fingerprints the submission's bytes when a sender named it (headers), so that
-    another message under the same name is told from a redelivery (streams/intake/conflicts.py).
+    another message under the same name is told from a redelivery (the intake's conflict check).
     """
 
     source: str

@@ -23,12 +23,12 @@ if TYPE_CHECKING:  # the domain modules import this one
     from streams.intake.service import IntakeService
     from streams.notify.service import NotifyService
 
-# Each module has ``register(app, context: WorkerContext)``; order does not matter.
+# Each module has ``register(app, context: WorkerContext)``; order does not matter. The web
+# pages (the API, the live view) are entry points, registered by the worker's assembly
+# (infra/http/).
 DOMAIN_MODULES: tuple[str, ...] = (
     "streams.intake.agent",
     "streams.alerts.agent",
-    "streams.web",
-    "streams.live_view",
     "streams.notify.agent",
 )
 
@@ -69,7 +69,7 @@ def create_app(
     """Configure the Faust app: at-least-once, acks=all, earliest offsets, memory tables.
 
     ``web_options`` put the API's guard and TLS in front of the web server
-    (``streams.web_guard.web_options``)."""
+    (``infra.http.guard.web_options``)."""
     limit_fetch_wait(stream.fetch_max_wait_ms)
     options: dict[str, Any] = {
         "broker": [f"kafka://{server.strip()}" for server in bootstrap.split(",")],

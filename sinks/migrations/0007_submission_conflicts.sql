@@ -1,4 +1,4 @@
--- One submission name (source, seq), one content (streams/intake/conflicts.py). Each decided
+-- One submission name (source, seq), one content (the intake's conflict check). Each decided
 -- submission keeps a fingerprint of its bytes; a later message that reuses the name with other
 -- bytes is refused and kept here, never written over the first submission's row.
 

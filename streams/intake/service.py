@@ -10,22 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from ostwatch.timeutil import utc_now
-from schemas.alerts import AlertChange
+from schemas.alerts import AckSelection, AlertChange
 from schemas.codec import encode_raw_submission
 from schemas.models import BaseEvent
 from schemas.privacy import scrub_text
 from schemas.reference import RegistrySnapshot
-from sinks import api
 from sinks.aggregates import touched_by
 from sinks.records import IntakeBatch, Rejected
 from sinks.store import Store
-from streams.alerts.engine import AlertEngine
+from streams.alerts.engine import Acknowledged, AlertEngine
 from streams.alerts.judge import AlertRole, Sweep
 from streams.intake.classify import (
     RawMessage,
@@ -239,18 +237,23 @@ class IntakeService:
         """Whether this worker's engine is the one writer of judged alerts now."""
         return self.alerts is not None and self.alert_role.judge
 
-    async def acknowledge_alerts(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        """An acknowledgement (``ostwatch alerts ack``) through the live engine, between two
-        judgements: its versions follow the cached ones, so no judgement running at the same
-        time can write a version of the same alert with the same sequence. Published, then
-        stored, like every judged change."""
-        if self.alerts is None:
+    async def acknowledge_alerts(self, selection: AckSelection, note: str) -> Acknowledged:
+        """An acknowledgement (``ostwatch alerts ack``) through the live engine, the one
+        writer of alerts, between two judgements: its versions follow the cached ones, so no
+        judgement running at the same time can write a version of the same alert with the
+        same sequence. Published, then stored, like every judged change. A worker that does
+        not judge now first drops its cache (the judge may have written since).
+        KeyError names an alert id that does not exist."""
+        engine = self.alerts
+        if engine is None:
             raise RuntimeError("alerts are off on this worker")
         async with self._judging:
+            if not self.alert_role.judge:
+                engine.table.forget()
             loop = asyncio.get_running_loop()
-            outcome = await loop.run_in_executor(None, api.acknowledge_alerts, self.alerts, kwargs)
+            outcome = await loop.run_in_executor(None, engine.acknowledge_many, selection, note)
             await self.deliver_alerts(outcome.changes)
-        return dict(outcome.as_json())
+        return outcome
 
     async def _catch_up_alerts(self) -> None:
         """Once after becoming the judge (and after a start or an import), before anything

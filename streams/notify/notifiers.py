@@ -31,7 +31,8 @@ import aiohttp
 import orjson
 
 from ostwatch.settings import NotifySettings
-from schemas.alerts import KIND_LABELS, AlertChange
+from schemas.alerts import AlertChange
+from schemas.labels import ALERT_KINDS
 from streams.notify import render
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,8 @@ def redact_url(url: str) -> str:
 
 def webhook_body(change: AlertChange) -> bytes:
     doc: dict[str, Any] = change.model_dump(mode="json")
-    labels = KIND_LABELS[change.alert.kind]
-    doc.update(idempotency_key=change.idempotency_key, kind_en=labels[0], kind_vi=labels[1])
+    label = ALERT_KINDS[change.alert.kind]
+    doc.update(idempotency_key=change.idempotency_key, kind_en=label.en, kind_vi=label.vi)
     return orjson.dumps(doc)
 
 

@@ -7,22 +7,21 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from ostwatch.timeutil import LOCAL_TZ
-from schemas.alerts import KIND_LABELS, AlertChange
-
-CHANGE_LABELS = {
-    "opened": ("Opened", "Mới phát sinh"),
-    "updated": ("Updated", "Cập nhật"),
-    "resolved": ("Resolved", "Đã xử lý xong"),
-}
-SEVERITY_LABELS = {
-    "critical": ("CRITICAL", "NGHIÊM TRỌNG"),
-    "warning": ("Warning", "Cảnh báo"),
-    "info": ("Info", "Thông tin"),
-}
+from schemas.alerts import AlertChange
+from schemas.labels import ALERT_CHANGES, ALERT_KINDS, SEVERITIES, Label
 
 
-def both(labels: tuple[str, str]) -> str:
-    return f"{labels[0]} / {labels[1]}"
+def both(label: Label) -> str:
+    """English first in a message (schemas/labels.py has every label)."""
+    return label.english_first()
+
+
+def severity(code: str) -> str:
+    """A critical alert shouts in both languages; the others read as words."""
+    label = SEVERITIES[code]
+    if code == "critical":
+        return both(Label(label.vi.upper(), label.en.upper()))
+    return both(Label(label.vi, label.en.capitalize()))
 
 
 def local_time(instant: datetime) -> str:
@@ -33,9 +32,9 @@ def subject_line(changes: Sequence[AlertChange]) -> str:
     if len(changes) == 1:
         alert = changes[0].alert
         return (
-            f"[ostwatch] {both(SEVERITY_LABELS[alert.severity])}: "
-            f"{both(KIND_LABELS[alert.kind])} — {alert.facility_id} "
-            f"({both(CHANGE_LABELS[changes[0].change])})"
+            f"[ostwatch] {severity(alert.severity)}: "
+            f"{both(ALERT_KINDS[alert.kind])} — {alert.facility_id} "
+            f"({both(ALERT_CHANGES[changes[0].change])})"
         )
     critical = sum(c.alert.severity == "critical" for c in changes)
     return (
@@ -47,8 +46,8 @@ def subject_line(changes: Sequence[AlertChange]) -> str:
 def change_block(change: AlertChange) -> str:
     alert = change.alert
     lines = [
-        f"{both(CHANGE_LABELS[change.change])} — {both(KIND_LABELS[alert.kind])}"
-        f" — {both(SEVERITY_LABELS[alert.severity])}",
+        f"{both(ALERT_CHANGES[change.change])} — {both(ALERT_KINDS[alert.kind])}"
+        f" — {severity(alert.severity)}",
         f"  Facility / Cơ sở: {alert.facility_id}",
         f"  Subject / Đối tượng: {alert.subject}",
         f"  Since / Từ: {local_time(alert.raised_at)}",

@@ -10,12 +10,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from infra.application.alerts import AckRequest
+from infra.application.common import OperationError, build
 from ostwatch.settings import AlertSettings
 from schemas.alerts import Alert, AlertChange
-from sinks.api import OperationError
 from streams.alerts.engine import AlertEngine
 from streams.intake.service import IntakeService
 from tests.support.alert_events import PATIENT, dose, enrol, ev
@@ -236,9 +238,15 @@ def test_bulk_acknowledgement_goes_through_the_live_engine(intake: IntakeHarness
 
     intake.service = IntakeService(replace(intake.service.context, publish_alerts=publish))
     intake.service.warm_up()
+
+    def acknowledge(**fields: Any) -> dict[str, Any]:
+        asked = build(AckRequest, **fields)  # as the CLI and the worker's API build it
+        done = asyncio.run(intake.service.acknowledge_alerts(asked.selection(), asked.note))
+        return done.as_json()
+
     request = {"kinds": ["commune_notification"], "communes": ["C-01"], "before": "2024-03-03",
                "note": "đã gửi công văn tháng 3"}  # fmt: skip
-    outcome = asyncio.run(intake.service.acknowledge_alerts(request))
+    outcome = acknowledge(**request)
     assert (outcome["acknowledged"], outcome["already_acknowledged"]) == (2, 0)
     assert [c.idempotency_key for c in published] == [
         f"{c['alert']['alert_id']}/{c['sequence']}" for c in outcome["changes"]
@@ -250,13 +258,13 @@ def test_bulk_acknowledgement_goes_through_the_live_engine(intake: IntakeHarness
     table = AlertEngine(intake.store, SETTINGS).table.stored(kinds=["commune_notification"])
     assert {a.subject for _, a in table.values() if a.acknowledged_at} == resolved
     # Nothing left to acknowledge under the same filters; by id, it says it was done before.
-    assert asyncio.run(intake.service.acknowledge_alerts(request))["acknowledged"] == 0
+    assert acknowledge(**request)["acknowledged"] == 0
     again = {"alert_ids": [outcome["changes"][0]["alert"]["alert_id"]]}
-    assert asyncio.run(intake.service.acknowledge_alerts(again))["already_acknowledged"] == 1
+    assert acknowledge(**again)["already_acknowledged"] == 1
     intake.redeliver(0)  # judged again: the acknowledged notices stay resolved
     assert {a.subject for a in stored(intake) if a.status == "resolved"} == resolved
     with pytest.raises(OperationError, match="name the alerts"):
-        asyncio.run(intake.service.acknowledge_alerts({"note": "everything?"}))
+        build(AckRequest, note="everything?")
 
 
 def test_deadlines_follow_submissions(intake: IntakeHarness) -> None:

@@ -271,7 +271,7 @@ def the_ingest_file(installed: Installed, work: Path, empty: Path) -> tuple[Path
 # Every `ostwatch report` subcommand of the installed package, with its required options.
 LIST_REPORTS = """
 import json
-from infra.cli import report
+from infra.cli.report import report
 print(json.dumps({
     name: [param.opts[0] for param in command.params if param.required]
     for name, command in report.commands.items()

@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 
+from infra.application.alerts import NoticesRequest
+from infra.application.common import OperationError, build
+from infra.application.operations import LocalOperations
 from infra.letters import letters_csv, letters_html, read_letter
 from ostwatch.settings import AlertSettings
-from sinks import api
+from sinks.store import Store
 from tests.support.intake import IntakeHarness, registry_live_from
 
 pytestmark = pytest.mark.integration
@@ -22,6 +25,11 @@ def intake(chdb_dir: Path) -> Iterator[IntakeHarness]:
     harness = IntakeHarness(chdb_dir, alert_settings=AlertSettings())
     yield harness
     harness.drop()
+
+
+def notices(store: Store, **fields: Any) -> dict[str, Any]:
+    """The notices operation, as the CLI asks for it with no stack running."""
+    return LocalOperations(store).notices(build(NoticesRequest, **fields)).root
 
 
 def at(day: str, clock: str, month: str = "03") -> str:
@@ -63,7 +71,7 @@ def test_a_month_of_letters(intake: IntakeHarness) -> None:
                    and a.details.get("notice") == "enrolled"]  # fmt: skip
     engine.acknowledge(enrolled.alert_id, "đã gửi")  # acknowledged: still in the month's letter
 
-    document = api.run(intake.store, "notices", {"month": "2024-03"})
+    document = notices(intake.store, month="2024-03")
     assert (document["document"], document["month"]) == ("ostwatch.commune_letters", "2024-03")
     letters = {letter["commune"]: letter["lines"] for letter in document["letters"]}
     assert sorted(letters) == ["C-07", "C-08"]
@@ -83,17 +91,17 @@ def test_a_month_of_letters(intake: IntakeHarness) -> None:
     )
     assert [line["notice"] for line in letters["C-08"]] == ["enrolled"]
     # One commune, one facility.
-    only = api.run(intake.store, "notices", {"month": "2024-03", "communes": ["C-08"]})
+    only = notices(intake.store, month="2024-03", communes=["C-08"])
     assert [letter["commune"] for letter in only["letters"]] == ["C-08"]
-    tf01 = api.run(intake.store, "notices", {"month": "2024-03", "facilities": ["TF-01"]})
+    tf01 = notices(intake.store, month="2024-03", facilities=["TF-01"])
     assert len(tf01["letters"][0]["lines"]) == 3
     # The CSV reads back as the same letters; the HTML names every line.
     back = read_letter(letters_csv(document))
     assert [letter["lines"] for letter in back["letters"]] == list(letters.values())
     page = letters_html(document)
     assert page.count("<section class=letter>") == 2 and "pat-letter-0003" in page
-    with pytest.raises(api.OperationError, match="--month"):
-        api.run(intake.store, "notices", {"month": "March"})
+    with pytest.raises(OperationError, match="--month"):
+        notices(intake.store, month="March")
 
 
 def test_history_before_live_from_is_in_no_letter(chdb_dir: Path, tmp_path: Path) -> None:
@@ -104,7 +112,7 @@ def test_history_before_live_from_is_in_no_letter(chdb_dir: Path, tmp_path: Path
             enrol(at("03", "08:00"), "pat-letter-0005", "C-08", facility="TF-02"),  # history
             enrol(at("10", "08:00"), "pat-letter-0006", "C-08", facility="TF-02"),
         ])  # fmt: skip
-        document = api.run(intake.store, "notices", {"month": "2024-03"})
+        document = notices(intake.store, month="2024-03")
         (letter,) = document["letters"]
         assert [line["patient_ref"] for line in letter["lines"]] == ["pat-letter-0006"]
     finally:

@@ -1,4 +1,4 @@
-"""The API's front door (streams/web_guard.py) on a real aiohttp server: the token, the Host
+"""The API's front door (infra/http/guard.py) on a real aiohttp server: the token, the Host
 check against DNS rebinding, JSON-only bodies, the live view's cookie and its same-origin
 rule, the larger body allowed for a registry, and JSON for every failure."""
 
@@ -14,8 +14,8 @@ import pytest
 from aiohttp import ClientSession, CookieJar, web
 from aiohttp.test_utils import TestServer
 
+from infra.http.guard import ApiGuard, authenticated, middleware
 from ostwatch.settings import SettingsError, StackSettings, load
-from streams.web_guard import ApiGuard, authenticated, middleware
 
 TOKEN = secrets.token_urlsafe(16)
 GUARD = ApiGuard(token=TOKEN)

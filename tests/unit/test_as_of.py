@@ -4,19 +4,12 @@ over the API), never an OverflowError deep in the reports (issue 15: 0001-01-01 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
-from infra.gateway import GatewayError, LocalGateway
-from sinks import api
-
-
-class _NoStore:
-    """Answers nothing: the argument must be refused before the store is asked."""
-
-    def rejected(self, as_of: datetime | None = None) -> list[dict[str, Any]]:
-        raise AssertionError("the store was asked")
+from infra.application import common as api
+from infra.application.reports import ReportRequest
+from infra.cli.common import request
 
 
 @pytest.mark.parametrize(
@@ -31,10 +24,11 @@ class _NoStore:
 def test_an_as_of_no_report_can_answer_is_refused_in_one_line(text: str) -> None:
     with pytest.raises(api.OperationError, match=r"^--as-of: must be between 1900-02-01 and"):
         api.parse_as_of(text)
-    gateway = LocalGateway(_NoStore())  # type: ignore[arg-type]
-    with pytest.raises(GatewayError) as caught:
-        gateway.call("rejected", as_of=text)
+    # The request refuses it, before any store or worker is asked.
+    with pytest.raises(api.OperationError) as caught:
+        request(ReportRequest, as_of=text)
     assert len(str(caught.value).splitlines()) == 1 and text in str(caught.value)
+    assert str(caught.value).startswith("--as-of: must be between")
 
 
 @pytest.mark.parametrize(

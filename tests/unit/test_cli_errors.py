@@ -10,14 +10,15 @@ import pytest
 from click.testing import CliRunner
 
 from infra import cli
+from infra.cli import common
 
 
-def failing_gateway(data_dir: Path, **kwargs: Any) -> Any:
+def failing_operations(data_dir: Path, **kwargs: Any) -> Any:
     raise RuntimeError("something deep\nfailed on\nthree lines")
 
 
 def test_an_unforeseen_error_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(cli, "open_gateway", failing_gateway)
+    monkeypatch.setattr(common, "open_operations", failing_operations)
     monkeypatch.delenv("OSTWATCH_LOG_LEVEL", raising=False)
     result = CliRunner().invoke(cli.main, ["report", "stock", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1
@@ -28,7 +29,7 @@ def test_an_unforeseen_error_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 def test_debug_keeps_the_traceback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(cli, "open_gateway", failing_gateway)
+    monkeypatch.setattr(common, "open_operations", failing_operations)
     monkeypatch.setenv("OSTWATCH_LOG_LEVEL", "DEBUG")
     result = CliRunner().invoke(cli.main, ["report", "stock", "--data-dir", str(tmp_path)])
     assert isinstance(result.exception, RuntimeError)

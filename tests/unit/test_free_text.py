@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from infra.application.alerts import AckRequest
+from infra.application.common import OperationError, build
 from schemas.free_text import note_problem
-from sinks.api import OperationError, run
-from sinks.store import Store
 
 
 @pytest.mark.parametrize(
@@ -50,6 +50,6 @@ def test_ordinary_notes_pass(note: str) -> None:
     assert note_problem(note) is None
 
 
-def test_the_ack_operation_refuses_before_touching_the_store() -> None:
-    with pytest.raises(OperationError, match="--note looks like a phone number"):
-        run(Store.__new__(Store), "alerts_ack", {"alert_id": "a", "note": "số 0987654321"})
+def test_the_ack_request_refuses_before_touching_the_store() -> None:
+    with pytest.raises(OperationError, match=r"^--note looks like a phone number"):
+        build(AckRequest, alert_ids=["a"], note="số 0987654321")

@@ -1,24 +1,33 @@
-"""The worker's local HTTP API, served by Faust's web server inside the process that owns
-ClickHouse (the embedded engine allows only one process per data directory).
+"""The worker's local API: readiness, and the typed operations (infra/application/) the CLI's
+``RemoteOperations`` calls, run here on the store this process owns (the embedded engine
+allows only one process per data directory).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
 from faust.web import Request, Response, View
 
+from infra.application.common import OperationError
+from infra.application.operations import LocalOperations, run_named
+from infra.http.guard import authenticated
 from ostwatch.metrics import resident_memory_mb
-from schemas.alerts import AlertChange
-from sinks import api
+from schemas.alerts import AckSelection
 from sinks.clickhouse import StoreUnavailable
+from streams.alerts.engine import Acknowledged
 from streams.app import WorkerContext
-from streams.web_guard import authenticated
+from streams.intake.service import IntakeService
 
 log = logging.getLogger(__name__)
+
+# Operations after which the worker must re-read the archive (its duplicate filter) and
+# the registry: they change both behind the intake's back.
+RELOADS_INTAKE = frozenset({"archive_import"})
 
 
 def intake_assigned(app: faust.App, topic: str) -> bool:
@@ -29,9 +38,29 @@ def intake_assigned(app: faust.App, topic: str) -> bool:
     return any(tp.topic == topic for tp in consumer.assignment())
 
 
+def worker_operations(service: IntakeService, loop: asyncio.AbstractEventLoop) -> LocalOperations:
+    """The operations on the worker's store; acknowledgements go through its live alert
+    engine (``IntakeService.acknowledge_alerts``: published, then stored, between two
+    judgements), the one writer of alerts. The operations run in an executor thread, so the
+    acknowledgement is handed to the event loop and waited for."""
+
+    def acknowledge(selection: AckSelection, note: str) -> Acknowledged:
+        future = asyncio.run_coroutine_threadsafe(service.acknowledge_alerts(selection, note), loop)
+        return future.result()
+
+    settings = service.alerts.settings if service.alerts is not None else None
+    return LocalOperations(
+        service.store, settings, acknowledge if service.alerts is not None else None
+    )
+
+
 def register(app: faust.App, context: WorkerContext) -> None:
-    """Declare the API views: readiness and the operations table of ``sinks.api``."""
+    """Declare the API views: readiness and the operations of ``infra.application``."""
     service, events_topic, offsets = context.service, context.broker.events_topic, context.offsets
+    operations: list[LocalOperations] = []  # built on the first request, on the app's loop
+    # The operations' own threads: an acknowledgement waits in one for the event loop, which
+    # runs the engine in the default executor, so the two pools must not be the same.
+    threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="api-operation")
 
     @app.page("/api/status")
     class Status(View):
@@ -65,27 +94,20 @@ def register(app: faust.App, context: WorkerContext) -> None:
     class Operation(View):
         async def post(self, request: Request, name: str) -> Response:
             try:
-                kwargs = await request.json()
+                body = await request.json()
             except ValueError:
                 return self.json({"error": "request body is not JSON"}, status=400)
             loop = asyncio.get_running_loop()
-            # The judge acknowledges through its live engine (alerts/judge.py: one writer);
-            # any other worker writes through the operations table and publishes here.
-            live_ack = name == "alerts_ack" and service.judges_alerts
+            if not operations:
+                operations.append(worker_operations(service, loop))
             try:
-                if live_ack:
-                    result = await service.acknowledge_alerts(kwargs)
-                else:
-                    result = await loop.run_in_executor(None, api.run, service.store, name, kwargs)
-            except (api.OperationError, ValueError) as exc:
+                result = await loop.run_in_executor(threads, run_named, operations[0], name, body)
+            except (OperationError, ValueError) as exc:
                 return self.json({"error": str(exc)}, status=400)
             except StoreUnavailable as exc:
                 return self.json({"error": f"ClickHouse unavailable: {exc}"}, status=503)
             if name == "registry_load":
                 await loop.run_in_executor(None, service.refresh_registry, True)
-            if name == "alerts_ack" and not live_ack:
-                changes = [AlertChange.model_validate(c) for c in result["changes"]]
-                await service.context.publish_alerts(changes)
-            if name in api.RELOADS_INTAKE:
+            if name in RELOADS_INTAKE:
                 await loop.run_in_executor(None, service.warm_up)
-            return self.json({"result": result})
+            return self.json({"result": result.model_dump(mode="json")})

@@ -176,7 +176,7 @@ class StreamSettings(BaseSettings):
     # up to batch_max messages at once, so a message may hold as many as one intake batch.
     max_batch_items: int = Field(default=5000, ge=1, le=100_000)
     # Generous by default, so that importing years of one facility's history passes; a
-    # production province tightens them (README "Privacy and security").
+    # production province tightens them (docs/operations.md, "Privacy and security").
     facility_rate_per_s: float = Field(
         default=1000.0, ge=0, description="new events a second per facility; 0 switches it off"
     )
@@ -323,7 +323,7 @@ class StackSettings(BaseSettings):
 
 
 class SupervisorSettings(BaseSettings):
-    """How ``ostwatch up`` looks after its stream worker (README "Reliability")."""
+    """How ``ostwatch up`` looks after its stream worker (docs/operations.md, "Reliability")."""
 
     model_config = _frozen("OSTWATCH_SUPERVISOR_")
 

@@ -130,15 +130,6 @@ class Store:
     def submission_counts(self, source: str) -> dict[str, int]:
         return self.submissions.counts(source)
 
-    def undecided_offsets(
-        self,
-        topic: str,
-        spans: Mapping[int, tuple[int, int]],
-        since: datetime | None = None,
-        limit: int = 50,
-    ) -> dict[int, tuple[int, list[int]]]:
-        return self.submissions.undecided_offsets(topic, spans, since, limit)
-
     def undecided_submissions(self, keys: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
         return self.submissions.undecided(keys)
 

@@ -62,7 +62,7 @@ def intake_totals(store: Store, request: IntakeTotalsRequest) -> IntakeTotals:
 
 
 def undecided_offsets(store: Store, request: UndecidedOffsetsRequest) -> UndecidedOffsets:
-    found = store.undecided_offsets(request.topic, request.spans, request.since)
+    found = store.submissions.undecided_offsets(request.topic, request.spans, request.since)
     return UndecidedOffsets(
         {str(p): {"missing": missing, "first": first} for p, (missing, first) in found.items()}
     )

@@ -37,7 +37,8 @@ LIFECYCLE_TYPES = (
 
 @dataclass(frozen=True)
 class DailyAggregate:
-    """A table with one row per (facility_id, [item,] local_date), rebuilt per facility-day."""
+    """A table with one row per (facility_id, [item,] local_date), rebuilt per facility-day
+    (every item of it: the events say which facility-days they touch)."""
 
     table: str
     event_types: tuple[str, ...]
@@ -81,6 +82,21 @@ DAILY_AGGREGATES: tuple[DailyAggregate, ...] = (
         ),
     ),
     DailyAggregate(
+        "dispensing_items_daily",
+        ("dose.dispensed",),
+        (
+            "facility_id",
+            "item",
+            "local_date",
+            "events",
+            "patients",
+            "observed_doses",
+            "take_home_handouts",
+            "mg_observed",
+            "mg_take_home",
+        ),
+    ),
+    DailyAggregate(
         "tests_daily",
         ("test.performed",),
         ("facility_id", "local_date", "events", "tests", "positive"),
@@ -113,12 +129,21 @@ def aggregate_select(name: str, where: str) -> str:
     return sql_text(name).replace("{where}", where)
 
 
+def states_select(timeline: str, patients: str) -> str:
+    """``patient_states``' SELECT: the states of the patients matching ``patients`` (SQL on
+    patient_ref), from the timeline rows ``timeline`` (the live table, or recomputed)."""
+    return (
+        sql_text("patient_states").replace("{timeline}", timeline).replace("{in_scope}", patients)
+    )
+
+
 @dataclass
 class Touched:
     """The aggregate keys a set of accepted events affects."""
 
     facility_days: dict[str, set[tuple[str, date]]] = field(default_factory=dict)
     lifecycle: dict[str, str] = field(default_factory=dict)  # event_id -> facility_id
+    patients: set[str] = field(default_factory=set)  # whose lifecycle events these are
     latest: datetime | None = None
     earliest: datetime | None = None
 
@@ -139,6 +164,7 @@ def touched_by(events: Iterable[BaseEvent]) -> Touched:
                 touched.facility_days.setdefault(aggregate.table, set()).add(key)
         if event.event_type in LIFECYCLE_TYPES:
             touched.lifecycle[event.event_id] = event.facility_id
+            touched.patients.add(str(getattr(event, "patient_ref", "") or ""))
         if touched.latest is None or occurred > touched.latest:
             touched.latest = occurred
         if touched.earliest is None or occurred < touched.earliest:
@@ -177,6 +203,7 @@ class Aggregates:
                     "facilities": sorted(set(touched.lifecycle.values())),
                 },
             )
+            self._insert_states(sorted(touched.patients))
         if touched.latest is not None and touched.earliest is not None:
             self.db.command(
                 "INSERT INTO archive_bounds VALUES (0, %(latest)s, %(earliest)s)",
@@ -197,16 +224,32 @@ class Aggregates:
             dict(parameters),
         )
 
+    def _insert_states(self, patients: list[str] | None) -> None:
+        """Recompute these patients' ``patient_states`` row (everyone's with None) from their
+        whole timeline: after the timeline rows they are computed from."""
+        where, parameters = (
+            ("1", {})
+            if patients is None
+            else ("patient_ref IN %(patients)s", {"patients": patients})
+        )
+        timeline = f"SELECT * FROM patient_timeline FINAL WHERE {where}"  # noqa: S608
+        self.db.command(
+            "INSERT INTO patient_states (patient_ref, version, steps, take_home) "
+            + states_select(timeline, "1"),
+            parameters,
+        )
+
     def rebuild(self) -> None:
         """Empty every aggregate and recompute it from the whole archive."""
         started = time.monotonic()
-        for table in (*AGGREGATE_BY_TABLE, "patient_timeline", "archive_bounds"):
+        for table in (*AGGREGATE_BY_TABLE, "patient_timeline", "patient_states", "archive_bounds"):
             self.db.command(f"TRUNCATE TABLE {table}")
         for table in AGGREGATE_BY_TABLE:
             self._insert_select(table, "1", {})
         self._insert_timeline("1", {})
+        self._insert_states(None)
         self._insert_bounds()
-        for table in (*AGGREGATE_BY_TABLE, "patient_timeline"):
+        for table in (*AGGREGATE_BY_TABLE, "patient_timeline", "patient_states"):
             # Small tables: one part each makes every FINAL read cheap from the start.
             self.db.command(f"OPTIMIZE TABLE {table} FINAL")
         log.info("aggregates rebuilt from the archive in %.1f s", time.monotonic() - started)
@@ -240,10 +283,33 @@ class Aggregates:
                 "event_id IN %(ids)s", {"ids": sorted(event_id for event_id, _ in missing)}
             )
             repaired += len(missing)
+        stale_patients = self._stale_patients()
+        if stale_patients:
+            self._insert_states(stale_patients)
+            repaired += len(stale_patients)
         self._insert_bounds()
         if repaired:
             log.warning("reconciled %d aggregate keys with the archive", repaired)
         return repaired
+
+    def _stale_patients(self) -> list[str]:
+        """Patients whose ``patient_states`` row is missing or older than their timeline."""
+        rows = self.db.query_rows(
+            """
+            SELECT t.patient_ref
+            FROM (
+                SELECT patient_ref, count() AS version FROM patient_timeline FINAL
+                GROUP BY patient_ref
+            ) AS t
+            LEFT JOIN (
+                SELECT patient_ref, max(version) AS version FROM patient_states
+                GROUP BY patient_ref
+            ) AS s ON t.patient_ref = s.patient_ref
+            WHERE t.version != s.version
+            SETTINGS join_use_nulls = 0
+            """
+        )
+        return sorted(ref for (ref,) in rows)
 
     def _stale_keys(self, aggregate: DailyAggregate) -> set[tuple[str, date]]:
         types = {"types": list(aggregate.event_types)}

@@ -16,7 +16,7 @@ T (``--as-of``, else the latest event) and the period's last millisecond.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -192,9 +192,14 @@ class _MonthQuery:
         everything = len(covered) == len(hierarchy.registry.facilities)
         self.where = "1" if everything else "facility_id IN %(scope_facilities)s"
         year_start = datetime(month.first_day.year, 1, 1, tzinfo=LOCAL_TZ)
-        self.parameters: dict[str, Any] = {
-            "scope_facilities": covered,
-            "rollup": hierarchy.rollup(),
+        # Each facility → the covered units its figures count in (itself and those above it):
+        # the roll-up of the sums, done once on the small per-facility results.
+        self.units_of: dict[str, list[str]] = {}
+        for facility_id, unit_id in hierarchy.rollup():
+            self.units_of.setdefault(facility_id, []).append(unit_id)
+        # Every parameter is formatted into every query: only those the queries need.
+        self.parameters: dict[str, Any] = {} if everything else {"scope_facilities": covered}
+        self.parameters |= {
             "start": month.starts,
             "first_day": month.first_day,
             "year_start": year_start,
@@ -210,17 +215,17 @@ class _MonthQuery:
         """Whether the cut-off is the period's end: every day of it is a complete day."""
         return self.cut.at >= self.month.ends
 
-    def _run(self, name: str, **fragments: str) -> list[dict[str, Any]]:
+    def _run(
+        self, name: str, parameters: Mapping[str, Any] | None = None, **fragments: str
+    ) -> list[dict[str, Any]]:
         # A whole month needs no instant filter beyond its days (cheaper on the archive).
         before_cut = "1" if self.complete else "occurred_at <= %(cut)s"
-        sql = (
-            sql_text(name)
-            .replace("{rollup}", sql_text("monthly_rollup"))
-            .replace("{before_cut}", before_cut)
-        )
+        sql = sql_text(name).replace("{before_cut}", before_cut)
         for fragment, text in fragments.items():
             sql = sql.replace("{" + fragment + "}", text)
-        return self.report.db.query_dicts(sql.replace("{where}", self.where), self.parameters)
+        return self.report.db.query_dicts(
+            sql.replace("{where}", self.where), {**self.parameters, **(parameters or {})}
+        )
 
     # -- the lists ----------------------------------------------------------------------
 
@@ -229,7 +234,7 @@ class _MonthQuery:
             timeline = aggregate_select("patient_timeline", "occurred_at <= %(cut)s")
         else:
             timeline = "SELECT * FROM patient_timeline WHERE occurred_at <= %(cut)s"
-        in_scope = "1"
+        in_scope, scope = "1", {}
         if self.where != "1":
             # A unit's patients, bound as a literal set: the states and the timeline are
             # ordered by patient_ref, so each read below touches only their rows.
@@ -237,21 +242,27 @@ class _MonthQuery:
                 f"SELECT DISTINCT patient_ref FROM ({timeline}) WHERE {self.where}",  # noqa: S608
                 self.parameters,
             )
-            self.parameters["scope_patients"] = sorted(ref for (ref,) in in_unit) or [""]
+            scope = {"scope_patients": sorted(ref for (ref,) in in_unit) or [""]}
             in_scope = "patient_ref IN %(scope_patients)s"
         if self.report.source == "archive":
             states = states_select(timeline, in_scope)
         else:
             states = f"SELECT * FROM patient_states FINAL WHERE {in_scope}"  # noqa: S608
+        rows = _rolled_up(
+            self._run("monthly_patients", scope, states=states),
+            self.units_of,
+            "programme",
+            (*ENTRY_FIGURES, "discharged", *EXIT_FIGURES),
+        )
         return [
             {
-                "facility_id": row["unit_id"],
+                "facility_id": row["facility_id"],
                 "programme": row["programme"],
                 **{name: int(row[name]) for name in ENTRY_FIGURES},
                 "discharged": {k: int(v) for k, v in sorted(row["discharged"].items()) if v},
                 **{name: int(row[name]) for name in EXIT_FIGURES},
             }
-            for row in self._run("monthly_patients", states=states)
+            for row in rows
         ]
 
     def dispensing(self) -> list[dict[str, Any]]:
@@ -272,7 +283,13 @@ class _MonthQuery:
                 "mg_observed": number(row["mg_observed"]),
                 "mg_take_home": number(row["mg_take_home"]),
             }
-            for row in self._run("monthly_dispensing", days=days)
+            # Distinct patients do not add up: rolled up in SQL, over the (facility, unit) pairs.
+            for row in self._run(
+                "monthly_dispensing",
+                {"rollup": self.hierarchy.rollup()},
+                days=days,
+                rollup=sql_text("monthly_rollup"),
+            )
         ]
 
     def stock(self) -> list[dict[str, Any]]:
@@ -288,12 +305,13 @@ class _MonthQuery:
         on_hand = sql_text("report_stock")
         before = "SELECT * FROM days WHERE local_date < %(first_day)s"
         rows = []
-        for row in self._run(
+        by_facility = self._run(
             "monthly_stock",
             days=days,
             opening=on_hand.replace("{days}", before),
             closing=on_hand.replace("{days}", "SELECT * FROM days"),
-        ):
+        )
+        for row in _rolled_up(by_facility, self.units_of, "item", STOCK_FLOWS):
             figures = {name: number(row[name]) for name in STOCK_FLOWS}
             difference = (
                 figures["closing"]
@@ -305,7 +323,7 @@ class _MonthQuery:
             item = registry.items.get(row["item"])
             rows.append(
                 {
-                    "facility_id": row["unit_id"],
+                    "facility_id": row["facility_id"],
                     "item": row["item"],
                     "unit": item.unit if item else None,
                     **{name: figures[name] for name in ("opening", "received", "adjusted", "used")},
@@ -316,14 +334,17 @@ class _MonthQuery:
         return rows
 
     def tests(self) -> list[dict[str, Any]]:
+        rows = _rolled_up(
+            self._run("monthly_tests"), self.units_of, "purpose", ("tests", "positive")
+        )
         return [
             {
-                "facility_id": row["unit_id"],
+                "facility_id": row["facility_id"],
                 "purpose": row["purpose"],
                 "tests": int(row["tests"]),
-                "positive": {k: int(v) for k, v in sorted(row["positive"].items())},
+                "positive": {k: int(v) for k, v in sorted(row["positive"].items()) if v},
             }
-            for row in self._run("monthly_tests")
+            for row in rows
         ]
 
     def timeliness(self, t: datetime) -> list[dict[str, Any]]:
@@ -381,6 +402,32 @@ class _MonthQuery:
                     }
                 )
         return rows
+
+
+def _rolled_up(
+    rows: Iterable[Mapping[str, Any]],
+    units_of: Mapping[str, Sequence[str]],
+    key: str,
+    figures: Sequence[str],
+) -> list[dict[str, Any]]:
+    """Per-facility rows added up into every covered unit each facility counts in (numbers
+    add; a mapping, such as outcome → count, adds key by key); facilities outside the
+    report's scope count nowhere."""
+    totals: dict[tuple[str, Any], dict[str, Any]] = {}
+    for row in rows:
+        for unit in units_of.get(row["facility_id"], ()):
+            total = totals.get((unit, row[key]))
+            if total is None:
+                total = totals[unit, row[key]] = {"facility_id": unit, key: row[key]}
+            for name in figures:
+                value = row[name]
+                if isinstance(value, Mapping):
+                    added = total.setdefault(name, {})
+                    for part, amount in value.items():
+                        added[part] = added.get(part, 0) + amount
+                else:
+                    total[name] = total.get(name, 0) + value
+    return list(totals.values())
 
 
 def _of_type(facilities: Iterable[FacilityRow], kind: str) -> list[FacilityRow]:

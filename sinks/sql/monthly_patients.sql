@@ -1,5 +1,5 @@
--- The monthly report's patients (CONTRACT §6) per unit and programme, rolled up over {rollup},
--- from each patient's states {states} (patient_states.sql: per facility, the state after every
+-- The monthly report's patients (CONTRACT §6) per facility and programme (sinks/monthly.py rolls
+-- them up to every unit above), from each patient's states {states} (patient_states.sql: per facility, the state after every
 -- instant that can change it, and the take-home state).
 --
 -- Standing: a patient's (known, programme, state) at a facility at the period's start is its
@@ -125,21 +125,18 @@ WITH
             toUInt64(figure = 'enrolled'),
             toUInt64(figure = 'discharged' AND outcome = 'completed')
         FROM moves
-    ),
-    rollup AS ({rollup})
+    )
 SELECT
-    r.unit_id AS unit_id,
-    x.programme AS programme,
-    sum(x.active_start) AS active_start,
-    sum(x.enrolled) AS enrolled,
-    sum(x.transferred_in) AS transferred_in,
-    sum(x.transferred_out) AS transferred_out,
-    sumMap(x.discharged) AS discharged,
-    sum(x.active_end) AS active_end,
-    sum(x.take_home_end) AS take_home_end,
-    sum(x.enrolled_year) AS enrolled_year,
-    sum(x.completed_year) AS completed_year
-FROM flows AS x
-INNER JOIN rollup AS r ON x.facility_id = r.facility_id
-GROUP BY unit_id, programme
-SETTINGS join_use_nulls = 0
+    facility_id,
+    programme,
+    sum(active_start) AS active_start,
+    sum(enrolled) AS enrolled,
+    sum(transferred_in) AS transferred_in,
+    sum(transferred_out) AS transferred_out,
+    sumMap(discharged) AS discharged,
+    sum(active_end) AS active_end,
+    sum(take_home_end) AS take_home_end,
+    sum(enrolled_year) AS enrolled_year,
+    sum(completed_year) AS completed_year
+FROM flows
+GROUP BY facility_id, programme

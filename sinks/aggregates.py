@@ -126,7 +126,9 @@ def sql_text(name: str) -> str:
 
 def aggregate_select(name: str, where: str) -> str:
     """An aggregate's SELECT over the archive rows matching ``where`` (SQL, may bind params)."""
-    return sql_text(name).replace("{where}", where)
+    return (
+        sql_text(name).replace("{dose_figures}", sql_text("dose_figures")).replace("{where}", where)
+    )
 
 
 def states_select(timeline: str, patients: str) -> str:

@@ -83,6 +83,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.reuse and args.data_dir:
         store = Store.open(ClickHouseSettings(database=DATABASE), args.data_dir)
+        # A year generated before a migration gets its tables, filled from the archive.
+        if store.migrate():
+            store.aggregates.reconcile()
         counts = store.archive.counts_by_type()
         generation_s = rebuild_s = 0.0
         print(f"reusing {sum(counts.values()):,} events in {args.data_dir}")

@@ -58,6 +58,18 @@ CSV_COLUMNS = (
     "event_id",
     "occurred_at",
 )
+# Read when present: letters written before the issuer was a column still read back.
+ISSUER_COLUMN = "issuer"
+# The facility register's columns a resolved letter may add, headed for the staff who read it
+# (Vietnamese first, like the letter's other columns); any other column keeps its own name.
+REGISTER_LABELS: dict[str, tuple[str, str]] = {
+    "full_name": ("Họ và tên", "Full name"),
+    "address": ("Địa chỉ", "Address"),
+    "phone": ("Số điện thoại", "Phone"),
+    "date_of_birth": ("Ngày sinh", "Date of birth"),
+    "national_id": ("Số định danh cá nhân", "National ID"),
+    "clinic_number": ("Mã số điều trị", "Clinic number"),
+}
 SIGNATURES = (("Người lập", "Prepared by"), ("Thủ trưởng đơn vị", "Head of unit"))
 
 
@@ -112,13 +124,27 @@ def letters_json(document: Mapping[str, Any]) -> bytes:
     return orjson.dumps(labelled, option=orjson.OPT_INDENT_2) + b"\n"
 
 
+def register_label(column: str) -> str:
+    """A register column's CSV header: Vietnamese / English (the column's own name when it
+    is not one of ``REGISTER_LABELS``)."""
+    vi, en = REGISTER_LABELS.get(column, (column, ""))
+    return f"{vi} / {en}" if en else vi
+
+
+def _register_head(column: str) -> str:
+    """A register column's header in the printed letter, English beneath."""
+    vi, en = REGISTER_LABELS.get(column, (column, ""))
+    return f"<th>{escape(vi)}" + (f"<br><small>{escape(en)}</small>" if en else "") + "</th>"
+
+
 def letters_csv(document: Mapping[str, Any]) -> str:
-    """One row per line, every letter of the document (a resolved one: its register's
-    columns too). Read back by ``read_letter``."""
+    """One row per line, every letter of the document, with its issuer (a resolved one: the
+    register's columns too, under bilingual headers). Read back by ``read_letter``."""
     extra = list(document.get("register_columns", ()))
+    columns = (*CSV_COLUMNS, ISSUER_COLUMN)
     out = io.StringIO()
-    writer = csv_safe.dict_writer(out, [*CSV_COLUMNS, *extra], lineterminator="\n")
-    writer.writeheader()
+    writer = csv_safe.writer(out, lineterminator="\n")
+    writer.writerow([*columns, *(register_label(column) for column in extra)])
     for letter in document["letters"]:
         for line in letter["lines"]:
             row = _labelled(line) | {
@@ -126,9 +152,12 @@ def letters_csv(document: Mapping[str, Any]) -> str:
                 "commune_name": letter.get("commune_name", ""),
                 "month": document["month"],
                 "positive": ";".join(line.get("positive") or ()),
+                ISSUER_COLUMN: document.get("issuer") or "",
             }
-            row |= {column: (line.get("register") or {}).get(column, "") for column in extra}
-            writer.writerow({name: row.get(name, "") for name in (*CSV_COLUMNS, *extra)})
+            register = line.get("register") or {}
+            writer.writerow(
+                [*(row.get(name, "") for name in columns), *(register.get(c, "") for c in extra)]
+            )
     return out.getvalue()
 
 
@@ -153,9 +182,11 @@ def read_letter(text: str) -> dict[str, Any]:
         )
     letters: dict[str, dict[str, Any]] = {}
     months = set()
+    issuer = ""
     for quoted in reader:
         row = {name: csv_safe.plain_cell(value or "") for name, value in quoted.items()}
         months.add(row["month"])
+        issuer = issuer or row.get(ISSUER_COLUMN, "")
         letter = letters.setdefault(
             row["commune"],
             {"commune": row["commune"], "commune_name": row["commune_name"], "lines": []},
@@ -171,6 +202,7 @@ def read_letter(text: str) -> dict[str, Any]:
         "document": LETTER_DOCUMENT,
         "version": LETTER_VERSION,
         "month": months.pop() if months else "",
+        "issuer": issuer,
         "letters": list(letters.values()),
     }
 
@@ -225,7 +257,7 @@ def _letter_html(document: Mapping[str, Any], letter: Mapping[str, Any]) -> str:
     month = _month_label(str(document["month"]))
     code, name = escape(str(letter["commune"])), escape(str(letter.get("commune_name") or ""))
     addressee = f"{name} (mã / code {code})" if name else f"mã / code {code}"
-    heads = "".join(f"<th>{escape(column)}</th>" for column in columns)
+    heads = "".join(_register_head(column) for column in columns)
     lines = letter["lines"]
     body = (
         f"""<table class=lines>

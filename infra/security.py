@@ -29,8 +29,9 @@ from sinks.clickhouse import migration_files, split_statements
 ACL_FILE = "kafka_acls.toml"
 RESOURCE_FLAGS = {"topic": "--topic", "group": "--group", "cluster": "--cluster"}
 # Tables a viewer never reads: rejected submissions (what facilities got wrong, for
-# operators) and the migration log.
-VIEWER_EXCLUDED_TABLES = frozenset({"submissions", "schema_migrations"})
+# operators), the migration log, and each patient's states across facilities (one row per
+# patient, no facility_id a province's row policy could filter on).
+VIEWER_EXCLUDED_TABLES = frozenset({"submissions", "schema_migrations", "patient_states"})
 # The row policies read the facility → province map from here, so it carries no policy itself
 # (facility names and places are not personal data).
 POLICY_EXEMPT_TABLES = frozenset({"registry_facilities"})

@@ -21,7 +21,7 @@ from typing import Any
 from ostwatch.timeutil import LOCAL_TZ
 from schemas.models import BaseEvent
 from sinks.clickhouse import ClickHouse
-from sinks.queries import Sql, identifier, identifiers, sql
+from sinks.queries import Sql, identifier, identifiers, placeholders, sql
 from sinks.queries import sql_text as sql_text  # read by reports and the monthly report
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,8 @@ LIFECYCLE_TYPES = (
 
 @dataclass(frozen=True)
 class DailyAggregate:
-    """A table with one row per (facility_id, [item,] local_date), rebuilt per facility-day."""
+    """A table with one row per (facility_id, [item,] local_date), rebuilt per facility-day
+    (every item of it: the events say which facility-days they touch)."""
 
     table: str
     event_types: tuple[str, ...]
@@ -81,6 +82,21 @@ DAILY_AGGREGATES: tuple[DailyAggregate, ...] = (
         ),
     ),
     DailyAggregate(
+        "dispensing_items_daily",
+        ("dose.dispensed",),
+        (
+            "facility_id",
+            "item",
+            "local_date",
+            "events",
+            "patients",
+            "observed_doses",
+            "take_home_handouts",
+            "mg_observed",
+            "mg_take_home",
+        ),
+    ),
+    DailyAggregate(
         "tests_daily",
         ("test.performed",),
         ("facility_id", "local_date", "events", "tests", "positive"),
@@ -101,7 +117,10 @@ TIMELINE_COLUMNS = (
 
 
 def select_of(table: str, where: Sql) -> Sql:
-    """An aggregate's SELECT (its own file) over the archive rows matching ``where``."""
+    """An aggregate's SELECT (its own file) over the archive rows matching ``where``; the
+    dispensing aggregates share their dose figures (``dose_figures.sql``)."""
+    if "dose_figures" in placeholders(table):
+        return sql(table, where=where, dose_figures=sql("dose_figures"))
     return sql(table, where=where)
 
 
@@ -110,12 +129,19 @@ def aggregate_select(name: str, where: str) -> str:
     return select_of(name, Sql(where))
 
 
+def states_select(timeline: str, patients: str) -> str:
+    """``patient_states``' SELECT: the states of the patients matching ``patients`` (SQL on
+    patient_ref), from the timeline rows ``timeline`` (the live table, or recomputed)."""
+    return sql("patient_states", timeline=Sql(timeline), in_scope=Sql(patients))
+
+
 @dataclass
 class Touched:
     """The aggregate keys a set of accepted events affects."""
 
     facility_days: dict[str, set[tuple[str, date]]] = field(default_factory=dict)
     lifecycle: dict[str, str] = field(default_factory=dict)  # event_id -> facility_id
+    patients: set[str] = field(default_factory=set)  # whose lifecycle events these are
     latest: datetime | None = None
     earliest: datetime | None = None
 
@@ -136,6 +162,7 @@ def touched_by(events: Iterable[BaseEvent]) -> Touched:
                 touched.facility_days.setdefault(aggregate.table, set()).add(key)
         if event.event_type in LIFECYCLE_TYPES:
             touched.lifecycle[event.event_id] = event.facility_id
+            touched.patients.add(str(getattr(event, "patient_ref", "") or ""))
         if touched.latest is None or occurred > touched.latest:
             touched.latest = occurred
         if touched.earliest is None or occurred < touched.earliest:
@@ -173,6 +200,7 @@ class Aggregates:
                     "facilities": sorted(set(touched.lifecycle.values())),
                 },
             )
+            self._insert_states(sorted(touched.patients))
         if touched.latest is not None and touched.earliest is not None:
             self.db.command(
                 sql("archive_bounds_add"),
@@ -196,16 +224,31 @@ class Aggregates:
         )
         self.db.command(statement, dict(parameters))
 
+    def _insert_states(self, patients: list[str] | None) -> None:
+        """Recompute these patients' ``patient_states`` row (everyone's with None) from their
+        whole timeline: after the timeline rows they are computed from."""
+        where, parameters = (
+            (sql("aggregate_filters.everything"), {})
+            if patients is None
+            else (sql("aggregate_filters.patients"), {"patients": patients})
+        )
+        timeline = sql("patient_states_timeline", where=where)
+        select = sql(
+            "patient_states", timeline=timeline, in_scope=sql("aggregate_filters.everything")
+        )
+        self.db.command(sql("patient_states_insert", select=select), parameters)
+
     def rebuild(self) -> None:
         """Empty every aggregate and recompute it from the whole archive."""
         started = time.monotonic()
-        for table in (*AGGREGATE_BY_TABLE, "patient_timeline", "archive_bounds"):
+        for table in (*AGGREGATE_BY_TABLE, "patient_timeline", "patient_states", "archive_bounds"):
             self.db.command(sql("truncate", table=identifier(table)))
         for table in AGGREGATE_BY_TABLE:
             self._insert_select(table, sql("aggregate_filters.everything"), {})
         self._insert_timeline(sql("aggregate_filters.everything"), {})
+        self._insert_states(None)
         self._insert_bounds()
-        for table in (*AGGREGATE_BY_TABLE, "patient_timeline"):
+        for table in (*AGGREGATE_BY_TABLE, "patient_timeline", "patient_states"):
             # Small tables: one part each makes every FINAL read cheap from the start.
             self.db.command(sql("optimize_final", table=identifier(table)))
         log.info("aggregates rebuilt from the archive in %.1f s", time.monotonic() - started)
@@ -232,10 +275,18 @@ class Aggregates:
                 {"ids": sorted(event_id for event_id, _ in missing)},
             )
             repaired += len(missing)
+        stale_patients = self._stale_patients()
+        if stale_patients:
+            self._insert_states(stale_patients)
+            repaired += len(stale_patients)
         self._insert_bounds()
         if repaired:
             log.warning("reconciled %d aggregate keys with the archive", repaired)
         return repaired
+
+    def _stale_patients(self) -> list[str]:
+        """Patients whose ``patient_states`` row is missing or older than their timeline."""
+        return sorted(ref for (ref,) in self.db.query_rows(sql("patient_states_stale")))
 
     def _stale_keys(self, aggregate: DailyAggregate) -> set[tuple[str, date]]:
         types = {"types": list(aggregate.event_types)}

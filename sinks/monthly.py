@@ -16,7 +16,7 @@ T (``--as-of``, else the latest event) and the period's last millisecond.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -25,7 +25,7 @@ from typing import Any
 from ostwatch.timeutil import LOCAL_TZ
 from schemas.calendar import due_instant, periods_due_in
 from schemas.reference import FacilityRow, RegistrySnapshot
-from sinks.aggregates import aggregate_select, sql_text
+from sinks.aggregates import aggregate_select, sql_text, states_select
 from sinks.ledger import LedgerError, Month
 from sinks.reports import Moment, ReportError, Reports, day_rows, number
 from sinks.store import as_utc
@@ -42,9 +42,6 @@ LIST_KEYS: Mapping[str, str] = {
     "timeliness": "report_type",
 }
 STOCK_FLOWS = ("opening", "received", "adjusted", "used", "closing")
-# Up to this many patients who moved are bound as a literal set (their timelines are then
-# read by primary key); more, as a subquery (a long literal costs more to parse than it saves).
-LITERAL_PATIENTS = 1000
 # The patients list's counts, in document order, before and after `discharged`.
 ENTRY_FIGURES = ("active_start", "enrolled", "transferred_in", "transferred_out")
 EXIT_FIGURES = ("active_end", "take_home_end", "enrolled_year", "completed_year")
@@ -104,9 +101,17 @@ class Hierarchy:
                 current = facilities[current].parent_id
         return pairs
 
-    def unit_rows(self) -> list[dict[str, Any]]:
-        """The covered units as the document lists them (names for people)."""
+    def unit_rows(self, keep: Iterable[str]) -> list[dict[str, Any]]:
+        """The covered units as the document lists them (names for people): those in ``keep``
+        and every unit above them; a unit with nothing of its own or below it (the Department
+        of Health above no facility) would be an empty page."""
         facilities = self.registry.facilities
+        kept: set[str] = set()
+        for facility_id in keep:
+            current: str | None = facility_id
+            while current is not None and current in self.order and current not in kept:
+                kept.add(current)
+                current = facilities[current].parent_id
         return [
             {
                 "facility_id": facility_id,
@@ -116,6 +121,7 @@ class Hierarchy:
                 "depth": self.depth[facility_id],
             }
             for facility_id in self.order
+            if facility_id in kept
         ]
 
 
@@ -138,6 +144,7 @@ class MonthlyReport(Reports):
         if registry is None:
             raise MonthlyError("no registry loaded yet: load one with `ostwatch registry load DIR`")
         hierarchy = Hierarchy.of(registry, unit)
+        unit_asked = [unit] if unit is not None else []
         start = month.starts
         following = month.ends + timedelta(milliseconds=1)
         moment = self.moment(as_of)
@@ -159,7 +166,9 @@ class MonthlyReport(Reports):
             "from": _local_text(start),
             "to": _local_text(following),
             "as_of": _local_text(cut) if cut is not None else None,
-            "units": hierarchy.unit_rows(),
+            "units": hierarchy.unit_rows(
+                [*(row["facility_id"] for rows in lists.values() for row in rows), *unit_asked]
+            ),
             **{name: _in_order(rows, hierarchy, name) for name, rows in lists.items()},
         }
 
@@ -183,9 +192,14 @@ class _MonthQuery:
         everything = len(covered) == len(hierarchy.registry.facilities)
         self.where = "1" if everything else "facility_id IN %(scope_facilities)s"
         year_start = datetime(month.first_day.year, 1, 1, tzinfo=LOCAL_TZ)
-        self.parameters: dict[str, Any] = {
-            "scope_facilities": covered,
-            "rollup": hierarchy.rollup(),
+        # Each facility → the covered units its figures count in (itself and those above it):
+        # the roll-up of the sums, done once on the small per-facility results.
+        self.units_of: dict[str, list[str]] = {}
+        for facility_id, unit_id in hierarchy.rollup():
+            self.units_of.setdefault(facility_id, []).append(unit_id)
+        # Every parameter is formatted into every query: only those the queries need.
+        self.parameters: dict[str, Any] = {} if everything else {"scope_facilities": covered}
+        self.parameters |= {
             "start": month.starts,
             "first_day": month.first_day,
             "year_start": year_start,
@@ -201,17 +215,17 @@ class _MonthQuery:
         """Whether the cut-off is the period's end: every day of it is a complete day."""
         return self.cut.at >= self.month.ends
 
-    def _run(self, name: str, **fragments: str) -> list[dict[str, Any]]:
+    def _run(
+        self, name: str, parameters: Mapping[str, Any] | None = None, **fragments: str
+    ) -> list[dict[str, Any]]:
         # A whole month needs no instant filter beyond its days (cheaper on the archive).
         before_cut = "1" if self.complete else "occurred_at <= %(cut)s"
-        sql = (
-            sql_text(name)
-            .replace("{rollup}", sql_text("monthly_rollup"))
-            .replace("{before_cut}", before_cut)
-        )
+        sql = sql_text(name).replace("{before_cut}", before_cut)
         for fragment, text in fragments.items():
             sql = sql.replace("{" + fragment + "}", text)
-        return self.report.db.query_dicts(sql.replace("{where}", self.where), self.parameters)
+        return self.report.db.query_dicts(
+            sql.replace("{where}", self.where), {**self.parameters, **(parameters or {})}
+        )
 
     # -- the lists ----------------------------------------------------------------------
 
@@ -220,53 +234,45 @@ class _MonthQuery:
             timeline = aggregate_select("patient_timeline", "occurred_at <= %(cut)s")
         else:
             timeline = "SELECT * FROM patient_timeline WHERE occurred_at <= %(cut)s"
-        in_scope = "1"
+        in_scope, scope = "1", {}
         if self.where != "1":
-            # A unit's patients, bound as a literal set: the timeline is ordered by
-            # patient_ref, so every read of it below touches only their rows.
+            # A unit's patients, bound as a literal set: the states and the timeline are
+            # ordered by patient_ref, so each read below touches only their rows.
             in_unit = self.report.db.query_rows(
                 f"SELECT DISTINCT patient_ref FROM ({timeline}) WHERE {self.where}",  # noqa: S608
                 self.parameters,
             )
-            self.parameters["scope_patients"] = sorted(ref for (ref,) in in_unit) or [""]
+            scope = {"scope_patients": sorted(ref for (ref,) in in_unit) or [""]}
             in_scope = "patient_ref IN %(scope_patients)s"
-
-        def keyed(fragment: str, patients: str) -> str:
-            return (
-                sql_text(fragment).replace("{in_scope}", patients).replace("{timeline}", timeline)
-            )
-
-        parts = [("monthly_patients", in_scope)]
-        moving_sql = keyed("monthly_moving", in_scope)
-        moving = self.report.db.query_rows(
-            f"{moving_sql} LIMIT {LITERAL_PATIENTS + 1}", self.parameters
+        if self.report.source == "archive":
+            states = states_select(timeline, in_scope)
+        else:
+            states = f"SELECT * FROM patient_states FINAL WHERE {in_scope}"  # noqa: S608
+        rows = _rolled_up(
+            self._run("monthly_patients", scope, states=states),
+            self.units_of,
+            "programme",
+            (*ENTRY_FIGURES, "discharged", *EXIT_FIGURES),
         )
-        if len(moving) > LITERAL_PATIENTS:
-            parts.append(("monthly_patient_moves", f"patient_ref IN ({moving_sql})"))
-        elif moving:
-            # Bound as a literal set: the timeline is ordered by patient_ref, so each read of
-            # it in the moves' query touches only these patients' rows.
-            self.parameters["moving_patients"] = sorted(ref for (ref,) in moving)
-            parts.append(("monthly_patient_moves", "patient_ref IN %(moving_patients)s"))
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
-        for part, whose in parts:
-            for row in self._run(part, keyed_timeline=keyed("monthly_timeline", whose)):
-                key = (row.pop("unit_id"), row.pop("programme"))
-                rows.setdefault(key, {}).update(row)
         return [
             {
-                "facility_id": facility_id,
-                "programme": programme,
-                **{name: int(figures.get(name, 0)) for name in ENTRY_FIGURES},
-                "discharged": {
-                    k: int(v) for k, v in sorted(figures.get("discharged", {}).items()) if v
-                },
-                **{name: int(figures.get(name, 0)) for name in EXIT_FIGURES},
+                "facility_id": row["facility_id"],
+                "programme": row["programme"],
+                **{name: int(row[name]) for name in ENTRY_FIGURES},
+                "discharged": {k: int(v) for k, v in sorted(row["discharged"].items()) if v},
+                **{name: int(row[name]) for name in EXIT_FIGURES},
             }
-            for (facility_id, programme), figures in rows.items()
+            for row in rows
         ]
 
     def dispensing(self) -> list[dict[str, Any]]:
+        # Only the period's days: a month of day rows per facility and item, not the year.
+        days = day_rows(
+            "dispensing_items_daily",
+            self.report.source,
+            f"local_date >= %(first_day)s AND {self.where}",
+            tail=not self.complete,
+        )
         return [
             {
                 "facility_id": row["unit_id"],
@@ -277,7 +283,13 @@ class _MonthQuery:
                 "mg_observed": number(row["mg_observed"]),
                 "mg_take_home": number(row["mg_take_home"]),
             }
-            for row in self._run("monthly_dispensing")
+            # Distinct patients do not add up: rolled up in SQL, over the (facility, unit) pairs.
+            for row in self._run(
+                "monthly_dispensing",
+                {"rollup": self.hierarchy.rollup()},
+                days=days,
+                rollup=sql_text("monthly_rollup"),
+            )
         ]
 
     def stock(self) -> list[dict[str, Any]]:
@@ -293,12 +305,13 @@ class _MonthQuery:
         on_hand = sql_text("report_stock")
         before = "SELECT * FROM days WHERE local_date < %(first_day)s"
         rows = []
-        for row in self._run(
+        by_facility = self._run(
             "monthly_stock",
             days=days,
             opening=on_hand.replace("{days}", before),
             closing=on_hand.replace("{days}", "SELECT * FROM days"),
-        ):
+        )
+        for row in _rolled_up(by_facility, self.units_of, "item", STOCK_FLOWS):
             figures = {name: number(row[name]) for name in STOCK_FLOWS}
             difference = (
                 figures["closing"]
@@ -310,7 +323,7 @@ class _MonthQuery:
             item = registry.items.get(row["item"])
             rows.append(
                 {
-                    "facility_id": row["unit_id"],
+                    "facility_id": row["facility_id"],
                     "item": row["item"],
                     "unit": item.unit if item else None,
                     **{name: figures[name] for name in ("opening", "received", "adjusted", "used")},
@@ -321,14 +334,17 @@ class _MonthQuery:
         return rows
 
     def tests(self) -> list[dict[str, Any]]:
+        rows = _rolled_up(
+            self._run("monthly_tests"), self.units_of, "purpose", ("tests", "positive")
+        )
         return [
             {
-                "facility_id": row["unit_id"],
+                "facility_id": row["facility_id"],
                 "purpose": row["purpose"],
                 "tests": int(row["tests"]),
-                "positive": {k: int(v) for k, v in sorted(row["positive"].items())},
+                "positive": {k: int(v) for k, v in sorted(row["positive"].items()) if v},
             }
-            for row in self._run("monthly_tests")
+            for row in rows
         ]
 
     def timeliness(self, t: datetime) -> list[dict[str, Any]]:
@@ -386,6 +402,32 @@ class _MonthQuery:
                     }
                 )
         return rows
+
+
+def _rolled_up(
+    rows: Iterable[Mapping[str, Any]],
+    units_of: Mapping[str, Sequence[str]],
+    key: str,
+    figures: Sequence[str],
+) -> list[dict[str, Any]]:
+    """Per-facility rows added up into every covered unit each facility counts in (numbers
+    add; a mapping, such as outcome → count, adds key by key); facilities outside the
+    report's scope count nowhere."""
+    totals: dict[tuple[str, Any], dict[str, Any]] = {}
+    for row in rows:
+        for unit in units_of.get(row["facility_id"], ()):
+            total = totals.get((unit, row[key]))
+            if total is None:
+                total = totals[unit, row[key]] = {"facility_id": unit, key: row[key]}
+            for name in figures:
+                value = row[name]
+                if isinstance(value, Mapping):
+                    added = total.setdefault(name, {})
+                    for part, amount in value.items():
+                        added[part] = added.get(part, 0) + amount
+                else:
+                    total[name] = total.get(name, 0) + value
+    return list(totals.values())
 
 
 def _of_type(facilities: Iterable[FacilityRow], kind: str) -> list[FacilityRow]:

@@ -34,6 +34,7 @@ DEFAULT_LIMIT = 100
 AGGREGATE_KEYS: dict[str, tuple[str, ...]] = {
     "dispensing_daily": ("facility_id", "local_date"),
     "stock_daily": ("facility_id", "item", "local_date"),
+    "dispensing_items_daily": ("facility_id", "item", "local_date"),
     "tests_daily": ("facility_id", "local_date"),
     "patient_timeline": ("patient_ref", "occurred_at", "event_id", "facility_id"),
     "archive_bounds": ("key",),

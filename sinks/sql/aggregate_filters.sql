@@ -18,3 +18,7 @@ event_id IN %(ids)s
 -- name: everything
 -- Every row (a rebuild from the whole archive).
 1
+
+-- name: patients
+-- These patients' timeline rows (their patient_states rows are recomputed).
+patient_ref IN %(patients)s

@@ -6,10 +6,7 @@ SELECT
     local_date,
     count() AS events,
     uniqExact(patient_ref) AS patients_dosed,
-    countIf(mode = 'observed') AS observed_doses,
-    countIf(mode = 'take_home') AS take_home_handouts,
-    sumIf(dose_mg, mode = 'observed') AS mg_observed,
-    sumIf(dose_mg * take_home_days, mode = 'take_home') AS mg_take_home
+    {dose_figures}
 FROM events_archive
 WHERE event_type = 'dose.dispensed' AND ({where})
 GROUP BY facility_id, local_date

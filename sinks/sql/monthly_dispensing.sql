@@ -1,28 +1,28 @@
--- The monthly report's dispensing (CONTRACT §6) per unit and item, from the period's doses
--- in the archive up to the cut-off ({before_cut}), rolled up over {rollup}: patients_dosed
--- counts distinct patient_refs over the whole unit (a patient dosed at two of its facilities
--- counts once), the other figures add up.
+-- The monthly report's dispensing (CONTRACT §6) per unit and item, from the day rows {days}
+-- of dispensing_items_daily (the period's days up to the cut-off), rolled up over {rollup}:
+-- patients_dosed counts distinct patients over the whole unit and month (a patient dosed on
+-- two days, or at two of its facilities, counts once: the distinct count of the day sets'
+-- hashes), the other figures add up. Each facility's month is merged first (a few hundred
+-- rows), so the roll-up joins no day rows.
 WITH
+    days AS ({days}),
     doses AS (
         SELECT
             facility_id,
             item,
-            uniqExactState(patient_ref) AS patients,
-            countIf(mode = 'observed') AS observed_doses,
-            countIf(mode = 'take_home') AS take_home_handouts,
-            sumIf(dose_mg, mode = 'observed') AS mg_observed,
-            sumIf(dose_mg * take_home_days, mode = 'take_home') AS mg_take_home
-        FROM events_archive
-        WHERE event_type = 'dose.dispensed'
-            AND local_date >= %(first_day)s AND local_date <= %(cut_day)s
-            AND {before_cut} AND ({where})
+            uniqExactArrayState(patients) AS patients,
+            sum(observed_doses) AS observed_doses,
+            sum(take_home_handouts) AS take_home_handouts,
+            sum(mg_observed) AS mg_observed,
+            sum(mg_take_home) AS mg_take_home
+        FROM days
         GROUP BY facility_id, item
     ),
     rollup AS ({rollup})
 SELECT
     r.unit_id AS unit_id,
     d.item AS item,
-    uniqExactMerge(d.patients) AS patients_dosed,
+    uniqExactArrayMerge(d.patients) AS patients_dosed,
     sum(d.observed_doses) AS observed_doses,
     sum(d.take_home_handouts) AS take_home_handouts,
     sum(d.mg_observed) AS mg_observed,

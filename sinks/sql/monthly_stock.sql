@@ -1,5 +1,5 @@
--- The monthly report's stock ledger (CONTRACT §6) per unit and item, from day rows {days}
--- (every stock day up to the report's cut-off), rolled up over {rollup}. Opening is on hand
+-- The monthly report's stock ledger (CONTRACT §6) per facility and item (sinks/monthly.py rolls
+-- them up), from day rows {days} (every stock day up to the report's cut-off). Opening is on hand
 -- at the period's start, closing on hand at the cut-off, both as report_stock.sql computes it
 -- ({opening} over the days before the period, {closing} over all of them); received, adjusted
 -- and used sum the period's days (a dose uses dose_mg × days / mg_per_unit, a test one kit).
@@ -23,19 +23,16 @@ WITH
             WHERE local_date >= %(first_day)s
         )
         GROUP BY facility_id, item
-    ),
-    rollup AS ({rollup})
+    )
 SELECT
-    r.unit_id AS unit_id,
+    c.facility_id AS facility_id,
     c.item AS item,
-    sum(o.on_hand) AS opening,
-    sum(f.received) AS received,
-    sum(f.adjusted) AS adjusted,
-    sum(f.used) AS used,
-    sum(c.on_hand) AS closing
+    o.on_hand AS opening,
+    f.received AS received,
+    f.adjusted AS adjusted,
+    f.used AS used,
+    c.on_hand AS closing
 FROM closing AS c
 LEFT JOIN opening AS o ON o.facility_id = c.facility_id AND o.item = c.item
 LEFT JOIN flows AS f ON f.facility_id = c.facility_id AND f.item = c.item
-INNER JOIN rollup AS r ON c.facility_id = r.facility_id
-GROUP BY unit_id, item
 SETTINGS join_use_nulls = 0

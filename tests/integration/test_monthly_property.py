@@ -14,13 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
-from sinks import monthly as monthly_module
 from sinks.monthly import LISTS, MonthlyReport
 from sinks.reports import Reports, Scope
 from tests.fixtures.strategies import EventStream, event_streams, report_moments
@@ -77,15 +75,11 @@ def test_monthly_report_equals_a_recomputation_and_keeps_its_identities(
         period = data.draw(st.sampled_from(PERIODS), label="period")
         unit = data.draw(st.sampled_from(UNITS), label="unit")
         as_of = data.draw(st.none() | report_moments(stream), label="as_of")
-        # The patients who moved go to the state machine as a literal set, or (many of them)
-        # as a subquery: both ways are checked.
-        literal = data.draw(st.sampled_from((0, 1000)), label="literal patients")
         expected = monthly(stream.valid_docs, REGISTRY, period, unit, as_of)
         for source in ("aggregates", "archive"):
-            with mock.patch.object(monthly_module, "LITERAL_PATIENTS", literal):
-                document = MonthlyReport(harness.db, harness.store.registry, source).answer(
-                    period, unit, as_of
-                )
+            document = MonthlyReport(harness.db, harness.store.registry, source).answer(
+                period, unit, as_of
+            )
             label = f"{source} {period} unit {unit} as of {as_of}"
             assert_same_json({name: document[name] for name in LISTS}, expected, label)
             assert_identities(document)

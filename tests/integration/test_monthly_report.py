@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from infra.monthly_doc import monthly_html
 from sinks.monthly import MonthlyError, MonthlyReport
 from tests.support.events import contract_event
 from tests.support.intake import REGISTRY_DIR, IntakeHarness
@@ -25,6 +26,8 @@ methadone_monthly,monthly,25,district_health_centre,CDC-01
 detox_quarterly,quarterly,15,district_health_centre,CDC-01
 cdc_methadone_monthly,monthly,27,provincial_cdc,
 """
+# A top unit with nothing below it (the recipient of the CDC's reports).
+DOH = "DOH-01"
 P1, P2, P3, P4, P5, P6, P7 = (f"pat-month-{n:04d}" for n in range(1, 8))
 
 
@@ -101,6 +104,8 @@ def harness(chdb_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     for name in ("facilities.csv", "items.csv", "targets.csv"):
         shutil.copy(REGISTRY_DIR / name, registry / name)
     (registry / "deadlines.csv").write_text(DEADLINES, encoding="utf-8")
+    with (registry / "facilities.csv").open("a", encoding="utf-8") as facilities:
+        facilities.write(f"{DOH},Sở Y tế tỉnh Bắc Giang,department_of_health,,,Bắc Giang\n")
     intake = IntakeHarness(chdb_dir, registry)
     intake.feed([*MONTH, P2_ENROLMENT, LATE_RECEIPT], batch_sizes=(10, 10))
     yield intake
@@ -241,6 +246,27 @@ def test_a_unit_and_the_facilities_below_it(harness: IntakeHarness) -> None:
     whole = by_key(report(harness)["patients"], "programme")
     part = by_key(document["patients"], "programme")
     assert part[("DHC-01", "methadone")] == whole[("DHC-01", "methadone")]
+
+
+def test_units_with_no_rows_get_no_page(harness: IntakeHarness) -> None:
+    """The Department of Health (no facility below it) and a hospital with no event in the
+    month are left out of the document, so the printed report has no empty page; a unit asked
+    for by name is kept even with nothing to show."""
+    document = report(harness)
+    listed = [u["facility_id"] for u in document["units"]]
+    assert DOH not in listed and "PSY-01" not in listed and listed[0] == "CDC-01"
+    assert "Sở Y tế" not in monthly_html(document)
+    assert [u["facility_id"] for u in report(harness, unit=DOH)["units"]] == [DOH]
+
+
+def test_reconcile_refills_the_monthly_aggregates(harness: IntakeHarness) -> None:
+    """Emptied (as on the first start after migration 0010), the monthly report's aggregates
+    are recomputed from the archive by the start-up reconcile, to the very same report."""
+    before = report(harness)
+    for table in ("patient_states", "dispensing_items_daily"):
+        harness.db.command(f"TRUNCATE TABLE {table}")
+    assert harness.store.aggregates.reconcile() > 0
+    assert report(harness) == before
 
 
 def test_as_of_cuts_the_month_at_t(harness: IntakeHarness) -> None:

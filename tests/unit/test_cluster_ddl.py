@@ -44,11 +44,11 @@ def test_single_node_statements_are_the_migrations_byte_for_byte() -> None:
 
 
 def test_every_table_of_the_migrations_is_rendered() -> None:
-    # 17 tables in 0001-0006 plus schema_migrations: a table the regex missed would stay
+    # 20 tables in 0001-0010 plus schema_migrations: a table the regex missed would stay
     # single-node on a cluster without anyone noticing.
     names = {parse_table(s).name for s in creates()}  # type: ignore[union-attr]
     assert names == {*store_tables(), "schema_migrations"}
-    assert len(names) == 19
+    assert len(names) == 21
 
 
 @pytest.mark.parametrize("statement", creates(), ids=lambda s: parse_table(s).name)  # type: ignore[union-attr]
@@ -82,10 +82,17 @@ def test_sharding_key_is_the_leading_sort_column_and_a_real_column() -> None:
     tables = store_tables()
     keys = {t.name: t.sharding_column for t in map(parse_table, creates()) if t is not None}
     assert keys["schema_migrations"] == "version"
-    for name in ("events_archive", "dispensing_daily", "stock_daily", "tests_daily"):
+    for name in (
+        "events_archive",
+        "dispensing_daily",
+        "stock_daily",
+        "tests_daily",
+        "dispensing_items_daily",
+    ):
         assert keys[name] == "facility_id"
     assert keys["archive_chain"] == "facility_id"
-    assert keys["patient_timeline"] == keys["patient_events"] == "patient_ref"
+    assert keys["patient_timeline"] == keys["patient_events"] == keys["patient_states"]
+    assert keys["patient_states"] == "patient_ref"
     assert keys["alerts"] == keys["alert_acks"] == "alert_id"
     assert keys["submissions"] == keys["submission_conflicts"] == "source"
     for name, column in keys.items():
@@ -152,7 +159,7 @@ def test_schema_command_prints_both_modes() -> None:
     statements = [s for m in doc["migrations"] for s in m["statements"]]
     assert doc["cluster"] == "national"
     assert all(" ON CLUSTER national" in s for s in statements)
-    assert sum("ENGINE = Distributed(" in s for s in statements) == 19
+    assert sum("ENGINE = Distributed(" in s for s in statements) == 21
     bad = runner.invoke(main, ["schema", "--cluster", "x y"])
     assert bad.exit_code != 0
     assert bad.output.count("\n") == 1 and "OSTWATCH_CLICKHOUSE_CLUSTER" in bad.output

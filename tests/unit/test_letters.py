@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import stat
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from click.testing import CliRunner
 
 from infra.cli import main
 from infra.letters import (
+    CSV_COLUMNS,
     LetterError,
     letters_csv,
     letters_html,
@@ -148,3 +151,25 @@ def test_resolve_writes_names_to_a_file_only_its_owner_reads(
     # A register without the name column is refused in one line, quoting no value.
     result = CliRunner().invoke(main, [*args, "--name-column", "ho_ten"])
     assert result.exit_code == 1 and "missing column(s): ho_ten" in result.output
+
+
+def test_a_letter_resolved_from_its_csv_keeps_the_issuer_and_heads_names_for_staff() -> None:
+    """The CSV carries the issuing CDC, so the letter resolved from it prints the same header
+    as the one sent; the register's columns are headed in Vietnamese and English."""
+    export = (FIXTURES / "facility_export.csv").read_text(encoding="utf-8")
+    back = read_letter(letters_csv(DOCUMENT))
+    assert back["issuer"] == DOCUMENT["issuer"]
+    register = register_of(export, [KEY], "national_id", ["full_name", "address"])
+    resolved, _ = add_names(back, register)
+    page = letters_html(resolved)
+    assert "<td class=org>Trung tâm Kiểm soát bệnh tật tỉnh Bắc Giang</td>" in page
+    assert "Họ và tên<br><small>Full name</small>" in page and ">full_name<" not in page
+    assert "Địa chỉ<br><small>Address</small>" in page
+    header = letters_csv(resolved).splitlines()[0].split(",")
+    assert header[-2:] == ["Họ và tên / Full name", "Địa chỉ / Address"]
+    assert "full_name" not in header and "address" not in header
+    # A letter written before the issuer was a column still reads back, without one.
+    rows = list(csv.reader(io.StringIO(letters_csv(DOCUMENT))))
+    older = io.StringIO()
+    csv.writer(older).writerows(row[: len(CSV_COLUMNS)] for row in rows)
+    assert read_letter(older.getvalue())["issuer"] == ""

@@ -22,8 +22,13 @@ demo: $(BIN)/.installed ## Run the stack on embedded defaults, fed by the simula
 browser: ## Debian's chromium for the live-view browser test (idempotent; apt as root)
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
+# Two pytest-xdist workers, a test file each at a time (a module's stack or harness is built
+# once), in file order (integration first, the many short unit files fill in at the end).
+# pytest exits 5 when no test ran, so an empty run fails here too.
+PARALLEL := -n 2 --dist loadfile --no-loadscope-reorder
+
 test: $(BIN)/.installed browser lint typecheck ## Lint, type-check and run every test (what CI runs)
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider $(PARALLEL)
 
 lint: $(BIN)/.installed ## ruff lint and format check, and the import contract (pyproject's [tool.importlinter])
 	$(BIN)/ruff check .
@@ -34,7 +39,7 @@ typecheck: $(BIN)/.installed ## mypy over every package
 	$(BIN)/mypy $(PACKAGES) bench
 
 unit: $(BIN)/.installed ## Only the tests that need no services
-	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+	$(BIN)/pytest -q -p no:cacheprovider $(PARALLEL) tests/unit
 
 integration: $(BIN)/.installed browser ## Only the tests against the real broker and ClickHouse engine
 	$(BIN)/pytest -q -p no:cacheprovider tests/integration

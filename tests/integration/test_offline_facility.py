@@ -14,7 +14,7 @@ from kafka import KafkaConsumer
 from infra.broker import free_port
 from infra.gateway import HttpGateway, StackInfo
 from producers.outbox import Outbox
-from tests.integration.conftest import FIXTURES, RunningStack
+from tests.integration.conftest import RunningStack
 from tests.support.events import contract_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -51,7 +51,9 @@ def three_days() -> list[list[dict[str, Any]]]:
     ]  # fmt: skip
 
 
-def test_three_days_offline_then_one_burst(tmp_path: Path) -> None:
+def test_three_days_offline_then_one_burst(stack: RunningStack, tmp_path: Path) -> None:
+    """On the session's stack: this facility (TF-02), its patients, its days and its outbox's
+    source are this test's own, and every figure read below is filtered to them."""
     days = three_days()
     total = sum(len(day) for day in days)
     outbox_dir = tmp_path / "facility-outbox"
@@ -61,65 +63,59 @@ def test_three_days_offline_then_one_burst(tmp_path: Path) -> None:
             for event in day:
                 outbox.add(event)
             assert outbox.deliver(timeout=2) == 0
-    stack = RunningStack(tmp_path / "data")
-    stack.start()
-    try:
-        stack.cli("registry", "load", str(FIXTURES / "registry"))
-        info = StackInfo.read(stack.data_dir)
-        assert info is not None
-        with Outbox(outbox_dir, info.bootstrap, info.events_topic) as outbox:
-            assert outbox.pending() == total
-            assert outbox.deliver() == total
-            assert outbox.pending() == 0
-            source = outbox.source
-        gateway = HttpGateway.of(info)
-        deadline = time.monotonic() + 120
-        while sum((counts := gateway.call("submission_counts", source=source)).values()) < total:
-            assert time.monotonic() < deadline, f"not all decided: {counts}"
-            time.sleep(0.2)
-        assert counts == {"accepted": total, "rejected": 0, "duplicates": 0}
+    info = StackInfo.read(stack.data_dir)
+    assert info is not None
+    with Outbox(outbox_dir, info.bootstrap, info.events_topic) as outbox:
+        assert outbox.pending() == total
+        assert outbox.deliver() == total
+        assert outbox.pending() == 0
+        source = outbox.source
+    gateway = HttpGateway.of(info)
+    deadline = time.monotonic() + 120
+    while sum((counts := gateway.call("submission_counts", source=source)).values()) < total:
+        assert time.monotonic() < deadline, f"not all decided: {counts}"
+        time.sleep(0.2)
+    assert counts == {"accepted": total, "rejected": 0, "duplicates": 0}
 
-        # Delivered in the order they were recorded (one facility: one partition).
-        consumer = KafkaConsumer(
-            info.events_topic, bootstrap_servers=info.bootstrap,
-            auto_offset_reset="earliest", consumer_timeout_ms=3000,
-        )  # fmt: skip
-        seqs = [int(dict(m.headers)["ostwatch-seq"]) for m in consumer]
-        consumer.close()
-        assert seqs == list(range(1, total + 1))
+    # Delivered in the order they were recorded (one facility: one partition).
+    consumer = KafkaConsumer(
+        info.events_topic, bootstrap_servers=info.bootstrap,
+        auto_offset_reset="earliest", consumer_timeout_ms=3000,
+    )  # fmt: skip
+    headers = [dict(m.headers) for m in consumer]
+    seqs = [int(h["ostwatch-seq"]) for h in headers if h["ostwatch-source"] == source.encode()]
+    consumer.close()
+    assert seqs == list(range(1, total + 1))
 
-        # Reports in event time: one row per day the doses happened, not the sync day.
-        dispensing = [r for r in stack.json("report", "dispensing") if r["facility_id"] == FACILITY]
-        assert [(r["date"], r["patients_dosed"], r["observed_doses"]) for r in dispensing] == [
-            (DAYS[0], 2, 2), (DAYS[1], 2, 3), (DAYS[2], 3, 3),
-        ]  # fmt: skip
-        stock = {
-            r["item"]: r for r in stack.json("report", "stock") if r["facility_id"] == FACILITY
-        }
-        used_ml = (80 + 60 + 80 + 60 + 80 + 80 + 60 + 50) / 10
-        assert stock["MET10"]["on_hand"] == pytest.approx(500 - used_ml)
-        # As of the end of the first day, only that day counts.
-        first_day = stack.json("report", "dispensing", "--as-of", f"{DAYS[0]}T23:59:59+07:00")
-        assert [r["date"] for r in first_day if r["facility_id"] == FACILITY] == [DAYS[0]]
+    # Reports in event time: one row per day the doses happened, not the sync day.
+    dispensing = [r for r in stack.json("report", "dispensing") if r["facility_id"] == FACILITY]
+    assert [(r["date"], r["patients_dosed"], r["observed_doses"]) for r in dispensing] == [
+        (DAYS[0], 2, 2), (DAYS[1], 2, 3), (DAYS[2], 3, 3),
+    ]  # fmt: skip
+    stock = {r["item"]: r for r in stack.json("report", "stock") if r["facility_id"] == FACILITY}
+    used_ml = (80 + 60 + 80 + 60 + 80 + 80 + 60 + 50) / 10
+    assert stock["MET10"]["on_hand"] == pytest.approx(500 - used_ml)
+    # As of the end of the first day, only that day counts.
+    first_day = stack.json("report", "dispensing", "--as-of", f"{DAYS[0]}T23:59:59+07:00")
+    assert [r["date"] for r in first_day if r["facility_id"] == FACILITY] == [DAYS[0]]
 
-        # Alerts carry the event time at which each condition began.
-        alerts = {(r["kind"], r["subject"]): r for r in stack.json("report", "alerts")}
-        assert alerts[("double_dosing", P1)]["raised_at"] == "2024-03-05T08:00:00Z"
-        assert alerts[("inactive_patient_dosed", P3)]["raised_at"] == "2024-03-06T02:00:00Z"
-        notices = {s for k, s in alerts if k == "commune_notification"}
-        assert {P1, P2} <= notices
+    # Alerts carry the event time at which each condition began.
+    alerts = {(r["kind"], r["subject"]): r for r in stack.json("report", "alerts")}
+    assert alerts[("double_dosing", P1)]["raised_at"] == "2024-03-05T08:00:00Z"
+    assert alerts[("inactive_patient_dosed", P3)]["raised_at"] == "2024-03-06T02:00:00Z"
+    notices = {s for k, s in alerts if k == "commune_notification"}
+    assert {P1, P2} <= notices
 
-        # After a broker restart lost what it had acknowledged, the facility sends the last
-        # days again: the same submissions, recognised as redeliveries and counted once.
-        with Outbox(outbox_dir, info.bootstrap, info.events_topic) as outbox:
-            assert outbox.resend_since(datetime(2000, 1, 1, tzinfo=UTC)) == total
-            assert outbox.deliver() == total
-        deadline = time.monotonic() + 120
-        while info.api("/api/status")[1]["intake"]["redelivered"] < total:
-            assert time.monotonic() < deadline, "the re-sent events were not decided"
-            time.sleep(0.2)
-        assert gateway.call("submission_counts", source=source) == counts
-        again = [r for r in stack.json("report", "dispensing") if r["facility_id"] == FACILITY]
-        assert again == dispensing
-    finally:
-        stack.stop()
+    # After a broker restart lost what it had acknowledged, the facility sends the last
+    # days again: the same submissions, recognised as redeliveries and counted once.
+    redelivered = info.api("/api/status")[1]["intake"]["redelivered"]
+    with Outbox(outbox_dir, info.bootstrap, info.events_topic) as outbox:
+        assert outbox.resend_since(datetime(2000, 1, 1, tzinfo=UTC)) == total
+        assert outbox.deliver() == total
+    deadline = time.monotonic() + 120
+    while info.api("/api/status")[1]["intake"]["redelivered"] < redelivered + total:
+        assert time.monotonic() < deadline, "the re-sent events were not decided"
+        time.sleep(0.2)
+    assert gateway.call("submission_counts", source=source) == counts
+    again = [r for r in stack.json("report", "dispensing") if r["facility_id"] == FACILITY]
+    assert again == dispensing

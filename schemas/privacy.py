@@ -168,8 +168,9 @@ def personal_data_problem(doc: Mapping[str, Any], code_fields: Collection[str]) 
     depth first without recursion: the walk of an object is set aside on a stack while an
     object inside it is walked (the caller bounds their depth, CONTRACT §1).
     """
-    outer: list[tuple[Iterator[tuple[Any, Any]], str]] = []
-    items, path = iter(doc.items()), ""
+    outer: list[Iterator[tuple[Any, Any]]] = []
+    names: list[str] = []  # the path to the object being walked, joined only for a reason
+    items = iter(doc.items())
     while True:
         for key, value in items:
             # Fast path, taken by nearly every field of nearly every event: a short string
@@ -185,22 +186,26 @@ def personal_data_problem(doc: Mapping[str, Any], code_fields: Collection[str]) 
             elif (kind_of is int or kind_of is float) and -_NUMBER_ID_MIN < value < _NUMBER_ID_MIN:
                 continue
             name = str(key)
-            where = f"{path}.{name}" if path else name
             if name not in code_fields and (
                 personal_kind(name, code=True) or name.startswith(marker(None) + "#")
             ):
-                return f"{path or 'event'}: a field name looks like personal data (not shown)"
+                where = ".".join(names) or "event"
+                return f"{where}: a field name looks like personal data (not shown)"
             if isinstance(value, Mapping):
-                outer.append((items, path))
-                items, path = iter(value.items()), where
+                outer.append(items)
+                names.append(name)
+                items = iter(value.items())
                 break
-            problem = _problem_at(where, name, value, code=bool(path) or name in code_fields)
+            problem = _problem_at(
+                ".".join((*names, name)), name, value, code=bool(names) or name in code_fields
+            )
             if problem:
                 return problem
         else:
             if not outer:
                 return None
-            items, path = outer.pop()
+            items = outer.pop()
+            names.pop()
 
 
 def _redacted_leaf(name: str, value: Any, *, known: bool, code: bool) -> Any:

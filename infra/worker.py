@@ -134,6 +134,7 @@ def run_worker(
         service=service,
         offsets=OffsetLedger(broker.events_topic),
         alert_signer=signer,
+        alerts=alerts,
         notify=notify,
     )
     register_domains(app, context)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import faust
 
-from ostwatch.settings import BrokerSettings, StreamSettings
+from ostwatch.settings import AlertSettings, BrokerSettings, StreamSettings
 from streams.kafka_compat import EMBEDDED_GROUP_TIMINGS, limit_fetch_wait
 
 if TYPE_CHECKING:  # the domain modules import this one
@@ -139,6 +139,7 @@ class WorkerContext:
     service: IntakeService
     offsets: OffsetLedger
     alert_signer: AlertSigner
+    alerts: AlertSettings
     notify: NotifyService | None = None
 
 

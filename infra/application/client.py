@@ -19,7 +19,7 @@ from infra.application.common import Document, Request, Rows
 from infra.application.operations import LONG_OPERATIONS, LocalOperations, Operations
 from infra.gateway import LONG_TIMEOUT_S, HttpGateway, StackInfo
 from ostwatch.files import private_dir, private_umask
-from ostwatch.settings import ClickHouseSettings
+from ostwatch.settings import AlertSettings, ClickHouseSettings
 from sinks.store import Store
 
 A = TypeVar("A", bound=BaseModel)
@@ -128,7 +128,11 @@ def open_store(clickhouse: ClickHouseSettings, data_dir: Path, *, reconcile: boo
 
 
 def open_operations(
-    data_dir: Path, clickhouse: ClickHouseSettings, *, reconcile: bool = True
+    data_dir: Path,
+    clickhouse: ClickHouseSettings,
+    alert_settings: AlertSettings,
+    *,
+    reconcile: bool = True,
 ) -> Operations:
     """The running stack's operations if there is one for this data directory, else the
     store's, opened here (the alert engine built once, the writer of acknowledgements)."""
@@ -136,4 +140,4 @@ def open_operations(
     if info is not None:
         return RemoteOperations.of(info)
     store = open_store(clickhouse, data_dir, reconcile=reconcile)
-    return LocalOperations(store)
+    return LocalOperations(store, alert_settings)

@@ -48,7 +48,7 @@ from infra.application.status import (
     UndecidedSubmissions,
     UndecidedSubmissionsRequest,
 )
-from ostwatch.settings import AlertSettings, load
+from ostwatch.settings import AlertSettings
 from sinks.store import Store
 from streams.alerts.engine import AlertEngine
 
@@ -152,7 +152,7 @@ class LocalOperations:
     def __init__(
         self,
         store: Store,
-        alert_settings: AlertSettings | None = None,
+        alert_settings: AlertSettings,
         acknowledge: alerts.Acknowledge | None = None,
     ) -> None:
         self.store = store
@@ -164,8 +164,7 @@ class LocalOperations:
     def engine(self) -> AlertEngine:
         """The engine that answers questions about alerts (built on first use)."""
         if self._engine is None:
-            settings = self._alert_settings or load(AlertSettings)
-            self._engine = AlertEngine(self.store, settings)
+            self._engine = AlertEngine(self.store, self._alert_settings)
         return self._engine
 
     @_refusals

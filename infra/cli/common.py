@@ -19,7 +19,7 @@ import click
 import orjson
 
 from infra.application.common import OperationError, R, build
-from ostwatch.settings import ClickHouseSettings, SettingsError, StackSettings, load
+from ostwatch.settings import AlertSettings, ClickHouseSettings, SettingsError, StackSettings, load
 
 if TYPE_CHECKING:
     from infra.application.operations import Operations
@@ -227,7 +227,7 @@ def open_operations(data_dir: Path, *, reconcile: bool = True) -> Operations:
     """The stack's operations when one runs for ``data_dir``, else the store's (opened here)."""
     from infra.application.client import open_operations as open_either
 
-    return open_either(data_dir, load(ClickHouseSettings), reconcile=reconcile)
+    return open_either(data_dir, load(ClickHouseSettings), load(AlertSettings), reconcile=reconcile)
 
 
 @contextmanager

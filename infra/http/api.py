@@ -21,7 +21,6 @@ from schemas.alerts import AckSelection
 from sinks.clickhouse import StoreUnavailable
 from streams.alerts.engine import Acknowledged
 from streams.app import WorkerContext
-from streams.intake.service import IntakeService
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +37,20 @@ def intake_assigned(app: faust.App, topic: str) -> bool:
     return any(tp.topic == topic for tp in consumer.assignment())
 
 
-def worker_operations(service: IntakeService, loop: asyncio.AbstractEventLoop) -> LocalOperations:
+def worker_operations(context: WorkerContext, loop: asyncio.AbstractEventLoop) -> LocalOperations:
     """The operations on the worker's store; acknowledgements go through its live alert
     engine (``IntakeService.acknowledge_alerts``: published, then stored, between two
     judgements), the one writer of alerts. The operations run in an executor thread, so the
     acknowledgement is handed to the event loop and waited for."""
 
+    service = context.service
+
     def acknowledge(selection: AckSelection, note: str) -> Acknowledged:
         future = asyncio.run_coroutine_threadsafe(service.acknowledge_alerts(selection, note), loop)
         return future.result()
 
-    settings = service.alerts.settings if service.alerts is not None else None
     return LocalOperations(
-        service.store, settings, acknowledge if service.alerts is not None else None
+        service.store, context.alerts, acknowledge if service.alerts is not None else None
     )
 
 
@@ -99,7 +99,7 @@ def register(app: faust.App, context: WorkerContext) -> None:
                 return self.json({"error": "request body is not JSON"}, status=400)
             loop = asyncio.get_running_loop()
             if not operations:
-                operations.append(worker_operations(service, loop))
+                operations.append(worker_operations(context, loop))
             try:
                 result = await loop.run_in_executor(threads, run_named, operations[0], name, body)
             except (OperationError, ValueError) as exc:

@@ -29,7 +29,7 @@ def intake(chdb_dir: Path) -> Iterator[IntakeHarness]:
 
 def notices(store: Store, **fields: Any) -> dict[str, Any]:
     """The notices operation, as the CLI asks for it with no stack running."""
-    return LocalOperations(store).notices(build(NoticesRequest, **fields)).root
+    return LocalOperations(store, AlertSettings()).notices(build(NoticesRequest, **fields)).root
 
 
 def at(day: str, clock: str, month: str = "03") -> str:

@@ -16,6 +16,7 @@ from kafka.structs import OffsetAndMetadata
 from infra.application.operations import LocalOperations
 from infra.broker import EmbeddedBroker, ensure_topics
 from infra.offset_check import GroupProbe, check_offsets
+from ostwatch.settings import AlertSettings
 from sinks.store import Store
 from streams.intake.classify import SEQ_HEADER, SOURCE_HEADER
 
@@ -65,7 +66,7 @@ def commit(bootstrap: str, topic: str, group: str, offset: int) -> None:
 def checked(bootstrap: str, topic: str, group: str, store: Store) -> dict[str, Any]:
     probe = GroupProbe(bootstrap, topic, group, 2, quirks=True)
     try:
-        return check_offsets(probe, LocalOperations(store))
+        return check_offsets(probe, LocalOperations(store, AlertSettings()))
     finally:
         probe.close()
 

@@ -9,7 +9,8 @@ import threading
 import typing
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
@@ -20,8 +21,10 @@ from infra.application.operations import SPECS, LocalOperations, Operations, run
 from infra.application.reports import ReportRequest
 from infra.application.status import SubmissionCounts, SubmissionCountsRequest
 from infra.http.api import worker_operations
+from ostwatch.settings import AlertSettings
 from schemas.alerts import AckSelection, Alert, AlertChange
 from streams.alerts.engine import Acknowledged
+from streams.app import WorkerContext
 
 
 def test_every_operation_is_offered_alike_here_and_over_the_api() -> None:
@@ -149,6 +152,11 @@ async def _current(found: list[threading.Thread]) -> None:
     found.append(threading.current_thread())
 
 
+def _context(service: _Service) -> WorkerContext:
+    """The worker's context around a stand-in service (only the service is asked for)."""
+    return cast(WorkerContext, SimpleNamespace(service=service, alerts=AlertSettings()))
+
+
 @pytest.fixture
 def loop() -> Iterator[asyncio.AbstractEventLoop]:
     running = asyncio.new_event_loop()
@@ -165,7 +173,7 @@ def test_the_worker_acknowledges_through_its_live_engine_only(
 ) -> None:
     service = _Service()
     service.loop_thread = _loop_thread(loop)
-    operations = worker_operations(service, loop)  # type: ignore[arg-type]
+    operations = worker_operations(_context(service), loop)
     asked = build(AckRequest, alert_ids=["a-1"], note="đã gửi công văn")
     outcome = operations.alerts_ack(asked)  # from an executor thread, as the API runs it
     assert isinstance(outcome, AckOutcome) and outcome.acknowledged == 1
@@ -181,6 +189,6 @@ def test_an_unknown_alert_id_is_named(loop: asyncio.AbstractEventLoop) -> None:
         async def acknowledge_alerts(self, selection: AckSelection, note: str) -> Acknowledged:
             raise KeyError(selection.alert_ids[0])
 
-    operations = worker_operations(_Missing(), loop)  # type: ignore[arg-type]
+    operations = worker_operations(_context(_Missing()), loop)
     with pytest.raises(OperationError, match="no alert with id 'nope'"):
         operations.alerts_ack(build(AckRequest, alert_ids=["nope"]))

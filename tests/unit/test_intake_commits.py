@@ -20,7 +20,7 @@ import faust
 import pytest
 from faust.types import TP
 
-from ostwatch.settings import StreamSettings
+from ostwatch.settings import AlertSettings, StreamSettings
 from sinks.records import IntakeBatch
 from streams.alerts.signing import AlertSigner
 from streams.app import WorkerContext
@@ -44,7 +44,9 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> faust.App:
     service = cast(IntakeService, SimpleNamespace())
     LEDGER.partitions.clear()
     signer = cast(AlertSigner, None)
-    intake_agent.register(app, WorkerContext(BROKER, StreamSettings(), service, LEDGER, signer))
+    intake_agent.register(
+        app, WorkerContext(BROKER, StreamSettings(), service, LEDGER, signer, AlertSettings())
+    )
     return app
 
 

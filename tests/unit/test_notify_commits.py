@@ -21,7 +21,7 @@ import faust
 import pytest
 from faust.types import TP
 
-from ostwatch.settings import StreamSettings
+from ostwatch.settings import AlertSettings, StreamSettings
 from streams.alerts.signing import AlertSigner
 from streams.app import WorkerContext
 from streams.intake.offsets import OffsetLedger
@@ -81,6 +81,7 @@ def register(app: faust.App, notify: FakeNotify) -> Any:
         service=cast(IntakeService, SimpleNamespace()),
         offsets=OffsetLedger(BROKER.events_topic),
         alert_signer=cast(AlertSigner, None),
+        alerts=AlertSettings(),
         notify=cast(NotifyService, notify),
     )
     notify_agent.register(app, context)

@@ -300,7 +300,7 @@ def retry_delays(data_dir: Path) -> list[float]:
     return delays
 
 
-RETRY_LOG = re.compile(r"ClickHouse unavailable, retrying batch of \d+ in ([0-9.]+) s")
+RETRY_LOG = re.compile(r"ClickHouse unavailable at stage \w+, retrying batch of \d+ in ([0-9.]+) s")
 
 
 def test_clickhouse_outage_holds_offsets_and_catches_up(
@@ -339,10 +339,10 @@ def test_clickhouse_outage_holds_offsets_and_catches_up(
         switch.unlink()
         more = finished(ingest)
         assert {key: counts[key] + more[key] for key in counts} == expected_counts
-        assert_same_reports(all_reports(bare.stack), expected_reports, "after outages")
-
         delays = retry_delays(bare.data_dir)
         assert delays[:5] == [0.2, 0.4, 0.8, RETRY_CAP_S, RETRY_CAP_S]  # backs off, capped
+        # Last: a difference in resolved-alert history ends the test as an expected failure.
+        assert_same_reports(all_reports(bare.stack), expected_reports, "after outages")
     finally:
         switch.unlink(missing_ok=True)
         bare.close()

@@ -434,7 +434,12 @@ def test_broker_restart_under_a_running_producer_loses_nothing_accepted(tmp_path
             for event in after:
                 publisher.publish(event)
             publisher.flush(timeout=60)
-            assert decided(gateway, publisher.source, 12)["accepted"] == 12
+            try:
+                counts = decided(gateway, publisher.source, 12)
+            except AssertionError as exc:  # say where the group stands (a rare failure)
+                status = stack.cli("status", "--format", "json", check=False).stdout
+                raise AssertionError(f"{exc}; status: {status}") from None
+            assert counts["accepted"] == 12
 
         # ClickHouse kept everything accepted before the restart: a full re-send of those
         # events finds them all duplicates, and the reports count each dose once.

@@ -105,8 +105,9 @@ def assert_same_reports(actual: dict[str, Any], expected: dict[str, Any], label:
 
 
 # Kinds judged from state that other facilities' partitions carry (a patient's enrolment at
-# another facility): arriving before or after that state is a matter of partition order.
-CROSS_PARTITION_KINDS = frozenset({"inactive_patient_dosed"})
+# another facility; the take-home approval a dispensing point's parent facility holds):
+# arriving before or after that state is a matter of partition order.
+CROSS_PARTITION_KINDS = frozenset({"inactive_patient_dosed", "take_home_violation"})
 
 
 def _provisional(got: dict[str, Any] | None, want: dict[str, Any] | None) -> bool:

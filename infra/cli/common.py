@@ -37,8 +37,10 @@ class UserError(click.ClickException):
         click.echo(f"ostwatch: {self.format_message()}", err=True)
 
 
-def friendly_errors(func: F) -> F:
-    """Turn the errors a user can cause or fix into one-line messages, not tracebacks."""
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """The errors a user can cause or fix. Imported when one is raised, not when a command
+    is defined: the broker and stack modules bring the Kafka client, which a report needs
+    not load."""
     from infra.broker import BrokerError
     from infra.gateway import GatewayError
     from infra.stack import StackError
@@ -46,7 +48,7 @@ def friendly_errors(func: F) -> F:
     from schemas.reference import RegistryError
     from sinks.clickhouse import StoreUnavailable
 
-    expected = (
+    return (
         SettingsError,
         OperationError,
         GatewayError,
@@ -58,12 +60,18 @@ def friendly_errors(func: F) -> F:
         OSError,
     )
 
+
+def friendly_errors(func: F) -> F:
+    """Turn the errors a user can cause or fix into one-line messages, not tracebacks."""
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except expected as exc:
-            raise UserError(" ".join(str(exc).split()) or type(exc).__name__) from exc
+        except Exception as exc:
+            if isinstance(exc, expected_errors()):
+                raise UserError(" ".join(str(exc).split()) or type(exc).__name__) from exc
+            raise
 
     return wrapper  # type: ignore[return-value]
 

@@ -33,8 +33,12 @@ PRINTS_NO_DATA = {
 def commands(
     group: click.Group = main, path: tuple[str, ...] = ()
 ) -> Iterator[tuple[str, click.Command]]:
-    """Every command and group under ``group``, by its name on the command line."""
-    for name, command in sorted(group.commands.items()):
+    """Every command and group under ``group``, by its name on the command line (asked as
+    click asks, so that the top level's lazily imported commands are found too)."""
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, f"{name} is listed but cannot be loaded"
         yield " ".join((*path, name)), command
         if isinstance(command, click.Group):
             yield from commands(command, (*path, name))

@@ -19,6 +19,7 @@ from infra.cli.common import (
     request,
 )
 from infra.cli.report import ALERT_COLUMNS, show_rows
+from ostwatch.settings import NotifySettings, load
 
 
 @click.group(invoke_without_command=True)
@@ -137,10 +138,11 @@ def alerts_deliveries(
     Newest alerts first. Reads the delivery ledger (OSTWATCH_NOTIFY_STATE_PATH, default
     DATA_DIR/notify.sqlite) directly, with or without a running stack.
     """
-    from infra.notify_cli import delivery_lines, ledger_path
+    from infra.notify_cli import delivery_lines
     from streams.notify.ledger import delivery_report
 
-    report = delivery_report(ledger_path(data_dir), status=status, alert_id=alert_id, limit=limit)
+    ledger = load(NotifySettings).state_file(data_dir)
+    report = delivery_report(ledger, status=status, alert_id=alert_id, limit=limit)
     if output_format == "json":
         emit_json(report)
         return
@@ -157,10 +159,9 @@ def alerts_redeliver(data_dir: Path, alert_id: str | None, output_format: str) -
 
     A running worker picks them up within seconds, otherwise the next one to start.
     """
-    from infra.notify_cli import ledger_path
     from streams.notify.ledger import Ledger
 
-    path = ledger_path(data_dir)
+    path = load(NotifySettings).state_file(data_dir)
     if not path.exists():
         raise UserError(f"no delivery state at {path} (has a worker delivered alerts here?)")
     ledger = Ledger(path)

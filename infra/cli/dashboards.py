@@ -13,6 +13,7 @@ from infra.cli.common import (
     friendly_errors,
     ignored_data_dir_option,
 )
+from ostwatch.settings import AlertSettings, load
 
 
 @click.group()
@@ -29,7 +30,7 @@ def dashboards_export(directory: Path, output_format: str) -> None:
     """Write Grafana's provisioning files (data source, dashboards, alert rules) into DIRECTORY."""
     from dashboards.provisioning import export
 
-    written = export(directory)
+    written = export(directory, load(AlertSettings))
     if output_format == "json":
         emit_json({"written": [str(p) for p in written]})
         return
@@ -81,7 +82,11 @@ def dashboards_push(
 
     try:
         result = push(
-            grafana_url, token, clickhouse_host=clickhouse_host, viewer_password=viewer_password
+            grafana_url,
+            token,
+            load(AlertSettings),
+            clickhouse_host=clickhouse_host,
+            viewer_password=viewer_password,
         )
     except PushError as exc:
         raise UserError(str(exc)) from exc

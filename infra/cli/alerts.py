@@ -13,6 +13,7 @@ from infra.cli import common
 from infra.cli.common import (
     UserError,
     data_dir_option,
+    emit,
     emit_json,
     format_option,
     friendly_errors,
@@ -143,10 +144,7 @@ def alerts_deliveries(
 
     ledger = load(NotifySettings).state_file(data_dir)
     report = delivery_report(ledger, status=status, alert_id=alert_id, limit=limit)
-    if output_format == "json":
-        emit_json(report)
-        return
-    click.echo("\n".join(delivery_lines(report)))
+    emit(report, output_format, "\n".join(delivery_lines(report)))
 
 
 @alerts.command("redeliver")
@@ -169,10 +167,11 @@ def alerts_redeliver(data_dir: Path, alert_id: str | None, output_format: str) -
         count = ledger.retry_failed(time.time(), alert_id)
     finally:
         ledger.close()
-    if output_format == "json":
-        emit_json({"queued": count})
-        return
-    click.echo(f"{count} failed deliver{'y' if count == 1 else 'ies'} queued again")
+    emit(
+        {"queued": count},
+        output_format,
+        f"{count} failed deliver{'y' if count == 1 else 'ies'} queued again",
+    )
 
 
 COMMANDS = (alerts,)

@@ -8,7 +8,7 @@ import click
 
 from infra.cli.common import (
     UserError,
-    emit_json,
+    emit,
     format_option,
     friendly_errors,
     ignored_data_dir_option,
@@ -31,10 +31,11 @@ def dashboards_export(directory: Path, output_format: str) -> None:
     from dashboards.provisioning import export
 
     written = export(directory, load(AlertSettings))
-    if output_format == "json":
-        emit_json({"written": [str(p) for p in written]})
-        return
-    click.echo(f"wrote {len(written)} provisioning files under {directory}")
+    emit(
+        {"written": [str(p) for p in written]},
+        output_format,
+        f"wrote {len(written)} provisioning files under {directory}",
+    )
 
 
 @dashboards.command("push")
@@ -90,13 +91,12 @@ def dashboards_push(
         )
     except PushError as exc:
         raise UserError(str(exc)) from exc
-    if output_format == "json":
-        emit_json(asdict(result))
-        return
-    click.echo(
+    emit(
+        asdict(result),
+        output_format,
         f"folder {result.folder}, data source {result.datasource}, "
         f"{len(result.dashboards)} dashboards, alert rules: {len(result.rules_created)} created, "
-        f"{len(result.rules_updated)} updated"
+        f"{len(result.rules_updated)} updated",
     )
 
 

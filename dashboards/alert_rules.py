@@ -9,11 +9,11 @@ natively in Grafana. Deadlines are judged at ``$__toTime``, which is the evaluat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from dashboards.grafana import DATASOURCE_UID, FOLDER_UID, target
-from dashboards.queries import BASE_FRAGMENTS, alert_settings, build_sql
+from dashboards.queries import BASE_FRAGMENTS, build_sql
+from ostwatch.settings import AlertSettings
 
 RULE_GROUP = "ostwatch"
 EVALUATE_EVERY = "1m"
@@ -38,10 +38,10 @@ class AlertRule:
         return f"{self.title_vi} · {self.title_en}"
 
 
-def _stock(columns: str, where: str) -> str:
+def _stock(alerts: AlertSettings, columns: str, where: str) -> str:
     return (
         f"SELECT facility_id, item, {columns} "  # noqa: S608 - fixed SQL
-        f"FROM ({build_sql('stock_position', 'all')}) WHERE {where}"
+        f"FROM ({build_sql('stock_position', alerts, 'all')}) WHERE {where}"
     )
 
 
@@ -51,21 +51,19 @@ def _stock(columns: str, where: str) -> str:
 FIRST_DAY = "toDate((SELECT min(earliest_occurred_at) FROM archive_bounds), 'Asia/Ho_Chi_Minh')"
 
 
-def _reports(status: str) -> str:
+def _reports(alerts: AlertSettings, status: str) -> str:
     return (
         "SELECT r.facility_id AS facility_id, r.report_type AS report_type, "  # noqa: S608
-        f"toFloat64(1) AS reports FROM ({build_sql('timeliness', 'all')}) AS r "
+        f"toFloat64(1) AS reports FROM ({build_sql('timeliness', alerts, 'all')}) AS r "
         f"INNER JOIN {BASE_FRAGMENTS['facilities']} AS f ON f.facility_id = r.facility_id "
         f"WHERE r.status = '{status}' AND r.period_end >= {FIRST_DAY} "
         "AND (f.live_from IS NULL OR r.period_end >= f.live_from)"
     )
 
 
-@cache
-def rules() -> tuple[AlertRule, ...]:
-    """The rules, with the thresholds of the alert settings."""
-    settings = alert_settings()
-    warning, critical = settings.stock_warning_days, settings.stock_critical_days
+def rules(alerts: AlertSettings) -> tuple[AlertRule, ...]:
+    """The rules, with the thresholds of the alert settings the entry point built."""
+    warning, critical = alerts.stock_warning_days, alerts.stock_critical_days
     return (
         AlertRule(
             "ostwatch-stock-low-warning",
@@ -74,6 +72,7 @@ def rules() -> tuple[AlertRule, ...]:
             f"Thuốc sắp hết (dưới {warning:g} ngày)",
             f"Stock low (under {warning:g} days of supply)",
             _stock(
+                alerts,
                 "toFloat64(days_of_supply) AS days_of_supply",
                 f"days_of_supply IS NOT NULL AND days_of_supply >= {critical:g}",
             ),
@@ -88,6 +87,7 @@ def rules() -> tuple[AlertRule, ...]:
             f"Thuốc sắp hết (dưới {critical:g} ngày)",
             f"Stock low (under {critical:g} days of supply)",
             _stock(
+                alerts,
                 "toFloat64(days_of_supply) AS days_of_supply",
                 "days_of_supply IS NOT NULL AND on_hand > 0",
             ),
@@ -101,7 +101,7 @@ def rules() -> tuple[AlertRule, ...]:
             "critical",
             "Hết thuốc",
             "Stock out",
-            _stock("toFloat64(on_hand) AS on_hand", "1"),
+            _stock(alerts, "toFloat64(on_hand) AS on_hand", "1"),
             ("facility_id", "item"),
             "on_hand",
             "$A <= 0",
@@ -113,7 +113,7 @@ def rules() -> tuple[AlertRule, ...]:
             "warning",
             "Báo cáo sắp đến hạn",
             "Report due soon",
-            _reports("due_soon"),
+            _reports(alerts, "due_soon"),
             ("facility_id", "report_type"),
             "reports",
             "$A > 0",
@@ -125,7 +125,7 @@ def rules() -> tuple[AlertRule, ...]:
             "critical",
             "Báo cáo quá hạn",
             "Report overdue",
-            _reports("overdue"),
+            _reports(alerts, "overdue"),
             ("facility_id", "report_type"),
             "reports",
             "$A > 0",
@@ -179,7 +179,7 @@ def rule_json(rule: AlertRule) -> dict[str, Any]:
     }
 
 
-def provisioning_json() -> dict[str, Any]:
+def provisioning_json(alerts: AlertSettings) -> dict[str, Any]:
     """The alerting provisioning file (``provisioning/alerting/ostwatch.yaml``)."""
     api_only = ("orgID", "folderUID", "ruleGroup")
     return {
@@ -191,7 +191,8 @@ def provisioning_json() -> dict[str, Any]:
                 "folder": FOLDER_UID,
                 "interval": EVALUATE_EVERY,
                 "rules": [
-                    {k: v for k, v in rule_json(r).items() if k not in api_only} for r in rules()
+                    {k: v for k, v in rule_json(r).items() if k not in api_only}
+                    for r in rules(alerts)
                 ],
             }
         ],

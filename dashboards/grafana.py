@@ -20,6 +20,7 @@ from dashboards.model import (
     Thresholds,
     Variable,
 )
+from ostwatch.settings import AlertSettings
 from ostwatch.timeutil import LOCAL_TZ_NAME
 
 PLUGIN = "grafana-clickhouse-datasource"
@@ -150,7 +151,9 @@ def _options(panel: Panel) -> dict[str, Any]:
     return {"legend": LEGEND, "tooltip": TOOLTIP}
 
 
-def panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
+def panel_json(
+    panel: Panel, alerts: AlertSettings, panel_id: int, x: int, y: int
+) -> dict[str, Any]:
     overrides = [o for c in panel.columns if (o := _override(panel, c)) is not None]
     defaults: dict[str, Any] = {"color": {"mode": "palette-classic"}}
     if panel.kind == "bargauge":
@@ -162,7 +165,7 @@ def panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
         "description": panel.description,
         "datasource": DATASOURCE,
         "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y},
-        "targets": [target(panel.sql(), fmt=panel.format)],
+        "targets": [target(panel.sql(alerts), fmt=panel.format)],
         "options": _options(panel),
         "fieldConfig": {"defaults": defaults, "overrides": overrides},
     }
@@ -188,13 +191,14 @@ def variable_json(variable: Variable) -> dict[str, Any]:
     }
 
 
-def dashboard_json(dashboard: Dashboard) -> dict[str, Any]:
-    """The dashboard as Grafana stores it (schema of Grafana 11.2)."""
+def dashboard_json(dashboard: Dashboard, alerts: AlertSettings) -> dict[str, Any]:
+    """The dashboard as Grafana stores it (schema of Grafana 11.2), coloured and filtered by
+    the thresholds in ``alerts``."""
     panels, x, y, row_height = [], 0, 0, 0
     for index, panel in enumerate(dashboard.panels, start=1):
         if x + panel.width > GRID_WIDTH:
             x, y, row_height = 0, y + row_height, 0
-        panels.append(panel_json(panel, index, x, y))
+        panels.append(panel_json(panel, alerts, index, x, y))
         x += panel.width
         row_height = max(row_height, panel.height)
     return {
@@ -226,8 +230,8 @@ def dashboard_json(dashboard: Dashboard) -> dict[str, Any]:
     }
 
 
-def all_dashboards() -> dict[str, dict[str, Any]]:
-    return {d.uid: dashboard_json(d) for d in DASHBOARDS}
+def all_dashboards(alerts: AlertSettings) -> dict[str, dict[str, Any]]:
+    return {d.uid: dashboard_json(d, alerts) for d in DASHBOARDS}
 
 
 def datasource_json(url: str = "clickhouse", port: int = 8123) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from dashboards.catalog import (
 from dashboards.formatting import vi_date, vi_number
 from dashboards.model import STATUS_COLOURS, STATUS_LABELS, VARIABLES, Panel, colour_of
 from dashboards.render import TimeRange, render
+from ostwatch.settings import AlertSettings
 from ostwatch.timeutil import LOCAL_TZ
 from sinks.panels import PanelQueries
 
@@ -65,8 +66,11 @@ def _colour(panel: Panel, row: dict[str, Any]) -> str | None:
     return None
 
 
-def panel_data(source: PanelQueries, now: datetime | None = None) -> dict[str, Any]:
-    """Every live panel's rows (raw for charts, formatted for tables) and its colours."""
+def panel_data(
+    source: PanelQueries, alerts: AlertSettings, now: datetime | None = None
+) -> dict[str, Any]:
+    """Every live panel's rows (raw for charts, formatted for tables) and its colours, judged
+    by the thresholds the worker's own alerts use (``alerts``)."""
     end = now or datetime.now(LOCAL_TZ)
     time_range = TimeRange(end - WINDOW, end)
     chosen: dict[str, list[str]] = {}
@@ -75,7 +79,7 @@ def panel_data(source: PanelQueries, now: datetime | None = None) -> dict[str, A
         chosen[variable.name] = values or [""]
     panels = []
     for panel in LIVE_PANELS:
-        records = source.panel_rows(render(panel.sql(), chosen, time_range))
+        records = source.panel_rows(render(panel.sql(alerts), chosen, time_range))
         panels.append(
             {
                 "key": panel.key,

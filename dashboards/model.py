@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from dashboards.queries import Scope, build_sql
+from ostwatch.settings import AlertSettings
 from schemas.labels import STATES
 
 PanelKind = Literal["table", "stat", "barchart", "bargauge", "timeseries", "piechart"]
@@ -86,8 +87,9 @@ class Panel:
     def title(self) -> str:
         return f"{self.title_vi} · {self.title_en}"
 
-    def sql(self, scope: Scope = "dashboard") -> str:
-        return build_sql(self.query, scope)
+    def sql(self, alerts: AlertSettings, scope: Scope = "dashboard") -> str:
+        """The panel's query, with the thresholds the entry point's stream judges by."""
+        return build_sql(self.query, alerts, scope)
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -107,7 +109,7 @@ class Variable:
         return f"{self.label_vi} · {self.label_en}"
 
     def sql(self) -> str:
-        return build_sql(self.query)
+        return build_sql(self.query, None)
 
 
 VARIABLES: tuple[Variable, ...] = (

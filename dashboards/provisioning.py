@@ -14,6 +14,7 @@ import yaml
 
 from dashboards.alert_rules import provisioning_json
 from dashboards.grafana import FOLDER_TITLE, all_dashboards, datasource_json
+from ostwatch.settings import AlertSettings
 
 CONTAINER_ROOT = "/etc/grafana/provisioning"
 REPOSITORY_COPY = Path(__file__).resolve().parent / "provisioning"
@@ -24,8 +25,8 @@ def _yaml(doc: Any) -> str:
     return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
 
 
-def files() -> dict[str, str]:
-    """Relative path → text of every provisioning file."""
+def files(alerts: AlertSettings) -> dict[str, str]:
+    """Relative path → text of every provisioning file, with the thresholds in ``alerts``."""
     out = {
         "datasources/ostwatch.yaml": _yaml({"apiVersion": 1, "datasources": [datasource_json()]}),
         "dashboards/ostwatch.yaml": _yaml(
@@ -44,19 +45,19 @@ def files() -> dict[str, str]:
                 ],
             }
         ),
-        "alerting/ostwatch.yaml": _yaml(provisioning_json()),
+        "alerting/ostwatch.yaml": _yaml(provisioning_json(alerts)),
     }
-    for uid, dashboard in all_dashboards().items():
+    for uid, dashboard in all_dashboards(alerts).items():
         out[f"dashboards/json/{uid}.json"] = (
             json.dumps(dashboard, ensure_ascii=False, indent=2) + "\n"
         )
     return out
 
 
-def export(directory: Path) -> list[Path]:
+def export(directory: Path, alerts: AlertSettings) -> list[Path]:
     """Write every provisioning file under ``directory``; return the paths written."""
     written = []
-    for relative, text in files().items():
+    for relative, text in files(alerts).items():
         path = directory / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

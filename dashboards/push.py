@@ -23,6 +23,7 @@ from dashboards.grafana import (
     all_dashboards,
     datasource_json,
 )
+from ostwatch.settings import AlertSettings
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def _exists(get: Callable[[], Any]) -> bool:
 def push(
     grafana_url: str,
     token: str,
+    alerts: AlertSettings,
     *,
     clickhouse_host: str = "clickhouse",
     viewer_password: str | None = None,
@@ -60,6 +62,7 @@ def push(
 ) -> PushResult:
     api = GrafanaApi.from_url(grafana_url, credential=token, timeout=timeout)
     result = PushResult()
+    alert_rules = rules(alerts)
     step = "folder"
     try:
         if not _exists(lambda: api.folder.get_folder(FOLDER_UID)):
@@ -76,7 +79,7 @@ def push(
             source["secureJsonData"] = {"password": viewer_password}
             api.datasource.create_datasource(source)
             result.datasource = "created"
-        for uid, dashboard in all_dashboards().items():
+        for uid, dashboard in all_dashboards(alerts).items():
             step = f"dashboard {uid}"
             api.dashboard.update_dashboard(
                 {
@@ -87,7 +90,7 @@ def push(
                 }
             )
             result.dashboards.append(uid)
-        for rule in rules():
+        for rule in alert_rules:
             step = f"alert rule {rule.uid}"
             body = rule_json(rule)
             if _exists(functools.partial(api.alertingprovisioning.get_alertrule, rule.uid)):
@@ -103,6 +106,6 @@ def push(
     except OSError as exc:
         raise PushError(f"cannot reach Grafana at {grafana_url} ({step}): {exc}") from exc
     log.info(
-        "pushed to Grafana", extra={"dashboards": len(result.dashboards), "rules": len(rules())}
+        "pushed to Grafana", extra={"dashboards": len(result.dashboards), "rules": len(alert_rules)}
     )
     return result

@@ -16,18 +16,11 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-from ostwatch.settings import AlertSettings, load
+from ostwatch.settings import AlertSettings
 from ostwatch.timeutil import LOCAL_TZ_NAME
 from sinks.aggregates import AGGREGATE_BY_TABLE, sql_text
 
 Scope = Literal["dashboard", "all"]
-
-
-@cache
-def alert_settings() -> AlertSettings:
-    """The stream's alert thresholds (OSTWATCH_ALERT_*), read when first needed (not on
-    import), so that panels, Grafana's alert rules and the stream's alerts agree."""
-    return load(AlertSettings)
 
 
 _FRAGMENT = re.compile(r"\{\{(\w+)\}\}")
@@ -105,15 +98,24 @@ def _patients() -> str:
     )
 
 
-def fragments(scope: Scope) -> dict[str, str]:
-    settings = alert_settings()
+def _thresholds(alerts: AlertSettings) -> dict[str, str]:
+    """The stream's alert thresholds as SQL literals, so that panels, Grafana's alert rules and
+    the stream's alerts agree: the entry point passes the settings it gave the stream."""
+    return {
+        "warning_days": _number(alerts.stock_warning_days),
+        "critical_days": _number(alerts.stock_critical_days),
+        "due_soon_days": str(alerts.report_due_soon_days),
+        "count_tolerance_percent": _number(alerts.count_tolerance_percent),
+        "count_tolerance_units": _number(alerts.count_tolerance_units),
+    }
+
+
+def fragments(scope: Scope, alerts: AlertSettings | None) -> dict[str, str]:
+    """Every fragment a query may use; without ``alerts`` (the dashboard variables) no
+    threshold, so a query that needs one fails instead of using a default."""
     return {
         **BASE_FRAGMENTS,
-        "warning_days": _number(settings.stock_warning_days),
-        "critical_days": _number(settings.stock_critical_days),
-        "due_soon_days": str(settings.report_due_soon_days),
-        "count_tolerance_percent": _number(settings.count_tolerance_percent),
-        "count_tolerance_units": _number(settings.count_tolerance_units),
+        **(_thresholds(alerts) if alerts is not None else {}),
         "facility_scope": facility_scope(scope),
         "stock_report": _stock_report(scope),
         "patients": _patients(),
@@ -125,12 +127,20 @@ def _file(name: str) -> str:
     return resources.files("dashboards").joinpath("sql", f"{name}.sql").read_text("utf-8")
 
 
-def build_sql(name: str, scope: Scope = "dashboard") -> str:
-    """The query ``name`` with every ``{{fragment}}`` filled in (fragments may nest)."""
-    values = fragments(scope)
+def build_sql(name: str, alerts: AlertSettings | None, scope: Scope = "dashboard") -> str:
+    """The query ``name`` with every ``{{fragment}}`` filled in (fragments may nest), its
+    thresholds from ``alerts`` (None only for a query that has none)."""
+    values = fragments(scope, alerts)
+
+    def fill(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise ValueError(f"{name}.sql: no value for {{{{{key}}}}} (alert settings needed?)")
+        return values[key]
+
     text = _file(name)
     for _ in range(4):
-        text, count = _FRAGMENT.subn(lambda m: values[m.group(1)], text)
+        text, count = _FRAGMENT.subn(fill, text)
         if count == 0:
             return text.strip()
     raise ValueError(f"{name}.sql: fragments nest too deeply")

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from ostwatch.settings import NotifySettings, load
 from schemas.labels import ALERT_KINDS, DELIVERY_STATUSES
-
-
-def ledger_path(data_dir: Path) -> Path:
-    """Where the worker of this data directory keeps its delivery state."""
-    return load(NotifySettings).state_file(data_dir)
 
 
 def delivery_lines(report: dict[str, Any]) -> list[str]:

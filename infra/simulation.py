@@ -14,7 +14,7 @@ from typing import Any
 
 from infra.application.client import RemoteOperations
 from infra.application.registry import REGISTRY_FILES, RegistryLoadRequest
-from ostwatch.settings import BrokerSettings, StreamSettings, load
+from ostwatch.settings import BrokerSettings, StreamSettings
 from ostwatch.timeutil import LOCAL_TZ
 from producers.feed import demo_window, feed
 from producers.publisher import EventPublisher
@@ -50,13 +50,16 @@ def start_simulation(
     days: int,
     stop: threading.Event,
     *,
+    broker: BrokerSettings,
+    stream: StreamSettings,
     province: Any = None,
     start: date | None = None,
 ) -> SimulationFeeder:
     """Load the simulated province's registry into the stack, then feed its events.
 
     With ``start``, exactly ``days`` days from it; without, the demo: ``days`` days of
-    history ending now, compressed by ``speed``, then on live (producers/feed.py).
+    history ending now, compressed by ``speed``, then on live (producers/feed.py). ``broker``
+    and ``stream`` are the settings the command built (its security, the event bounds).
     """
     if start is None:
         start, days = demo_window(days, datetime.now(LOCAL_TZ).date())
@@ -67,13 +70,12 @@ def start_simulation(
     RemoteOperations.of(info).registry_load(RegistryLoadRequest(files=files, source="simulator"))
 
     def body(thread: SimulationFeeder) -> None:
-        broker = load(BrokerSettings)
         with EventPublisher(
             info.bootstrap,
             info.events_topic,
             source=f"simulator:{seed}:{start.isoformat()}",
             security=broker.kafka_python_security(),
-            bounds=load(StreamSettings).event_bounds(),
+            bounds=stream.event_bounds(),
         ) as publisher:
 
             def progress(sent: int, clock: datetime) -> None:

@@ -13,12 +13,14 @@ from infra.cli import common
 from infra.cli.common import (
     UserError,
     data_dir_option,
+    emit,
     emit_json,
     format_option,
     friendly_errors,
     request,
 )
 from infra.cli.report import ALERT_COLUMNS, show_rows
+from ostwatch.settings import NotifySettings, load
 
 
 @click.group(invoke_without_command=True)
@@ -137,14 +139,12 @@ def alerts_deliveries(
     Newest alerts first. Reads the delivery ledger (OSTWATCH_NOTIFY_STATE_PATH, default
     DATA_DIR/notify.sqlite) directly, with or without a running stack.
     """
-    from infra.notify_cli import delivery_lines, ledger_path
+    from infra.notify_cli import delivery_lines
     from streams.notify.ledger import delivery_report
 
-    report = delivery_report(ledger_path(data_dir), status=status, alert_id=alert_id, limit=limit)
-    if output_format == "json":
-        emit_json(report)
-        return
-    click.echo("\n".join(delivery_lines(report)))
+    ledger = load(NotifySettings).state_file(data_dir)
+    report = delivery_report(ledger, status=status, alert_id=alert_id, limit=limit)
+    emit(report, output_format, "\n".join(delivery_lines(report)))
 
 
 @alerts.command("redeliver")
@@ -157,10 +157,9 @@ def alerts_redeliver(data_dir: Path, alert_id: str | None, output_format: str) -
 
     A running worker picks them up within seconds, otherwise the next one to start.
     """
-    from infra.notify_cli import ledger_path
     from streams.notify.ledger import Ledger
 
-    path = ledger_path(data_dir)
+    path = load(NotifySettings).state_file(data_dir)
     if not path.exists():
         raise UserError(f"no delivery state at {path} (has a worker delivered alerts here?)")
     ledger = Ledger(path)
@@ -168,10 +167,11 @@ def alerts_redeliver(data_dir: Path, alert_id: str | None, output_format: str) -
         count = ledger.retry_failed(time.time(), alert_id)
     finally:
         ledger.close()
-    if output_format == "json":
-        emit_json({"queued": count})
-        return
-    click.echo(f"{count} failed deliver{'y' if count == 1 else 'ies'} queued again")
+    emit(
+        {"queued": count},
+        output_format,
+        f"{count} failed deliver{'y' if count == 1 else 'ies'} queued again",
+    )
 
 
 COMMANDS = (alerts,)

@@ -21,7 +21,7 @@ from infra.cli import common
 from infra.cli.common import (
     as_of_option,
     data_dir_option,
-    emit_json,
+    emit,
     format_option,
     friendly_errors,
     request,
@@ -106,23 +106,19 @@ def replay_command(
         raise click.UsageError("--as-of goes with --into (verify compares the whole archive)")
     if into is not None:
         result = replay_into(lambda: common.operations(data_dir), data_dir, into, as_of)
-        if output_format == "json":
-            emit_json(result)
-        else:
-            click.echo(
-                f"snapshot in {result['into']}: {result['imported']} events"
-                + (f" up to {as_of}" if as_of else "")
-                + f", {result['registry_versions']} registry versions ({result['seconds']} s)"
-            )
+        emit(
+            result,
+            output_format,
+            f"snapshot in {result['into']}: {result['imported']} events"
+            + (f" up to {as_of}" if as_of else "")
+            + f", {result['registry_versions']} registry versions ({result['seconds']} s)",
+        )
         return
     # No repair on opening: verify must see the live rows as they are.
     asked = request(ReplayVerifyRequest, limit=limit)
     with common.operations(data_dir, reconcile=False) as ops:
         result = ops.replay_verify(asked).root
-    if output_format == "json":
-        emit_json(result)
-    else:
-        show_verification(result)
+    emit(result, output_format, lambda: show_verification(result))
     if not result["equal"]:
         click.echo(
             f"ostwatch: replay differs from the live store: "
@@ -173,14 +169,13 @@ def archive_export(
     )
     with common.operations(data_dir) as ops:
         result = ops.archive_export(asked).root
-    if output_format == "json":
-        emit_json(result)
-    else:
-        click.echo(
-            f"exported {result['events']} events in {result['files']} files and "
-            f"{result['registry_versions']} registry versions to {result['out']} "
-            f"({result['seconds']} s)"
-        )
+    emit(
+        result,
+        output_format,
+        f"exported {result['events']} events in {result['files']} files and "
+        f"{result['registry_versions']} registry versions to {result['out']} "
+        f"({result['seconds']} s)",
+    )
 
 
 @archive.command("import")
@@ -195,14 +190,13 @@ def archive_import(directory: Path, data_dir: Path, output_format: str) -> None:
     asked = request(ArchiveImportRequest, directory=absolute(directory))
     with common.operations(data_dir) as ops:
         result = ops.archive_import(asked).root
-    if output_format == "json":
-        emit_json(result)
-    else:
-        click.echo(
-            f"imported {result['imported']} events from {result['files']} files "
-            f"({result['duplicates']} already present); registry: {result['registry']} "
-            f"({result['seconds']} s)"
-        )
+    emit(
+        result,
+        output_format,
+        f"imported {result['imported']} events from {result['files']} files "
+        f"({result['duplicates']} already present); registry: {result['registry']} "
+        f"({result['seconds']} s)",
+    )
 
 
 COMMANDS = (replay_command, archive)

@@ -14,7 +14,7 @@ from infra.cli import common
 from infra.cli.common import (
     UserError,
     data_dir_option,
-    emit_json,
+    emit,
     format_option,
     friendly_errors,
     request,
@@ -131,10 +131,7 @@ def audit_verify(data_dir: Path, output_format: str, facilities: tuple[str, ...]
     asked = request(ChainVerifyRequest, facilities=facilities)
     with common.operations(data_dir) as ops:
         result = ops.audit_verify(asked).root
-    if output_format == "json":
-        emit_json(result)
-    else:
-        _print_verification(result)
+    emit(result, output_format, lambda: _print_verification(result))
     if not result["intact"]:
         findings = result["findings"]
         first = findings[0]

@@ -200,6 +200,17 @@ def emit_json(doc: Any) -> None:
     click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2, default=str).decode())
 
 
+def emit(document: Any, output_format: str, text: str | Callable[[], None]) -> None:
+    """A command's result: ``document`` as one JSON document with ``--format json`` (CONTRACT
+    §5), otherwise ``text`` for people (a line, or a function that prints them)."""
+    if output_format == "json":
+        emit_json(document)
+    elif callable(text):
+        text()
+    else:
+        click.echo(text)
+
+
 class OneLineUsageError(click.UsageError):
     """A wrong option or argument, in one line that says where the help is (exit 2)."""
 

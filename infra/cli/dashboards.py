@@ -8,11 +8,12 @@ import click
 
 from infra.cli.common import (
     UserError,
-    emit_json,
+    emit,
     format_option,
     friendly_errors,
     ignored_data_dir_option,
 )
+from ostwatch.settings import AlertSettings, load
 
 
 @click.group()
@@ -29,11 +30,12 @@ def dashboards_export(directory: Path, output_format: str) -> None:
     """Write Grafana's provisioning files (data source, dashboards, alert rules) into DIRECTORY."""
     from dashboards.provisioning import export
 
-    written = export(directory)
-    if output_format == "json":
-        emit_json({"written": [str(p) for p in written]})
-        return
-    click.echo(f"wrote {len(written)} provisioning files under {directory}")
+    written = export(directory, load(AlertSettings))
+    emit(
+        {"written": [str(p) for p in written]},
+        output_format,
+        f"wrote {len(written)} provisioning files under {directory}",
+    )
 
 
 @dashboards.command("push")
@@ -81,17 +83,20 @@ def dashboards_push(
 
     try:
         result = push(
-            grafana_url, token, clickhouse_host=clickhouse_host, viewer_password=viewer_password
+            grafana_url,
+            token,
+            load(AlertSettings),
+            clickhouse_host=clickhouse_host,
+            viewer_password=viewer_password,
         )
     except PushError as exc:
         raise UserError(str(exc)) from exc
-    if output_format == "json":
-        emit_json(asdict(result))
-        return
-    click.echo(
+    emit(
+        asdict(result),
+        output_format,
         f"folder {result.folder}, data source {result.datasource}, "
         f"{len(result.dashboards)} dashboards, alert rules: {len(result.rules_created)} created, "
-        f"{len(result.rules_updated)} updated"
+        f"{len(result.rules_updated)} updated",
     )
 
 

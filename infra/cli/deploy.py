@@ -9,6 +9,7 @@ import click
 
 from infra.cli.common import (
     UserError,
+    emit,
     emit_json,
     format_option,
     friendly_errors,
@@ -169,10 +170,7 @@ def cluster_config(
         raise UserError(f"--cluster: {exc}") from exc
     topology = Topology(cluster=name, shards=shards, replicas=replicas, keepers=int(keepers))
     written = [str(path) for path in write(topology, directory)]
-    if output_format == "json":
-        emit_json({"written": written})
-    else:
-        click.echo("\n".join(written))
+    emit({"written": written}, output_format, "\n".join(written))
 
 
 COMMANDS = (security, schema_command, cluster_group)

@@ -17,7 +17,7 @@ from infra.cli import common
 from infra.cli.common import (
     UserError,
     data_dir_option,
-    emit_json,
+    emit,
     friendly_errors,
     output_format_option,
 )
@@ -127,14 +127,13 @@ def ingest(
                 time.sleep(0.2)
         finally:
             ops.close()
-    if output_format == "json":
-        emit_json(counts.model_dump())
-    else:
-        click.echo(
-            f"{total} dòng / lines: chấp nhận / accepted {counts.accepted}, "
-            f"từ chối / rejected {counts.rejected}, "
-            f"trùng / duplicates {counts.duplicates}"
-        )
+    emit(
+        counts.model_dump(),
+        output_format,
+        f"{total} dòng / lines: chấp nhận / accepted {counts.accepted}, "
+        f"từ chối / rejected {counts.rejected}, "
+        f"trùng / duplicates {counts.duplicates}",
+    )
 
 
 def _counts_while_worker_restarts(

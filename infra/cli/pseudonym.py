@@ -12,6 +12,7 @@ import orjson
 from infra.cli.common import (
     F,
     UserError,
+    emit,
     emit_json,
     format_option,
     friendly_errors,
@@ -148,13 +149,12 @@ def rekey_map_command(export: Path, out: Path, identifier: str, output_format: s
         "to_key": key.key_id,
         "out": str(out),
     }
-    if output_format == "json":
-        emit_json(summary)
-    else:
-        click.echo(
-            f"{len(mapping)} patients mapped from key {previous.key_id} to {key.key_id} in {out}"
-            + (f"; {refused} identifiers refused" if refused else "")
-        )
+    emit(
+        summary,
+        output_format,
+        f"{len(mapping)} patients mapped from key {previous.key_id} to {key.key_id} in {out}"
+        + (f"; {refused} identifiers refused" if refused else ""),
+    )
 
 
 COMMANDS = (pseudonymize, rekey_map_command)

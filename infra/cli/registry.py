@@ -10,7 +10,7 @@ import click
 from infra.application.registry import REGISTRY_FILES, RegistryLoadRequest
 from infra.cli.common import (
     data_dir_option,
-    emit_json,
+    emit,
     format_option,
     friendly_errors,
     operations,
@@ -38,15 +38,14 @@ def registry_load(directory: Path, data_dir: Path, output_format: str) -> None:
     asked = request(RegistryLoadRequest, files=files, source=str(directory.resolve()))
     with operations(data_dir) as ops:
         result = ops.registry_load(asked).root
-    if output_format == "json":
-        emit_json(asdict(result))
-    else:
-        state = "unchanged" if result.unchanged else "loaded"
-        click.echo(
-            f"registry version {result.version} {state}: {result.facilities} facilities, "
-            f"{result.items} items, {result.targets} targets, "
-            f"{result.deadlines} deadlines"
-        )
+    state = "unchanged" if result.unchanged else "loaded"
+    emit(
+        asdict(result),
+        output_format,
+        f"registry version {result.version} {state}: {result.facilities} facilities, "
+        f"{result.items} items, {result.targets} targets, "
+        f"{result.deadlines} deadlines",
+    )
     for warning in result.warnings:
         click.echo(f"ostwatch: cảnh báo / warning: {warning}", err=True)
 

@@ -11,6 +11,7 @@ import click
 import orjson
 
 from infra.cli.common import UserError, data_dir_option, friendly_errors
+from ostwatch.settings import BrokerSettings, StreamSettings, load
 from ostwatch.timeutil import LOCAL_TZ
 
 
@@ -87,7 +88,15 @@ def simulate(
     if info is None:
         raise UserError(f"no running stack for {data_dir} (use --out FILE to write events instead)")
     feeder = start_simulation(
-        info, speed or None, seed, days, threading.Event(), province=province, start=start
+        info,
+        speed or None,
+        seed,
+        days,
+        threading.Event(),
+        broker=load(BrokerSettings),
+        stream=load(StreamSettings),
+        province=province,
+        start=start,
     )
     feeder.join()
     click.echo(f"published {feeder.sent} events", err=True)

@@ -116,7 +116,8 @@ def up(
         SupervisorSettings, start_failures=start_failures, watchdog_stall_s=watchdog_stall_s
     )
     logs.configure(stack.log_level, Path(data_dir) / "logs" / "supervisor.jsonl", console=True)
-    supervisor = StackSupervisor(stack, broker, supervision, group_id=load(StreamSettings).group_id)
+    stream = load(StreamSettings)
+    supervisor = StackSupervisor(stack, broker, supervision, group_id=stream.group_id)
     supervisor.install_signal_handlers()
     info = None
     try:
@@ -130,7 +131,9 @@ def up(
         click.echo(f"ostwatch: ready — API {info.api_url}, live view {info.live_url}", err=True)
         feeder = None
         if simulate:
-            feeder = start_simulation(info, speed or None, seed, days, supervisor.stopping)
+            feeder = start_simulation(
+                info, speed or None, seed, days, supervisor.stopping, broker=broker, stream=stream
+            )
         show_live = sys.stdout.isatty() if live is None else live
         view = LiveView(info, data_dir, feeder, interactive=show_live)
         with view:

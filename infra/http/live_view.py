@@ -22,7 +22,7 @@ STATIC = {
 
 
 def register(app: faust.App, context: WorkerContext) -> None:
-    service = context.service
+    service, alerts = context.service, context.alerts
 
     @app.page("/live/")
     class Page(View):
@@ -46,7 +46,9 @@ def register(app: faust.App, context: WorkerContext) -> None:
         async def get(self, request: Request) -> Response:
             loop = asyncio.get_running_loop()
             try:
-                doc = await loop.run_in_executor(None, live.panel_data, service.store.panels)
+                doc = await loop.run_in_executor(
+                    None, live.panel_data, service.store.panels, alerts
+                )
             except StoreUnavailable as exc:
                 return self.json({"error": f"ClickHouse unavailable: {exc}"}, status=503)
             return self.json(doc)

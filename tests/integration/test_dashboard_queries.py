@@ -15,6 +15,7 @@ from dashboards.alert_rules import rules
 from dashboards.catalog import DASHBOARDS, OPEN_ALERTS, STOCK, TARGETS, TIMELINESS, all_panels
 from dashboards.model import VARIABLES, Panel
 from dashboards.render import TimeRange, render
+from ostwatch.settings import AlertSettings
 from ostwatch.timeutil import LOCAL_TZ
 from schemas.alerts import Alert, alert_id_for
 from sinks.alert_store import AlertStore
@@ -22,6 +23,7 @@ from sinks.reports import Reports, Scope
 from tests.support.simulated import SimulatedProvince, load_province
 
 pytestmark = pytest.mark.integration
+DEFAULTS = AlertSettings()
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,7 @@ def variables(sim: SimulatedProvince) -> dict[str, list[str]]:
 def run(
     sim: SimulatedProvince, panel: Panel, time_range: TimeRange | None = None
 ) -> list[dict[str, Any]]:
-    sql = render(panel.sql(), variables(sim), time_range or sim.time_range())
+    sql = render(panel.sql(DEFAULTS), variables(sim), time_range or sim.time_range())
     rows: list[dict[str, Any]] = sim.db.query_dicts(sql)
     return rows
 
@@ -138,7 +140,7 @@ def test_timeliness_on_the_due_day_and_after(sim: SimulatedProvince) -> None:
     assert after.get("submitted", 0) > 0
 
 
-@pytest.mark.parametrize("rule", rules(), ids=lambda r: r.uid)
+@pytest.mark.parametrize("rule", rules(DEFAULTS), ids=lambda r: r.uid)
 def test_alert_rule_query_runs_with_labels_and_one_value(sim: SimulatedProvince, rule: Any) -> None:
     for day in ((2024, 3, 27), (2024, 4, 23), (2024, 4, 26)):
         end = datetime(*day, 12, 0, tzinfo=LOCAL_TZ)
@@ -149,7 +151,7 @@ def test_alert_rule_query_runs_with_labels_and_one_value(sim: SimulatedProvince,
 
 
 def rule_rows(sim: SimulatedProvince, uid: str, day: tuple[int, int, int]) -> list[dict[str, Any]]:
-    rule = next(r for r in rules() if r.uid == uid)
+    rule = next(r for r in rules(DEFAULTS) if r.uid == uid)
     end = datetime(*day, 12, 0, tzinfo=LOCAL_TZ)
     rows: list[dict[str, Any]] = sim.db.query_dicts(
         render(rule.sql, {}, TimeRange(sim.time_range().start, end))
@@ -190,7 +192,7 @@ def test_stock_rules_fire_where_the_panel_is_red_or_amber(
     sim: SimulatedProvince, uid: str, status: str
 ) -> None:
     panel = {(r["facility_id"], r["item"]): r for r in run(sim, STOCK)}
-    rule = next(r for r in rules() if r.uid == uid)
+    rule = next(r for r in rules(DEFAULTS) if r.uid == uid)
     firing = {
         (r["facility_id"], r["item"]) for r in rule_rows(sim, uid, (2024, 4, 1)) if fires(rule, r)
     }

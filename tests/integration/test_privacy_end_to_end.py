@@ -26,7 +26,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from infra.gateway import StackInfo
-from ostwatch.settings import ClickHouseSettings
+from ostwatch.settings import AlertSettings, ClickHouseSettings
 from producers.pseudonym import PseudonymKey
 from sinks.clickhouse import ClickHouse
 from streams.kafka_compat import end_offsets
@@ -182,7 +182,9 @@ def read_dashboards(data_dir: Path) -> dict[str, str]:
             rows = db.query_rows(render(variable.sql(), chosen, span))
             chosen[variable.name] = [str(row[0]) for row in rows]
         return {
-            f"{dashboard.uid} / {panel.key}": repr(db.query_rows(render(panel.sql(), chosen, span)))
+            f"{dashboard.uid} / {panel.key}": repr(
+                db.query_rows(render(panel.sql(AlertSettings()), chosen, span))
+            )
             for dashboard, panel in all_panels()
         }
     finally:

@@ -23,8 +23,10 @@ from dashboards.grafana import DATASOURCE_USER, all_dashboards, dashboard_json
 from dashboards.model import STATUS_COLOURS, STATUS_MEANING
 from dashboards.queries import query_names
 from dashboards.render import RenderError, TimeRange, render
+from ostwatch.settings import AlertSettings
 
 register_default_plugins()
+DEFAULTS = AlertSettings()
 
 
 def lost_in_round_trip(original: Any, parsed: Any, path: str = "") -> list[str]:
@@ -56,26 +58,26 @@ def round_trip(model: Any, doc: dict[str, Any]) -> Any:
 
 @pytest.mark.parametrize("dashboard", DASHBOARDS, ids=lambda d: d.uid)
 def test_dashboard_survives_grafanas_model(dashboard: Any) -> None:
-    doc = dashboard_json(dashboard)
+    doc = dashboard_json(dashboard, DEFAULTS)
     assert lost_in_round_trip(doc, round_trip(SdkDashboard, doc)) == []
 
 
 def test_the_check_catches_a_misspelt_option() -> None:
-    doc = dashboard_json(DASHBOARDS[0])
+    doc = dashboard_json(DASHBOARDS[0], DEFAULTS)
     doc["panels"][0]["gridPoss"] = doc["panels"][0].pop("gridPos")
     doc["panels"][1]["options"]["orientatoin"] = "horizontal"
     problems = lost_in_round_trip(doc, round_trip(SdkDashboard, doc))
     assert any("gridPoss" in p for p in problems) and any("orientatoin" in p for p in problems)
 
 
-@pytest.mark.parametrize("rule", rules(), ids=lambda r: r.uid)
+@pytest.mark.parametrize("rule", rules(DEFAULTS), ids=lambda r: r.uid)
 def test_alert_rule_survives_grafanas_model(rule: Any) -> None:
     doc = rule_json(rule)
     assert lost_in_round_trip(doc, round_trip(Rule, doc)) == []
 
 
 def test_dashboards_have_unique_panel_ids_and_fit_the_grid() -> None:
-    for doc in all_dashboards().values():
+    for doc in all_dashboards(DEFAULTS).values():
         ids = [p["id"] for p in doc["panels"]]
         assert len(ids) == len(set(ids))
         for panel in doc["panels"]:
@@ -93,7 +95,7 @@ def test_every_query_file_is_used() -> None:
 
 
 def test_repository_provisioning_equals_a_fresh_export() -> None:
-    for relative, text in provisioning.files().items():
+    for relative, text in provisioning.files(DEFAULTS).items():
         committed = provisioning.REPOSITORY_COPY / relative
         assert committed.read_text(encoding="utf-8") == text, (
             f"{relative} is stale: run `ostwatch dashboards export dashboards/provisioning`"
@@ -108,7 +110,7 @@ def test_repository_provisioning_equals_a_fresh_export() -> None:
 
 def test_status_colours_mean_the_same_everywhere() -> None:
     assert STATUS_COLOURS["critical"].upper() == "#C4162A"
-    for doc in all_dashboards().values():
+    for doc in all_dashboards(DEFAULTS).values():
         for panel in doc["panels"]:
             for override in panel["fieldConfig"]["overrides"]:
                 for prop in override["properties"]:

@@ -17,6 +17,7 @@ import pytest
 
 from dashboards.alert_rules import rules
 from dashboards.grafana import DATASOURCE_UID, FOLDER_UID, all_dashboards
+from ostwatch.settings import AlertSettings
 
 
 class RecordingGrafana(ThreadingHTTPServer):
@@ -101,12 +102,12 @@ def test_first_push_creates_everything(grafana: RecordingGrafana) -> None:
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["folder"] == "created" and doc["datasource"] == "created"
-    assert doc["rules_created"] == [r.uid for r in rules()]
+    assert doc["rules_created"] == [r.uid for r in rules(AlertSettings())]
     assert {r["auth"] for r in grafana.requests} == {"Bearer glsa_test"}
     writes = [(r["method"], r["path"]) for r in grafana.requests if r["method"] != "GET"]
     assert writes[:2] == [("POST", "/api/folders"), ("POST", "/api/datasources")]
     dashboards = [r["body"] for r in grafana.requests if r["path"] == "/api/dashboards/db"]
-    assert [d["dashboard"]["uid"] for d in dashboards] == list(all_dashboards())
+    assert [d["dashboard"]["uid"] for d in dashboards] == list(all_dashboards(AlertSettings()))
     assert all(d["folderUid"] == FOLDER_UID and d["overwrite"] for d in dashboards)
     source = next(r["body"] for r in grafana.requests if r["path"] == "/api/datasources")
     assert source["uid"] == DATASOURCE_UID and source["jsonData"]["username"] == "ostwatch_viewer"
@@ -114,7 +115,7 @@ def test_first_push_creates_everything(grafana: RecordingGrafana) -> None:
     posted = [
         r["body"] for r in grafana.requests if r["path"] == "/api/v1/provisioning/alert-rules"
     ]
-    assert [r["uid"] for r in posted] == [r.uid for r in rules()]
+    assert [r["uid"] for r in posted] == [r.uid for r in rules(AlertSettings())]
     assert all(r["folderUID"] == FOLDER_UID and r["condition"] == "B" for r in posted)
 
 
@@ -125,13 +126,16 @@ def test_second_push_updates_rules_in_place(grafana: RecordingGrafana) -> None:
     result = push(grafana, password=None)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["rules_updated"] == [r.uid for r in rules()] and doc["rules_created"] == []
+    assert (
+        doc["rules_updated"] == [r.uid for r in rules(AlertSettings())]
+        and doc["rules_created"] == []
+    )
     assert not [r for r in grafana.requests if r["method"] == "POST" and "alert-rules" in r["path"]]
     assert [
         r["method"]
         for r in grafana.requests
         if r["path"].startswith("/api/v1/provisioning/alert-rules/")
-    ].count("PUT") == len(rules())
+    ].count("PUT") == len(rules(AlertSettings()))
 
 
 def test_missing_data_source_without_password_is_a_one_line_error(

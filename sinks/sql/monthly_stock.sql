@@ -43,19 +43,16 @@ WITH
 SELECT
     facility_id,
     item,
-    arrayLastIndex(day -> day.2 = 1, before_days) AS opening_count,
-    if(
-        opening_count > 0,
-        before_days[opening_count].3 + arraySum(day -> day.4, arraySlice(before_days, opening_count + 1)),
-        arraySum(day -> day.4, before_days)
-    ) AS opening,
+    -- On hand after a run of days: the last count's (0 and every day without one) plus the
+    -- movements of the days after it; before the period for the opening, all for the closing.
+    arrayMap(
+        days -> days[arrayLastIndex(day -> day.2 = 1, days)].3
+            + arraySum(day -> day.4, arraySlice(days, arrayLastIndex(day -> day.2 = 1, days) + 1)),
+        [before_days, all_days]
+    ) AS on_hand,
+    on_hand[1] AS opening,
     received,
     adjusted,
     used,
-    arrayLastIndex(day -> day.2 = 1, all_days) AS closing_count,
-    if(
-        closing_count > 0,
-        all_days[closing_count].3 + arraySum(day -> day.4, arraySlice(all_days, closing_count + 1)),
-        arraySum(day -> day.4, all_days)
-    ) AS closing
+    on_hand[2] AS closing
 FROM ledgers

@@ -236,17 +236,19 @@ class _MonthQuery:
             timeline = "SELECT * FROM patient_timeline WHERE occurred_at <= %(cut)s"
         in_scope, scope = "1", {}
         if self.where != "1":
-            # A unit's patients, bound as a literal set: the states and the timeline are
-            # ordered by patient_ref, so each read below touches only their rows.
-            in_unit = self.report.db.query_rows(
-                f"SELECT DISTINCT patient_ref FROM ({timeline}) WHERE {self.where}",  # noqa: S608
-                self.parameters,
-            )
-            scope = {"scope_patients": sorted(ref for (ref,) in in_unit) or [""]}
-            in_scope = "patient_ref IN %(scope_patients)s"
+            # A unit's patients: those with a timeline row at one of its facilities.
+            in_unit = f"SELECT DISTINCT patient_ref FROM ({timeline}) WHERE {self.where}"  # noqa: S608
+            in_scope = f"patient_ref IN ({in_unit})"
+            if self.report.source == "archive":
+                # Bound as a literal set: the recomputed timeline is read once for it, not
+                # once more for each time the states' SQL names its timeline.
+                refs = self.report.db.query_rows(in_unit, self.parameters)
+                scope = {"scope_patients": sorted(ref for (ref,) in refs) or [""]}
+                in_scope = "patient_ref IN %(scope_patients)s"
         if self.report.source == "archive":
             states = states_select(timeline, in_scope)
         else:
+            # Read with the live states in the one query (a round trip less).
             states = f"SELECT * FROM patient_states FINAL WHERE {in_scope}"  # noqa: S608
         rows = _rolled_up(
             self._run("monthly_patients", scope, states=states),
@@ -299,18 +301,10 @@ class _MonthQuery:
             "items": sorted(medications) or [""],
             "mg_per_unit": [float(medications[c].mg_per_unit or 0) for c in sorted(medications)]
             or [0.0],
-            "window_start": self.month.first_day,
         }
         days = day_rows("stock_daily", self.report.source, self.where, tail=not self.complete)
-        on_hand = sql_text("report_stock")
-        before = "SELECT * FROM days WHERE local_date < %(first_day)s"
         rows = []
-        by_facility = self._run(
-            "monthly_stock",
-            days=days,
-            opening=on_hand.replace("{days}", before),
-            closing=on_hand.replace("{days}", "SELECT * FROM days"),
-        )
+        by_facility = self._run("monthly_stock", days=days)
         for row in _rolled_up(by_facility, self.units_of, "item", STOCK_FLOWS):
             figures = {name: number(row[name]) for name in STOCK_FLOWS}
             difference = (

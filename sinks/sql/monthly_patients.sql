@@ -18,6 +18,10 @@
 -- enrolled + transferred_in − transferred_out − Σ discharged = active_end holds on every row
 -- by construction. `enrolled_year` and `completed_year` count the same moves from the year's
 -- start (seed 001's Phụ lục 02 counts people treated in the year).
+--
+-- One chain, states → steps → pairs → parts → rows: a CTE named twice is computed twice, and
+-- reading the states and unfolding their steps is most of the cost, so each (patient,
+-- facility) pair carries its moves to the one unfolding of everything it counts in.
 WITH
     states AS ({states}),
     steps AS (
@@ -29,16 +33,33 @@ WITH
             if(step.4 = '', 'unknown', step.4) AS programme,
             step.5 AS state,
             step.6 AS previous,
-            step.7 AS cause,
-            step.8 AS outcome,
-            arrayLast(x -> x.1 <= %(cut)s, take_home).2 = 1 AS take_home_at_end
+            arrayLast(x -> x.1 <= %(cut)s, take_home).2 = 1 AS take_home_at_end,
+            -- The step's moves, as (programme, figure, outcome, in the period).
+            if(
+                previous = state OR at < %(year_start)s,
+                [],
+                arrayMap(
+                    move -> tuple(
+                        move.1,
+                        move.2,
+                        if(move.2 = 'discharged', if(move.3 = '', step.8, move.3), ''),
+                        toUInt8(at >= %(start)s)
+                    ),
+                    multiIf(
+                        previous = '',
+                            [tuple(state, if(step.7 = 'patient.enrolled', 'enrolled', 'transferred_in'), '')],
+                        state = '',
+                            [tuple(previous, if(step.7 = 'patient.transferred', 'transferred_out', 'discharged'), '')],
+                        [tuple(state, 'enrolled', ''), tuple(previous, 'discharged', 'programme_changed')]
+                    )
+                )
+            ) AS moves
         FROM states
         ARRAY JOIN steps AS step
         WHERE step.2 <= %(cut)s
     ),
-    standing AS (
+    pairs AS (
         SELECT
-            patient_ref,
             facility_id,
             -- One argMax per column: over a tuple it would be several times slower.
             argMaxIf(known, at, at < %(start)s) AS known_start,
@@ -47,96 +68,37 @@ WITH
             argMax(known, at) AS known_end,
             argMax(programme, at) AS programme_end,
             argMax(state, at) != '' AS active_end,
-            any(take_home_at_end) AS take_home_at_end
+            any(take_home_at_end) AS take_home_at_end,
+            groupArrayArray(moves) AS moves
         FROM steps
         GROUP BY patient_ref, facility_id
     ),
-    -- Everyone's standing, counted per facility and programme (at the start, at the end)
-    -- before anything is unfolded: a few hundred rows instead of one per patient.
-    standings AS (
-        SELECT
-            facility_id,
-            programme_start,
-            programme_end,
-            countIf(known_start = 1) AS n_known_start,
-            countIf(active_start) AS n_start,
-            countIf(known_end = 1) AS n_known_end,
-            countIf(active_end) AS n_end,
-            countIf(active_end AND take_home_at_end) AS n_take_home
-        FROM standing
-        GROUP BY facility_id, programme_start, programme_end
-    ),
-    figures AS (
-        SELECT
-            facility_id,
-            side.1 AS programme,
-            side.2 AS active_start,
-            side.3 AS active_end,
-            side.4 AS take_home_end
-        FROM standings
-        ARRAY JOIN arrayFilter(
-            x -> x.5,
-            [
-                tuple(programme_start, n_start, toUInt64(0), toUInt64(0), n_known_start > 0),
-                tuple(programme_end, toUInt64(0), n_end, n_take_home, n_known_end > 0)
-            ]
-        ) AS side
-    ),
-    moves AS (
-        SELECT
-            facility_id,
-            at,
-            move.1 AS programme,
-            move.2 AS figure,
-            if(move.2 = 'discharged', if(move.3 = '', outcome, move.3), '') AS outcome
-        FROM steps
-        ARRAY JOIN multiIf(
-            previous = '',
-                [tuple(state, if(cause = 'patient.enrolled', 'enrolled', 'transferred_in'), '')],
-            state = '',
-                [tuple(previous, if(cause = 'patient.transferred', 'transferred_out', 'discharged'), '')],
-            [tuple(state, 'enrolled', ''), tuple(previous, 'discharged', 'programme_changed')]
-        ) AS move
-        WHERE previous != state AND at >= %(year_start)s
-    ),
-    flows AS (
-        SELECT
-            facility_id,
-            programme,
-            active_start,
-            active_end,
-            take_home_end,
-            toUInt64(0) AS enrolled,
-            toUInt64(0) AS transferred_in,
-            toUInt64(0) AS transferred_out,
-            map('', toUInt64(0)) AS discharged,
-            toUInt64(0) AS enrolled_year,
-            toUInt64(0) AS completed_year
-        FROM figures
-        UNION ALL
-        SELECT
-            facility_id,
-            programme,
-            0, 0, 0,
-            toUInt64(figure = 'enrolled' AND at >= %(start)s),
-            toUInt64(figure = 'transferred_in' AND at >= %(start)s),
-            toUInt64(figure = 'transferred_out' AND at >= %(start)s),
-            map(outcome, toUInt64(figure = 'discharged' AND at >= %(start)s)),
-            toUInt64(figure = 'enrolled'),
-            toUInt64(figure = 'discharged' AND outcome = 'completed')
-        FROM moves
+    -- What each pair counts in: its standing at the start and at the cut-off (a programme
+    -- is listed where someone is known, active or not: 'known' rows), then its moves.
+    parts AS (
+        SELECT facility_id, part.1 AS programme, part.2 AS figure, part.3 AS outcome, part.4 AS in_period
+        FROM pairs
+        ARRAY JOIN arrayConcat(
+            if(known_start = 1,
+                [tuple(programme_start, if(active_start, 'active_start', 'known'), '', toUInt8(0))], []),
+            if(known_end = 1,
+                [tuple(programme_end, if(active_end, 'active_end', 'known'), '', toUInt8(0))], []),
+            if(known_end = 1 AND active_end AND take_home_at_end,
+                [tuple(programme_end, 'take_home_end', '', toUInt8(0))], []),
+            moves
+        ) AS part
     )
 SELECT
     facility_id,
     programme,
-    sum(active_start) AS active_start,
-    sum(enrolled) AS enrolled,
-    sum(transferred_in) AS transferred_in,
-    sum(transferred_out) AS transferred_out,
-    sumMap(discharged) AS discharged,
-    sum(active_end) AS active_end,
-    sum(take_home_end) AS take_home_end,
-    sum(enrolled_year) AS enrolled_year,
-    sum(completed_year) AS completed_year
-FROM flows
+    countIf(figure = 'active_start') AS active_start,
+    countIf(figure = 'enrolled' AND in_period) AS enrolled,
+    countIf(figure = 'transferred_in' AND in_period) AS transferred_in,
+    countIf(figure = 'transferred_out' AND in_period) AS transferred_out,
+    sumMap(map(outcome, toUInt64(figure = 'discharged' AND in_period))) AS discharged,
+    countIf(figure = 'active_end') AS active_end,
+    countIf(figure = 'take_home_end') AS take_home_end,
+    countIf(figure = 'enrolled') AS enrolled_year,
+    countIf(figure = 'discharged' AND outcome = 'completed') AS completed_year
+FROM parts
 GROUP BY facility_id, programme

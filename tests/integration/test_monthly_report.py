@@ -6,7 +6,9 @@ per purpose, timeliness with recipients and a quarterly report, --unit and --as-
 
 from __future__ import annotations
 
+import re
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 import pytest
 
 from infra.monthly_doc import monthly_html
-from sinks.monthly import MonthlyError, MonthlyReport
+from sinks.monthly import LISTS, MonthlyError, MonthlyReport
 from tests.support.events import contract_event
 from tests.support.intake import REGISTRY_DIR, IntakeHarness
 
@@ -303,3 +305,30 @@ def test_bad_requests_are_named(
 ) -> None:
     with pytest.raises(MonthlyError, match=message):
         MonthlyReport(harness.db, harness.store.registry, "aggregates").answer(period, unit, None)
+
+
+def test_a_units_live_report_runs_one_query_per_list_computing_each_part_once(
+    harness: IntakeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One province of the national year must answer in 300 ms (issue 17), and a query's
+    fixed cost and a re-read table are most of that: a unit's report asks the registry's
+    version and T, then one query per list (its patients found inside the patients' query),
+    and no query names a CTE more often than it defines it (ClickHouse computes a CTE anew
+    each time it is named)."""
+    live = MonthlyReport(harness.db, harness.store.registry, "aggregates")
+    expected = live.answer("2024-03", "DHC-01", None)
+    sent: list[str] = []
+    for method in ("query_rows", "query_dicts"):
+        run = getattr(harness.db, method)
+
+        def recording(sql: str, parameters: Any = None, _run: Any = run) -> Any:
+            sent.append(sql)
+            return _run(sql, parameters)
+
+        monkeypatch.setattr(harness.db, method, recording)
+    assert live.answer("2024-03", "DHC-01", None) == expected
+    assert len(sent) == 2 + len(LISTS), "\n\n".join(sent)
+    for text in sent:
+        defined = Counter(re.findall(r"(?:WITH|,)\s+(\w+) AS (?:MATERIALIZED )?\(", text))
+        named = Counter(re.findall(r"\b(?:FROM|(?<!ARRAY )JOIN)\s+(\w+)\b", text))
+        assert {cte: named[cte] for cte in defined if named[cte] > defined[cte]} == {}, text

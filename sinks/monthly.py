@@ -2,11 +2,12 @@
 of Health — patient flows, dispensing, the stock ledger, tests and report timeliness — for a
 unit and every facility below it, each unit's row rolling up its own facilities.
 
-Computed in ClickHouse (``sql/monthly_*.sql``): stock from the live daily aggregates, patient
-flows from ``patient_timeline``, dispensing and tests from the period's partition of the
-archive (a month of doses is read once; distinct patients cannot be summed from day rows).
-With ``source="archive"`` the stock days and the timeline are recomputed from the archive
-too: the baseline the benchmark compares against and a cross-check for the tests.
+Computed in ClickHouse (``sql/monthly_*.sql``), one query per list: stock from the live daily
+aggregates, patient flows from ``patient_states`` (each patient's steps, kept at intake),
+dispensing from ``dispensing_items_daily`` (its day rows carry the day's patients as a set of
+hashes, so distinct patients over a month stay exact), tests from the period's partition of
+the archive. With ``source="archive"`` every list is recomputed from the archive alone: the
+baseline the benchmark compares against and a cross-check for the tests.
 
 The period is a local month (Asia/Ho_Chi_Minh), from its first local midnight to the next
 month's; the figures count the events that occurred in it up to the cut-off, the earlier of

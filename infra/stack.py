@@ -145,7 +145,7 @@ class StackSupervisor:
         if self.broker_settings.is_embedded:
             port = self.broker_settings.embedded_port or free_port()
             self._broker = EmbeddedBroker(port=port, log_path=self.data_dir / "logs" / "broker.log")
-            self._broker.start()
+            self._broker.start(topics=self._topic_layout())
             self.broker_started_at = datetime.now(UTC)
             self.bootstrap = self._broker.bootstrap
         self._create_topics()
@@ -231,7 +231,9 @@ class StackSupervisor:
             self.broker_restarts += 1
             log.error("embedded broker exited; restarting it (its topics and offsets are gone)")
             self._stop_worker()
-            self._broker.start()
+            # Producers that knew the old broker send the moment the port opens: the topics
+            # must exist before anything else (infra.broker._create_at_first_contact).
+            self._broker.start(topics=self._topic_layout())
             self.broker_started_at = datetime.now(UTC)
             self._create_topics()
             self._start_worker()
@@ -406,15 +408,19 @@ class StackSupervisor:
         handle.flush()
         self._lock_file = handle
 
-    def _create_topics(self) -> None:
+    def _topic_layout(self) -> dict[str, int]:
+        """The stack's topics and their partition counts."""
         settings = self.broker_settings
-        topics = {settings.events_topic: settings.partitions}
-        topics[settings.dead_letter_topic] = settings.partitions
-        topics[settings.alerts_topic] = settings.partitions
+        names = (settings.events_topic, settings.dead_letter_topic, settings.alerts_topic)
+        return dict.fromkeys(names, settings.partitions)
+
+    def _create_topics(self) -> None:
+        """Create the topics (or, on the embedded broker, check the ones created at start)."""
+        settings = self.broker_settings
         try:
             ensure_topics(
                 self.bootstrap,
-                topics,
+                self._topic_layout(),
                 replication_factor=settings.replication_factor,
                 security=settings.kafka_python_security(),
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,3 +92,26 @@ def test_wait_for_broker_times_out_with_the_address() -> None:
 def test_wait_for_broker_rejects_a_malformed_address() -> None:
     with pytest.raises(BrokerError, match="not host:port"):
         wait_for_broker("localhost", timeout=0.1)
+
+
+def test_create_topics_request_is_a_framed_create_topics_v2() -> None:
+    frame = broker.create_topics_request({"a": 4, "bc": 2})
+    (size,) = struct.unpack_from(">i", frame)
+    assert size == len(frame) - 4
+    api_key, version, correlation_id = struct.unpack_from(">hhi", frame, 4)
+    assert (api_key, version) == (19, 2)
+    assert correlation_id == 1
+    client = b"ostwatch-supervisor"
+    body = frame[4 + 8 + 2 + len(client) :]
+    assert struct.unpack_from(">i", body)[0] == 2  # two topics
+    assert body[4:7] == b"\x00\x01a" and struct.unpack_from(">ih", body, 7) == (4, 1)
+    assert body.endswith(struct.pack(">i", 5000) + b"\x00")  # timeout, validate_only false
+
+
+def test_create_topics_response_gives_each_topic_its_error_code() -> None:
+    payload = struct.pack(">iii", 1, 0, 2)
+    payload += struct.pack(">h", 1) + b"a" + struct.pack(">hh", 0, -1)
+    payload += struct.pack(">h", 2) + b"bc" + struct.pack(">hh", 36, 3) + b"dup"
+    assert broker.parse_create_topics_response(payload) == {"a": 0, "bc": 36}
+    with pytest.raises(BrokerError, match="correlation id 9"):
+        broker.parse_create_topics_response(struct.pack(">iii", 9, 0, 0))

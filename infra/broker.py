@@ -97,7 +97,7 @@ def _split_bootstrap(bootstrap: str) -> list[tuple[str, int]]:
     return addresses
 
 
-def _accepts_tcp(bootstrap: str) -> bool:
+def accepts_tcp(bootstrap: str) -> bool:
     """Whether any bootstrap address accepts a TCP connection (cheap pre-check)."""
     for host, port in _split_bootstrap(bootstrap):
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
@@ -143,7 +143,7 @@ def _wait_ready(
             )
         # The TCP pre-check keeps us from building admin clients (each with an IO thread that
         # is not reclaimed when bootstrap fails) while nothing listens yet.
-        if _accepts_tcp(bootstrap):
+        if accepts_tcp(bootstrap):
             try:
                 with _admin(bootstrap, security, min(remaining, 5.0)) as admin:
                     admin.list_topics()

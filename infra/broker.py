@@ -237,16 +237,19 @@ def _create_at_first_contact(
     while True:
         check_alive()
         if time.monotonic() >= deadline:
-            raise BrokerError(f"broker at {host}:{port} accepted no connection in time")
+            raise BrokerError(f"broker at {host}:{port} created no topics in time")
         try:
-            sock = socket.create_connection((host, port), timeout=5.0)
-        except OSError:
+            with socket.create_connection((host, port), timeout=5.0) as sock:
+                sock.sendall(request)
+                (size,) = struct.unpack(">i", _recv_exactly(sock, 4))
+                payload = _recv_exactly(sock, size)
+        except OSError:  # not listening yet, or a connection cut short: try again
             time.sleep(0.001)
             continue
-        with sock:
-            sock.sendall(request)
-            (size,) = struct.unpack(">i", _recv_exactly(sock, 4))
-            errors = parse_create_topics_response(_recv_exactly(sock, size))
+        try:
+            errors = parse_create_topics_response(payload)
+        except (struct.error, UnicodeDecodeError) as exc:
+            raise BrokerError(f"unreadable CreateTopics answer from {host}:{port}: {exc}") from exc
         refused = {
             name: code for name, code in errors.items() if code not in (0, _TOPIC_ALREADY_EXISTS)
         }

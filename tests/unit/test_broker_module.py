@@ -6,6 +6,7 @@ import os
 import socket
 import stat
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,15 @@ def listener() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield sock.getsockname()[1]
+
+
+@pytest.fixture
+def listener_socket() -> Iterator[socket.socket]:
+    """A listening loopback socket the test answers on itself."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock
 
 
 def test_tansu_binary_is_found_in_the_package_and_executable() -> None:
@@ -115,3 +125,38 @@ def test_create_topics_response_gives_each_topic_its_error_code() -> None:
     assert broker.parse_create_topics_response(payload) == {"a": 0, "bc": 36}
     with pytest.raises(BrokerError, match="correlation id 9"):
         broker.parse_create_topics_response(struct.pack(">iii", 9, 0, 0))
+
+
+def test_topics_are_created_on_a_later_connection_when_the_first_is_cut(
+    listener_socket: socket.socket,
+) -> None:
+    """A connection closed before the answer (a broker still starting) is tried again."""
+    port = listener_socket.getsockname()[1]
+    answer = struct.pack(">iii", 1, 0, 1) + struct.pack(">h", 1) + b"a" + struct.pack(">hh", 0, -1)
+    requests: list[bytes] = []
+
+    def serve() -> None:
+        first, _ = listener_socket.accept()
+        first.close()
+        second, _ = listener_socket.accept()
+        with second:
+            (size,) = struct.unpack(">i", second.recv(4))
+            requests.append(second.recv(size))
+            second.sendall(struct.pack(">i", len(answer)) + answer)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    created = broker._create_at_first_contact(
+        "127.0.0.1", port, {"a": 1}, time.monotonic() + 5, check_alive=lambda: None
+    )
+    server.join(5)
+    assert created == ["a"]
+    assert len(requests) == 1 and requests[0][:4] == struct.pack(">hh", 19, 2)
+
+
+def test_topics_not_created_in_time_name_the_address() -> None:
+    port = free_port()
+    with pytest.raises(BrokerError, match=f"127.0.0.1:{port} created no topics in time"):
+        broker._create_at_first_contact(
+            "127.0.0.1", port, {"a": 1}, time.monotonic() + 0.2, check_alive=lambda: None
+        )

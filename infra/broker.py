@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import time
 from collections import deque
@@ -96,7 +97,7 @@ def _split_bootstrap(bootstrap: str) -> list[tuple[str, int]]:
     return addresses
 
 
-def _accepts_tcp(bootstrap: str) -> bool:
+def accepts_tcp(bootstrap: str) -> bool:
     """Whether any bootstrap address accepts a TCP connection (cheap pre-check)."""
     for host, port in _split_bootstrap(bootstrap):
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
@@ -142,7 +143,7 @@ def _wait_ready(
             )
         # The TCP pre-check keeps us from building admin clients (each with an IO thread that
         # is not reclaimed when bootstrap fails) while nothing listens yet.
-        if _accepts_tcp(bootstrap):
+        if accepts_tcp(bootstrap):
             try:
                 with _admin(bootstrap, security, min(remaining, 5.0)) as admin:
                     admin.list_topics()
@@ -150,6 +151,111 @@ def _wait_ready(
             except kafka_errors.KafkaError as exc:
                 last_error = f"metadata request failed: {exc!r}"
         time.sleep(_POLL_INTERVAL_S)
+
+
+# CreateTopics v2 (Kafka 1.0 on, still accepted by 4.x), written by hand so that it can be the
+# very first request on the very first connection to a starting broker (EmbeddedBroker.start).
+_CREATE_TOPICS_API_KEY = 19
+_CREATE_TOPICS_VERSION = 2
+_FIRST_CONTACT_ID = 1
+_TOPIC_ALREADY_EXISTS = 36
+
+
+def _int16(value: int) -> bytes:
+    return struct.pack(">h", value)
+
+
+def _int32(value: int) -> bytes:
+    return struct.pack(">i", value)
+
+
+def _string(value: str) -> bytes:
+    encoded = value.encode()
+    return _int16(len(encoded)) + encoded
+
+
+def create_topics_request(
+    topics: Mapping[str, int], replication_factor: int = 1, timeout_ms: int = 5000
+) -> bytes:
+    """A framed CreateTopics v2 request for ``topics`` (name → partitions), no configs."""
+    body = _int32(len(topics))
+    for name, partitions in topics.items():
+        body += _string(name) + _int32(partitions) + _int16(replication_factor)
+        body += _int32(0) + _int32(0)  # no replica assignment, no configs
+    body += _int32(timeout_ms) + b"\x00"  # validate_only: false
+    header = _int16(_CREATE_TOPICS_API_KEY) + _int16(_CREATE_TOPICS_VERSION)
+    message = header + _int32(_FIRST_CONTACT_ID) + _string("ostwatch-supervisor") + body
+    return _int32(len(message)) + message
+
+
+def parse_create_topics_response(payload: bytes) -> dict[str, int]:
+    """Each topic's error code from a CreateTopics v2 response (without its size prefix)."""
+    correlation_id, _throttle_ms, count = struct.unpack_from(">iii", payload, 0)
+    if correlation_id != _FIRST_CONTACT_ID:
+        raise BrokerError(f"CreateTopics answered with correlation id {correlation_id}")
+    position, errors = 12, {}
+    for _ in range(count):
+        (length,) = struct.unpack_from(">h", payload, position)
+        name = payload[position + 2 : position + 2 + length].decode()
+        position += 2 + length
+        (code, message_length) = struct.unpack_from(">hh", payload, position)
+        position += 4 + max(0, message_length)
+        errors[name] = code
+    return errors
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("the broker closed the connection")
+        data += chunk
+    return data
+
+
+def _create_at_first_contact(
+    host: str,
+    port: int,
+    topics: Mapping[str, int],
+    deadline: float,
+    check_alive: Callable[[], None],
+) -> list[str]:
+    """Create ``topics`` on the first connection the starting broker accepts; return those
+    it created.
+
+    Tansu acknowledges a produce to a topic it does not have, and once that topic is created
+    the records are unreadable (``test_broker_conformance``): a producer that still knows the
+    topics from before a restart of the memory-only broker and sends in the gap between the
+    broker listening and its topics existing loses what it was told was written. Clients
+    cannot be kept off a port that listens, so the gap is made as short as it can be: the
+    port is tried every millisecond and the topics are the first request on it, before any
+    client (which negotiates API versions first) can send a produce. Kafka clients never see
+    such a gap: only the embedded broker starts empty.
+    """
+    request = create_topics_request(topics)
+    while True:
+        check_alive()
+        if time.monotonic() >= deadline:
+            raise BrokerError(f"broker at {host}:{port} created no topics in time")
+        try:
+            with socket.create_connection((host, port), timeout=5.0) as sock:
+                sock.sendall(request)
+                (size,) = struct.unpack(">i", _recv_exactly(sock, 4))
+                payload = _recv_exactly(sock, size)
+        except OSError:  # not listening yet, or a connection cut short: try again
+            time.sleep(0.001)
+            continue
+        try:
+            errors = parse_create_topics_response(payload)
+        except (struct.error, UnicodeDecodeError) as exc:
+            raise BrokerError(f"unreadable CreateTopics answer from {host}:{port}: {exc}") from exc
+        refused = {
+            name: code for name, code in errors.items() if code not in (0, _TOPIC_ALREADY_EXISTS)
+        }
+        if refused:
+            raise BrokerError(f"the broker refused to create topics: {refused}")
+        return [name for name, code in errors.items() if code == 0]
 
 
 def wait_for_broker(
@@ -193,8 +299,12 @@ class EmbeddedBroker:
         """Whether the broker process is alive."""
         return self._process is not None and self._process.poll() is None
 
-    def start(self, timeout: float = 10.0) -> None:
-        """Start Tansu and return once it answers a metadata request."""
+    def start(self, timeout: float = 10.0, topics: Mapping[str, int] | None = None) -> None:
+        """Start Tansu and return once it answers a metadata request.
+
+        ``topics`` (name → partitions) are created by the first request the broker receives
+        (see ``_create_at_first_contact``): give them whenever clients may already be
+        waiting for this port, as after a restart."""
         if self.is_running():
             raise BrokerError(f"embedded broker already running at {self.bootstrap}")
         binary = tansu_binary()
@@ -224,6 +334,13 @@ class EmbeddedBroker:
             start_new_session=True,
         )
         try:
+            if topics:
+                deadline = time.monotonic() + timeout
+                created = _create_at_first_contact(
+                    self._host, self._port, topics, deadline, self._raise_if_exited
+                )
+                if created:
+                    logger.info("created topics %s at first contact", ", ".join(created))
             _wait_ready(self.bootstrap, timeout, None, check_alive=self._raise_if_exited)
         except BaseException:
             self.stop()

@@ -32,7 +32,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from infra.broker import BrokerError, EmbeddedBroker, ensure_topics, free_port
+from infra.broker import BrokerError, EmbeddedBroker, accepts_tcp, ensure_topics, free_port
 from infra.gateway import STACK_FILE, StackInfo
 from infra.offset_check import GroupPosition, GroupProbe
 from infra.watchdog import Health, Watchdog
@@ -82,6 +82,21 @@ def last_error(output: str) -> str | None:
         lines = [line.strip() for line in output.splitlines() if line.strip()]
         found = lines[-1] if lines else None
     return " ".join(found.split())[:400] if found else None
+
+
+def broker_unavailable(state: dict[str, Any] | None, bootstrap: str) -> str | None:
+    """Why the stack's broker cannot take messages now (None: as far as can be seen, it can).
+
+    A worker answers "ready" from what it last saw, and the one whose broker just died keeps
+    answering until the supervisor has stopped it (up to ``WORKER_STOP_TIMEOUT_S``), so
+    ``ostwatch status`` asks the supervisor's last word and, for the embedded broker, the port.
+    """
+    broker = ((state or {}).get("parts") or {}).get("broker") or {}
+    if broker.get("healthy") is False:
+        return "the broker is down; the supervisor is restarting it"
+    if broker.get("embedded") and not accepts_tcp(bootstrap):
+        return f"the embedded broker at {bootstrap} accepts no connection"
+    return None
 
 
 def read_supervisor_state(data_dir: Path) -> dict[str, Any] | None:
@@ -145,7 +160,7 @@ class StackSupervisor:
         if self.broker_settings.is_embedded:
             port = self.broker_settings.embedded_port or free_port()
             self._broker = EmbeddedBroker(port=port, log_path=self.data_dir / "logs" / "broker.log")
-            self._broker.start()
+            self._broker.start(topics=self._topic_layout())
             self.broker_started_at = datetime.now(UTC)
             self.bootstrap = self._broker.bootstrap
         self._create_topics()
@@ -230,11 +245,15 @@ class StackSupervisor:
         if self._broker is not None and not self._broker.is_running():
             self.broker_restarts += 1
             log.error("embedded broker exited; restarting it (its topics and offsets are gone)")
+            self.write_state()  # `status` is not ready from now on, not after the worker stopped
             self._stop_worker()
-            self._broker.start()
+            # Producers that knew the old broker send the moment the port opens: the topics
+            # must exist before anything else (infra.broker._create_at_first_contact).
+            self._broker.start(topics=self._topic_layout())
             self.broker_started_at = datetime.now(UTC)
             self._create_topics()
             self._start_worker()
+            self.write_state()
             return
         if self._worker is not None and self._worker.poll() is not None:
             code = self._worker.returncode
@@ -406,15 +425,19 @@ class StackSupervisor:
         handle.flush()
         self._lock_file = handle
 
-    def _create_topics(self) -> None:
+    def _topic_layout(self) -> dict[str, int]:
+        """The stack's topics and their partition counts."""
         settings = self.broker_settings
-        topics = {settings.events_topic: settings.partitions}
-        topics[settings.dead_letter_topic] = settings.partitions
-        topics[settings.alerts_topic] = settings.partitions
+        names = (settings.events_topic, settings.dead_letter_topic, settings.alerts_topic)
+        return dict.fromkeys(names, settings.partitions)
+
+    def _create_topics(self) -> None:
+        """Create the topics (or, on the embedded broker, check the ones created at start)."""
+        settings = self.broker_settings
         try:
             ensure_topics(
                 self.bootstrap,
-                topics,
+                self._topic_layout(),
                 replication_factor=settings.replication_factor,
                 security=settings.kafka_python_security(),
             )

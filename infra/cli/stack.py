@@ -151,6 +151,7 @@ def up(
 def status(data_dir: Path, output_format: str, wait: float) -> None:
     """Exit 0 once the stack of the data directory is ready to ingest, non-zero before."""
     from infra.gateway import GatewayError, StackInfo
+    from infra.stack import broker_unavailable, read_supervisor_state
 
     deadline = time.monotonic() + wait
     while True:
@@ -167,6 +168,9 @@ def status(data_dir: Path, output_format: str, wait: float) -> None:
                 doc.update(parts if isinstance(parts, dict) else {})
             except GatewayError as exc:
                 doc["reason"] = f"worker not answering yet ({exc})"
+            down = broker_unavailable(read_supervisor_state(data_dir), info.bootstrap)
+            if doc.get("ready") and down:
+                doc.update(ready=False, reason=down)
         else:
             doc["reason"] = "no running stack for this data directory (start it: ostwatch up)"
         if doc.get("ready") or time.monotonic() >= deadline:

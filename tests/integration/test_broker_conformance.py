@@ -554,6 +554,35 @@ def test_auto_created_topic_takes_the_broker_default_partition_count(
     assert actual == int(default)
 
 
+@tansu_deviation(
+    "a produce to a topic it does not have is acknowledged, and once the topic is created the "
+    "records are unreadable (its Fetch high watermark stays below them)"
+)
+def test_records_acknowledged_for_a_missing_topic_are_readable_once_it_exists(
+    bootstrap: str, topics: Topics
+) -> None:
+    """A producer whose metadata still names a topic the broker no longer has (a memory-only
+    broker restarted on the same port; here: the topic deleted) sends before the topic is
+    created again. Kafka refuses such a produce (UNKNOWN_TOPIC_OR_PARTITION) and the producer
+    retries after a metadata refresh; whatever it was told was written must be readable."""
+    topic = topics.create(partitions=1)
+    warm = producer(bootstrap, linger_ms=20, metadata_max_age_ms=600_000)
+    try:
+        warm.send(topic, b"before", partition=0).get(10)
+        delete_topics(bootstrap, [topic])
+        sent = [warm.send(topic, f"after-{i}".encode(), partition=0) for i in range(6)]
+        warm.flush(timeout=10)
+        acknowledged = [f.value for f in sent if f.succeeded()]
+        assert acknowledged, "no record was acknowledged"
+        ensure_topics(bootstrap, {topic: 1})
+    finally:
+        warm.close(timeout=5)
+    records = read_records(bootstrap, topic, len(acknowledged), timeout=5.0)
+    assert len(records) == len(acknowledged), (
+        f"{len(acknowledged)} records acknowledged, {len(records)} readable"
+    )
+
+
 @tansu_deviation("cleanup.policy=compact is stored but never applied")
 def test_compaction_removes_superseded_values(bootstrap: str, topics: Topics) -> None:
     topic = topics.create(

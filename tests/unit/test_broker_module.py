@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import struct
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +24,15 @@ def listener() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield sock.getsockname()[1]
+
+
+@pytest.fixture
+def listener_socket() -> Iterator[socket.socket]:
+    """A listening loopback socket the test answers on itself."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock
 
 
 def test_tansu_binary_is_found_in_the_package_and_executable() -> None:
@@ -91,3 +102,61 @@ def test_wait_for_broker_times_out_with_the_address() -> None:
 def test_wait_for_broker_rejects_a_malformed_address() -> None:
     with pytest.raises(BrokerError, match="not host:port"):
         wait_for_broker("localhost", timeout=0.1)
+
+
+def test_create_topics_request_is_a_framed_create_topics_v2() -> None:
+    frame = broker.create_topics_request({"a": 4, "bc": 2})
+    (size,) = struct.unpack_from(">i", frame)
+    assert size == len(frame) - 4
+    api_key, version, correlation_id = struct.unpack_from(">hhi", frame, 4)
+    assert (api_key, version) == (19, 2)
+    assert correlation_id == 1
+    client = b"ostwatch-supervisor"
+    body = frame[4 + 8 + 2 + len(client) :]
+    assert struct.unpack_from(">i", body)[0] == 2  # two topics
+    assert body[4:7] == b"\x00\x01a" and struct.unpack_from(">ih", body, 7) == (4, 1)
+    assert body.endswith(struct.pack(">i", 5000) + b"\x00")  # timeout, validate_only false
+
+
+def test_create_topics_response_gives_each_topic_its_error_code() -> None:
+    payload = struct.pack(">iii", 1, 0, 2)
+    payload += struct.pack(">h", 1) + b"a" + struct.pack(">hh", 0, -1)
+    payload += struct.pack(">h", 2) + b"bc" + struct.pack(">hh", 36, 3) + b"dup"
+    assert broker.parse_create_topics_response(payload) == {"a": 0, "bc": 36}
+    with pytest.raises(BrokerError, match="correlation id 9"):
+        broker.parse_create_topics_response(struct.pack(">iii", 9, 0, 0))
+
+
+def test_topics_are_created_on_a_later_connection_when_the_first_is_cut(
+    listener_socket: socket.socket,
+) -> None:
+    """A connection closed before the answer (a broker still starting) is tried again."""
+    port = listener_socket.getsockname()[1]
+    answer = struct.pack(">iii", 1, 0, 1) + struct.pack(">h", 1) + b"a" + struct.pack(">hh", 0, -1)
+    requests: list[bytes] = []
+
+    def serve() -> None:
+        first, _ = listener_socket.accept()
+        first.close()
+        second, _ = listener_socket.accept()
+        with second:
+            (size,) = struct.unpack(">i", second.recv(4))
+            requests.append(second.recv(size))
+            second.sendall(struct.pack(">i", len(answer)) + answer)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    created = broker._create_at_first_contact(
+        "127.0.0.1", port, {"a": 1}, time.monotonic() + 5, check_alive=lambda: None
+    )
+    server.join(5)
+    assert created == ["a"]
+    assert len(requests) == 1 and requests[0][:4] == struct.pack(">hh", 19, 2)
+
+
+def test_topics_not_created_in_time_name_the_address() -> None:
+    port = free_port()
+    with pytest.raises(BrokerError, match=f"127.0.0.1:{port} created no topics in time"):
+        broker._create_at_first_contact(
+            "127.0.0.1", port, {"a": 1}, time.monotonic() + 0.2, check_alive=lambda: None
+        )

@@ -1,13 +1,30 @@
-"""The supervisor's decisions without processes: when the watchdog replaces a worker, and
-which line of a dead worker's output says why it died."""
+"""The supervisor's decisions without processes: when the watchdog replaces a worker, which
+line of a dead worker's output says why it died, and when `status` says the broker is down."""
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from infra.broker import free_port
 from infra.offset_check import GroupPosition
-from infra.stack import last_error
+from infra.stack import broker_unavailable, last_error
 from infra.watchdog import Health, Watchdog
 
 READY = Health(answered=True, ready=True)
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[str, int]]:
+    """A listening loopback port, standing in for a running embedded broker."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()
+
+
 FROZEN = Health(answered=False)
 
 
@@ -101,3 +118,26 @@ def test_the_last_error_of_a_worker_is_one_line() -> None:
     assert last_error(logged) == "21:42:43 ERROR infra.worker: cannot open ClickHouse"
     assert last_error("just this\n\n") == "just this"
     assert last_error("") is None
+
+
+def test_status_is_not_ready_while_the_supervisor_says_the_broker_is_down() -> None:
+    down = {"parts": {"broker": {"embedded": True, "healthy": False}}}
+    assert broker_unavailable(down, "127.0.0.1:1") == (
+        "the broker is down; the supervisor is restarting it"
+    )
+
+
+def test_status_is_not_ready_while_the_embedded_broker_port_refuses(
+    listener: tuple[str, int],
+) -> None:
+    """Killed, not yet noticed by the supervisor: its last word still says healthy."""
+    host, port = listener
+    healthy = {"parts": {"broker": {"embedded": True, "healthy": True}}}
+    assert broker_unavailable(healthy, f"{host}:{port}") is None
+    closed = free_port()
+    assert broker_unavailable(healthy, f"127.0.0.1:{closed}") == (
+        f"the embedded broker at 127.0.0.1:{closed} accepts no connection"
+    )
+    external = {"parts": {"broker": {"embedded": False, "healthy": True}}}
+    assert broker_unavailable(external, f"127.0.0.1:{closed}") is None  # not ours to probe
+    assert broker_unavailable(None, f"127.0.0.1:{closed}") is None  # no supervisor state

@@ -246,7 +246,7 @@ class StackSupervisor:
             self.broker_restarts += 1
             log.error("embedded broker exited; restarting it (its topics and offsets are gone)")
             self.write_state()  # `status` is not ready from now on, not after the worker stopped
-            self._stop_worker()
+            self._stop_worker(self.settings.broker_lost_grace_s)
             # Producers that knew the old broker send the moment the port opens: the topics
             # must exist before anything else (infra.broker._create_at_first_contact).
             self._broker.start(topics=self._topic_layout())

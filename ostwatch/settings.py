@@ -360,6 +360,14 @@ class SupervisorSettings(BaseSettings):
         le=300,
         description="a stalled worker that still answers gets SIGTERM, then SIGKILL after this",
     )
+    broker_lost_grace_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="when the embedded broker died, its worker gets SIGTERM, then SIGKILL after "
+        "this: its last commit has no broker to go to (the broker's offsets died with it), and "
+        "every second here is a second the stack decides nothing",
+    )
 
 
 class NotifyRoute(BaseModel):

@@ -4,14 +4,19 @@ line of a dead worker's output says why it died, and when `status` says the brok
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from infra.broker import free_port
 from infra.offset_check import GroupPosition
-from infra.stack import broker_unavailable, last_error
+from infra.stack import StackSupervisor, broker_unavailable, last_error
 from infra.watchdog import Health, Watchdog
+from ostwatch.settings import BrokerSettings, StackSettings, SupervisorSettings
 
 READY = Health(answered=True, ready=True)
 
@@ -141,3 +146,48 @@ def test_status_is_not_ready_while_the_embedded_broker_port_refuses(
     external = {"parts": {"broker": {"embedded": False, "healthy": True}}}
     assert broker_unavailable(external, f"127.0.0.1:{closed}") is None  # not ours to probe
     assert broker_unavailable(None, f"127.0.0.1:{closed}") is None  # no supervisor state
+
+
+class DeadBroker:
+    """An embedded broker that has died; ``start`` notes whether the old worker was gone."""
+
+    def __init__(self, worker: subprocess.Popen[bytes]) -> None:
+        self.worker = worker
+        self.worker_alive_at_start: bool | None = None
+
+    def is_running(self) -> bool:
+        return False
+
+    def start(self, topics: object = None) -> None:
+        self.worker_alive_at_start = self.worker.poll() is None
+
+
+def test_a_worker_whose_broker_died_is_killed_after_the_short_grace_before_the_new_broker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its last commit has nowhere to go, so it does not get a clean stop's 30 s; and it must
+    be gone before the new broker listens, or it could commit old offsets into it."""
+    deaf = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
+    worker = subprocess.Popen([sys.executable, "-c", deaf])
+    time.sleep(0.3)  # its SIGTERM handler is in place
+    supervisor = StackSupervisor(
+        StackSettings(data_dir=tmp_path),
+        BrokerSettings(),
+        SupervisorSettings(broker_lost_grace_s=1.0),
+        group_id="test",
+    )
+    broker = DeadBroker(worker)
+    supervisor._broker = broker  # type: ignore[assignment]
+    supervisor._worker = worker
+    monkeypatch.setattr(supervisor, "_create_topics", lambda: None)
+    monkeypatch.setattr(supervisor, "_start_worker", lambda: None)
+    monkeypatch.setattr(supervisor, "write_state", lambda: None)
+    started = time.monotonic()
+    try:
+        supervisor.check_children()
+    finally:
+        worker.kill()
+        worker.wait()
+    assert 1.0 <= time.monotonic() - started < 10.0
+    assert broker.worker_alive_at_start is False
+    assert supervisor.broker_restarts == 1

@@ -165,8 +165,6 @@ def write_output(data: str | bytes, out: Path | None, what: str) -> None:
 
 def emit_rows(rows: list[dict[str, Any]], name: str, output_format: str, out: Path | None) -> bool:
     """JSON, CSV or xlsx of a report's rows; False when the format is a table for people."""
-    from infra.exports import csv_text, report_sheet, workbook_bytes
-
     if output_format == "json":
         if out is None:
             emit_json(rows)
@@ -175,6 +173,9 @@ def emit_rows(rows: list[dict[str, Any]], name: str, output_format: str, out: Pa
                 orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n", out, "json"
             )
         return True
+    # The spreadsheet writer is imported only for a file (a JSON answer need not load it).
+    from infra.exports import csv_text, report_sheet, workbook_bytes
+
     if output_format == "csv":
         write_output(csv_text(report_sheet(name, rows)), out, "csv")
         return True

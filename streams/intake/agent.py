@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -105,12 +106,15 @@ class IntakeLoop:
 
     async def run(self, batches: AsyncIterator[Sequence[Any]]) -> None:
         reading = self.offsets.failure is None  # a restarted agent after a failure reads nothing
+        previous_end: float | None = None
         async for events in batches:
             checkpoint = IntakeCheckpoint(self.offsets, batch_offsets(events))
             if not reading:
                 checkpoint.abandon("")
                 continue
             checkpoint.begin()
+            if previous_end is not None:
+                self.service.stats.record_stages({"take": time.monotonic() - previous_end})
             try:
                 await self.service.process([raw_message(e) for e in events], checkpoint)
             except WorkerStopping as stopping:
@@ -130,6 +134,8 @@ class IntakeLoop:
                 reading = False
                 continue  # not raise: Faust would restart the agent on the next batches
             checkpoint.commit()
+            self.service.stats.record_stages(checkpoint.stage_seconds())
+            previous_end = time.monotonic()
 
 
 def dead_letter_sender(app: faust.App, broker: BrokerSettings) -> SendDeadLetters:

@@ -120,6 +120,8 @@ class IntakeCheckpoint:
     offsets: Mapping[int, Sequence[int]]
     stage: Stage | None = None
     closed: bool = False
+    marks: list[tuple[Stage, float]] = field(default_factory=list)  # each stage's start
+    closed_at: float | None = None
 
     def begin(self) -> None:
         self.ledger.taking()
@@ -127,6 +129,16 @@ class IntakeCheckpoint:
     def reached(self, stage: Stage) -> None:
         self.stage = stage
         self.ledger.batch_stage = stage.value
+        self.marks.append((stage, time.monotonic()))
+
+    def stage_seconds(self) -> dict[str, float]:
+        """How long each stage this batch went through took (wall clock, until the next
+        stage began or the checkpoint closed): where a batch's time goes, for the status."""
+        ends = [at for _, at in self.marks[1:]] + [self.closed_at or time.monotonic()]
+        spent: dict[str, float] = {}
+        for (stage, began), ended in zip(self.marks, ends, strict=True):
+            spent[stage.value] = spent.get(stage.value, 0.0) + ended - began
+        return spent
 
     def commit(self) -> None:
         """Every submission of the batch is decided and written: its offsets may be committed."""
@@ -142,6 +154,7 @@ class IntakeCheckpoint:
         if self.closed:
             raise RuntimeError("a checkpoint is committed or abandoned once")
         self.closed = True
+        self.closed_at = time.monotonic()
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,13 @@ class IntakeStats:
     freshness: LatencyHistogram = field(default_factory=LatencyHistogram)
     alert_changes: int = 0
     alert_failures: int = 0
+    # Wall-clock seconds the committed batches spent in each stage (streams/intake/pipeline.py),
+    # and waiting for their messages ("take": from the previous batch's end to this one's start).
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def record_stages(self, spent: Mapping[str, float]) -> None:
+        for stage, seconds in spent.items():
+            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
 
     def record(self, batch: IntakeBatch) -> None:
         now = time.monotonic()
@@ -68,4 +76,5 @@ class IntakeStats:
             "freshness": self.freshness.summary(),
             "alert_changes": self.alert_changes,
             "alert_failures": self.alert_failures,
+            "stage_seconds": {stage: round(s, 3) for stage, s in self.stage_seconds.items()},
         }

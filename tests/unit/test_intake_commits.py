@@ -27,8 +27,9 @@ from streams.app import WorkerContext
 from streams.intake import agent as intake_agent
 from streams.intake.agent import IntakeLoop
 from streams.intake.offsets import OffsetLedger, runs
-from streams.intake.pipeline import IntakeCheckpoint, WorkerStopping
+from streams.intake.pipeline import IntakeCheckpoint, Stage, WorkerStopping
 from streams.intake.service import IntakeService
+from streams.intake.stats import IntakeStats
 from tests.support.faust_app import BROKER, faust_would_commit, offline_app
 
 TOPIC = "ostwatch.events"
@@ -91,6 +92,7 @@ class FakeService:
     calls: list[list[tuple[int, int]]] = field(default_factory=list)
     stopping: bool = False
     failures: list[BaseException] = field(default_factory=list)
+    stats: IntakeStats = field(default_factory=IntakeStats)  # where the loop adds stage times
 
     @property
     def runner(self) -> Any:
@@ -101,6 +103,8 @@ class FakeService:
         self, messages: Sequence[Any], checkpoint: IntakeCheckpoint | None = None
     ) -> IntakeBatch:
         self.calls.append([(m.partition, m.offset) for m in messages])
+        if checkpoint is not None:
+            checkpoint.reached(Stage.DECIDE)
         if self.fail_at is not None and len(self.calls) == self.fail_at:
             raise self.fail_with
         return IntakeBatch()
@@ -139,6 +143,16 @@ def test_a_failed_batch_is_never_committed_past_and_nothing_after_it_is_decided(
     # Whatever else is later decided in this process, nothing from offset 2 on is committed.
     harness.offsets.decided({0: [2, 3, 4, 5]})
     assert harness.offsets.candidate(0) == 2
+
+
+def test_committed_batches_add_their_stage_times_and_the_wait_between_them() -> None:
+    """``/api/status`` says where the intake's time goes: each committed batch's stages and
+    the wait for its messages ("take"); an abandoned batch adds nothing."""
+    harness = Harness(FakeService(fail_at=3))
+    harness.run(batch(0, 0), batch(0, 1), batch(0, 2))
+    spent = harness.service.stats.as_dict()["stage_seconds"]
+    assert set(spent) == {"decide", "take"}
+    assert all(seconds >= 0 for seconds in spent.values())
 
 
 def test_the_ledger_says_how_long_a_batch_has_been_in_progress() -> None:

@@ -75,6 +75,19 @@ def test_a_checkpoint_commits_or_abandons_its_offsets_once() -> None:
     assert ledger.failure == "RuntimeError: refused"
 
 
+def test_a_checkpoint_times_each_stage_until_the_next_one_or_its_close(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = iter([10.0, 10.5, 12.0, 12.25])
+    monkeypatch.setattr("streams.intake.pipeline.time.monotonic", lambda: next(clock))
+    checkpoint = IntakeCheckpoint(OffsetLedger("ostwatch.events"), {0: [0]})
+    checkpoint.reached(Stage.DECIDE)  # 10.0
+    checkpoint.reached(Stage.ARCHIVE)  # 10.5
+    checkpoint.reached(Stage.SUBMISSIONS)  # 12.0
+    checkpoint.commit()  # 12.25
+    assert checkpoint.stage_seconds() == {"decide": 0.5, "archive": 1.5, "submissions": 0.25}
+
+
 def test_the_context_and_its_configuration_are_frozen() -> None:
     config = IntakeConfig(retry_max_s=1.0)
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -18,6 +18,7 @@ from ostwatch.settings import BrokerSettings
 from schemas.kafka_headers import REASON_HEADER, SEQ_HEADER, SOURCE_HEADER
 from sinks.records import Rejected
 from streams.app import WorkerContext, on_assignment, raw_topic
+from streams.intake.batches import take_batches
 from streams.intake.classify import RawMessage
 from streams.intake.offsets import OffsetLedger, by_partition
 from streams.intake.pipeline import IntakeCheckpoint, SendDeadLetters, WorkerStopping
@@ -171,9 +172,9 @@ def register(app: faust.App, context: WorkerContext) -> None:
 
     async def intake(stream_: faust.StreamT) -> None:
         commit_only_decided(app.consumer, offsets)  # before any message is acknowledged
-        # take_events is on Stream, missing from the StreamT protocol faust types agents with.
+        # Stream, not the StreamT protocol faust types agents with (see take_batches).
         await loop.run(
-            cast(faust.Stream, stream_).take_events(stream.batch_max, within=stream.batch_within_s)
+            take_batches(cast(faust.Stream, stream_), stream.batch_max, stream.batch_within_s)
         )
 
     app.agent(events_topic, name="ostwatch.intake", concurrency=1)(intake)

@@ -48,7 +48,6 @@ async def take_batches(
 ) -> AsyncGenerator[list[EventT], None]:
     """Batches of at most ``max_`` events, at most one each ``within`` seconds unless full
     (see the module's docstring)."""
-    buffer: list[Any] = []
     events: list[EventT] = []
     buffer_full = asyncio.Event()
     buffer_consumed = asyncio.Event()
@@ -65,12 +64,11 @@ async def take_batches(
                     await buffer_consuming
                 finally:
                     buffer_consuming = None
-            buffer.append(value)
             event = stream.current_event
             if event is None:
                 raise RuntimeError("take_batches found current_event None")
             events.append(event)
-            if len(buffer) >= max_:
+            if len(events) >= max_:
                 buffer_full.set()
                 buffer_consumed.clear()
                 await stream.wait(cast(Any, buffer_consumed))  # strictly max_ per batch
@@ -91,7 +89,7 @@ async def take_batches(
             if remaining > 0:
                 await stream.wait_for_stopped(cast(Any, buffer_full), timeout=remaining)
             await _drained(stream, buffer_full, within)
-            if not buffer:
+            if not events:
                 # Idle: look again in ``within``, so a message waits at most that long.
                 await stream.wait_for_stopped(cast(Any, buffer_full), timeout=within)
                 continue
@@ -100,7 +98,6 @@ async def take_batches(
             try:
                 yield list(events)
             finally:
-                buffer.clear()
                 for event in events:
                     await stream.ack(event)
                 events.clear()

@@ -118,23 +118,29 @@ class IntakeCheckpoint:
 
     ledger: OffsetLedger
     offsets: Mapping[int, Sequence[int]]
-    stage: Stage | None = None
-    closed: bool = False
     marks: list[tuple[Stage, float]] = field(default_factory=list)  # each stage's start
-    closed_at: float | None = None
+    closed_at: float | None = None  # when it was committed or abandoned
+
+    @property
+    def stage(self) -> Stage | None:
+        return self.marks[-1][0] if self.marks else None
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
 
     def begin(self) -> None:
         self.ledger.taking()
 
     def reached(self, stage: Stage) -> None:
-        self.stage = stage
         self.ledger.batch_stage = stage.value
         self.marks.append((stage, time.monotonic()))
 
     def stage_seconds(self) -> dict[str, float]:
         """How long each stage this batch went through took (wall clock, until the next
         stage began or the checkpoint closed): where a batch's time goes, for the status."""
-        ends = [at for _, at in self.marks[1:]] + [self.closed_at or time.monotonic()]
+        ends = [at for _, at in self.marks[1:]]
+        ends.append(time.monotonic() if self.closed_at is None else self.closed_at)
         spent: dict[str, float] = {}
         for (stage, began), ended in zip(self.marks, ends, strict=True):
             spent[stage.value] = spent.get(stage.value, 0.0) + ended - began
@@ -153,7 +159,6 @@ class IntakeCheckpoint:
     def _close(self) -> None:
         if self.closed:
             raise RuntimeError("a checkpoint is committed or abandoned once")
-        self.closed = True
         self.closed_at = time.monotonic()
 
 
